@@ -1,0 +1,150 @@
+"""
+Demonstration datasets: one .npz file per environment, and the training windows cut from it.
+
+File format (the same layout as Diffusion Policy's zarr replay buffer):
+    obs           (N, obs_dim)  float32, every step of every episode, concatenated
+    actions       (N, act_dim)  float32
+    episode_ends  (E,)          int64, cumulative: episode i is rows [ends[i-1], ends[i])
+    seeds         (E,)          int64, the env reset seed of each episode
+    ...any extra per-step arrays of length N (e.g. PushT's `state`)
+
+Collection runs a scripted expert's `demo_episode(seed)` over seeds seed, seed+1, ...,
+optionally in parallel processes, and keeps only the successful episodes.
+"""
+
+import os
+import sys
+import time
+import zipfile
+import tempfile
+import multiprocessing as mp
+
+import numpy as np
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+class DataError(ValueError):
+    """A dataset file is missing, corrupt, or has the wrong keys/shapes. The message names the file."""
+
+
+def default_path(env_name):
+    return os.path.join(DATA_DIR, f"{env_name}.npz")
+
+
+def save_demos(path, arrays):
+    """Write `arrays` (dict of numpy arrays) to `path` atomically: temp file in the same dir, then rename."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, suffix=".npz.tmp")
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_demos(path, obs_dim=None, act_dim=None, extra=None):
+    """Load and validate a dataset; raise DataError (one clear line naming the file) if anything is off.
+
+    extra: optional dict {key: per-step width} of additional arrays that must be present (e.g. {'state': 5}).
+    """
+    if not os.path.exists(path):
+        raise DataError(f"{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in f.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    required = {"obs": obs_dim, "actions": act_dim, **(extra or {})}
+    missing = [k for k in list(required) + ["episode_ends"] if k not in arrays]
+    if missing:
+        raise DataError(f"{path}: missing key(s) {missing}; found {sorted(arrays)}")
+    n = len(arrays["obs"])
+    for key, width in required.items():
+        a = arrays[key]
+        if a.ndim != 2 or len(a) != n or (width is not None and a.shape[1] != width):
+            want = f"({n}, {width if width is not None else 'D'})"
+            raise DataError(f"{path}: '{key}' has shape {a.shape}, expected {want}")
+        if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
+            raise DataError(f"{path}: '{key}' contains non-finite or non-numeric values")
+    ends = arrays["episode_ends"]
+    if ends.ndim != 1 or len(ends) == 0 or not np.issubdtype(ends.dtype, np.integer):
+        raise DataError(f"{path}: 'episode_ends' must be a non-empty 1-D integer array, got {ends.shape} {ends.dtype}")
+    if ends[0] <= 0 or np.any(np.diff(ends) <= 0) or ends[-1] != n:
+        raise DataError(f"{path}: 'episode_ends' must be strictly increasing and end at {n} (got last={ends[-1]})")
+    arrays["obs"] = arrays["obs"].astype(np.float32)
+    arrays["actions"] = arrays["actions"].astype(np.float32)
+    arrays["episode_ends"] = ends.astype(np.int64)
+    return arrays
+
+
+def window_index(episode_ends, context):
+    """Index array (N, context) of the window ending at *every* step of every episode, the last one included.
+
+    Row t holds the steps t-context+1 .. t; steps before the episode start are clamped to the
+    episode's first step (the same left-padding the rollout history uses at an episode start).
+    Training gathers a batch with tensor indexing: obs[index[batch_rows]] -> (B, context, obs_dim).
+    """
+    ends = np.asarray(episode_ends, dtype=np.int64)
+    starts = np.concatenate([[0], ends[:-1]])
+    n = int(ends[-1])
+    episode_start = np.repeat(starts, ends - starts)                # (N,) first step of each row's episode
+    t = np.arange(n)[:, None] + np.arange(-context + 1, 1)[None]   # (N, context)
+    return np.maximum(t, episode_start[:, None])
+
+
+def split_episodes(arrays):
+    """List of per-episode dicts from a loaded dataset (for plots and replay checks)."""
+    ends = arrays["episode_ends"]
+    starts = np.concatenate([[0], ends[:-1]])
+    n = len(arrays["obs"])
+    keys = [k for k, v in arrays.items() if v.ndim >= 1 and len(v) == n]
+    return [{k: arrays[k][s:e] for k in keys} for s, e in zip(starts, ends)]
+
+
+def _run(args):
+    episode_fn, seed = args
+    return seed, episode_fn(seed)
+
+
+def collect(episode_fn, n_episodes, seed=0, workers=1, max_attempts=None, log=print):
+    """Run `episode_fn(seed) -> dict(obs, actions, ..., success)` on seeds seed, seed+1, ... until
+    `n_episodes` successes (or `max_attempts` tries). Keeps only successes, in seed order, so the
+    result is bit-for-bit reproducible for any number of workers. Returns the arrays to save.
+    `episode_fn` must be a module-level function (it is sent to worker processes)."""
+    max_attempts = max_attempts or 2 * n_episodes + 10
+    kept, failures, tried, t0 = [], 0, 0, time.time()
+    pool = mp.get_context("spawn").Pool(workers) if workers > 1 else None
+    try:
+        next_seed = seed
+        while len(kept) < n_episodes and tried < max_attempts:
+            chunk = min(n_episodes - len(kept), max_attempts - tried)
+            jobs = [(episode_fn, s) for s in range(next_seed, next_seed + chunk)]
+            next_seed += chunk
+            results = pool.imap(_run, jobs) if pool else map(_run, jobs)
+            for s, ep in results:
+                tried += 1
+                if ep.pop("success"):
+                    kept.append((s, ep))
+                else:
+                    failures += 1
+                if tried % max(1, n_episodes // 20) == 0 or len(kept) == n_episodes:
+                    rate = (tried - failures) / tried
+                    eta = (time.time() - t0) / tried * max(0, n_episodes - len(kept)) / max(rate, 1e-3)
+                    log(f"collect: {tried} episodes, {len(kept)} kept, success {rate:.1%}, eta {eta:.0f}s")
+                    sys.stdout.flush()
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    log(f"collect: done, {len(kept)} successful episodes kept, {failures} failures out of {tried} tried")
+    kept = kept[:n_episodes]
+    keys = kept[0][1].keys()
+    out = {k: np.concatenate([ep[k] for _, ep in kept]) for k in keys}
+    out["episode_ends"] = np.cumsum([len(ep["obs"]) for _, ep in kept]).astype(np.int64)
+    out["seeds"] = np.array([s for s, _ in kept], dtype=np.int64)
+    return out
