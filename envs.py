@@ -1,14 +1,129 @@
 """
 Environments used by the demos, all behind one `make(name)`:
-  pointmass1, pointmass2   the paper's Multipath point-mass envs (App. A)   [TODO: point-mass helper]
-  cartpole                 CartPole-v1 with a 1-D continuous action thresholded to {0, 1}  [TODO]
+  pointmass1, pointmass2   the paper's Multipath point-mass envs (App. A), also gym.make("PointMass1-v0"/"PointMass2-v0")
+  cartpole                 CartPole-v1 with a 1-D continuous action thresholded to {0, 1}
   pusht                    gym-pusht with the 18-D observation: 16 T keypoints + agent position
+
+Point-mass dynamics (App. A): obs = (x, y), action = displacement (dx, dy) clipped to |a_i| <= MAX_ACTION,
+then a "snapping" pull toward the nearest integer point: pos += SNAP * (round(pos) - pos).
+Reward is 1.0 on the step that reaches the goal (which terminates the episode), else 0.0.
 """
 
 import numpy as np
 import gymnasium as gym
 
 ENV_NAMES = ("pointmass1", "pointmass2", "cartpole", "pusht")
+
+SNAP = 0.5          # fraction of the distance to the nearest integer point removed after every step
+MAX_ACTION = 1.5    # each action coordinate is clipped to [-MAX_ACTION, MAX_ACTION]
+GOAL_RADIUS = 0.3   # the episode terminates (info["success"] = True) once |pos - goal| < GOAL_RADIUS
+START_JITTER = 0.05 # reset() starts at start + uniform(-START_JITTER, START_JITTER) per coordinate
+ROUTE_TOL = 0.5     # classify_route: a single-route trajectory stays within this distance of one route
+
+# The two Multipath envs of App. A. Routes are the demonstrated waypoint lists, start to goal.
+# arena: the agent is clipped to this box. block: a closed box the agent cannot enter or cross
+# (a step whose straight path touches it is cancelled: the agent stays put, then snaps).
+# max_steps: truncation limit, about 3x the longest demonstration (8 steps in #1, 16 in #2).
+POINTMASS = {
+    "pointmass1": dict(
+        id="PointMass1-v0", start=(1, 2), goal=(5, 2), arena=((0, -1), (6, 5)),
+        block=((2.5, 0.5), (3.5, 3.5)), max_steps=25,
+        routes={  # App. A, Multipath #1: around the block on the upper (left turn) or lower (right turn) side
+            "upper": [(1, 2), (2, 2), (2, 3), (2, 4), (3, 4), (4, 4), (4, 3), (4, 2), (5, 2)],
+            "lower": [(1, 2), (2, 2), (2, 1), (2, 0), (3, 0), (4, 0), (4, 1), (4, 2), (5, 2)],
+        }),
+    "pointmass2": dict(
+        id="PointMass2-v0", start=(0, 0), goal=(8, 8), arena=((-1, -1), (9, 9)),
+        block=None, max_steps=50,
+        routes={  # App. A, Multipath #2: named by their moves; all three pass through (4, 4)
+            "diagonal": [(0, 0), (8, 8)],
+            "up-right-up": [(0, 0), (0, 4), (4, 4), (8, 4), (8, 8)],
+            "right-up-right": [(0, 0), (4, 0), (4, 4), (4, 8), (8, 8)],
+        }),
+}
+ROUTES = {name: cfg["routes"] for name, cfg in POINTMASS.items()}
+
+
+def segment_hits_box(p, q, box):
+    """True if the segment p->q touches the closed box ((xlo, ylo), (xhi, yhi)) (Liang-Barsky clipping)."""
+    (lo, hi), d = np.asarray(box, dtype=np.float64), q - p
+    t0, t1 = 0.0, 1.0
+    for i in range(2):
+        if d[i] == 0:
+            if not lo[i] <= p[i] <= hi[i]:
+                return False
+        else:
+            ta, tb = (lo[i] - p[i]) / d[i], (hi[i] - p[i]) / d[i]
+            t0, t1 = max(t0, min(ta, tb)), min(t1, max(ta, tb))
+    return t0 <= t1
+
+
+class PointMassEnv(gym.Env):
+    """The App. A point-mass agent: move by the action, stay out of the block, then snap toward integers."""
+
+    def __init__(self, name="pointmass1", render_mode=None):
+        cfg = POINTMASS[name]
+        self.name, self.block = name, cfg["block"]
+        self.start, self.goal = np.array(cfg["start"], np.float64), np.array(cfg["goal"], np.float64)
+        self.lo, self.hi = np.array(cfg["arena"][0], np.float64), np.array(cfg["arena"][1], np.float64)
+        self.observation_space = gym.spaces.Box(self.lo.astype(np.float32), self.hi.astype(np.float32), (2,), np.float32)
+        self.action_space = gym.spaces.Box(-MAX_ACTION, MAX_ACTION, (2,), np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos = self.start + self.np_random.uniform(-START_JITTER, START_JITTER, 2)
+        return self.pos.astype(np.float32), {"success": False}
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, np.float64).reshape(2), -MAX_ACTION, MAX_ACTION)
+        new = np.clip(self.pos + a, self.lo, self.hi)
+        if self.block is not None and segment_hits_box(self.pos, new, self.block):
+            new = self.pos  # blocked: the step is cancelled
+        self.pos = new + SNAP * (np.round(new) - new)  # App. A "snapping" toward the nearest integer point
+        success = bool(np.linalg.norm(self.pos - self.goal) < GOAL_RADIUS)
+        return self.pos.astype(np.float32), 0.0 + success, success, False, {"success": success}
+
+
+for _name, _cfg in POINTMASS.items():
+    if _cfg["id"] not in gym.registry:
+        gym.register(id=_cfg["id"], entry_point=PointMassEnv, kwargs={"name": _name}, max_episode_steps=_cfg["max_steps"])
+
+
+def distance_to_polyline(xy, waypoints):
+    """(T,) distance from each point of xy (T, 2) to the polyline through `waypoints`."""
+    w = np.asarray(waypoints, np.float64)
+    a, b = w[:-1], w[1:]                                             # (S, 2) segment ends
+    ab = b - a
+    p = np.asarray(xy, np.float64)[:, None]                          # (T, 1, 2)
+    t = np.clip(((p - a) * ab).sum(-1) / (ab * ab).sum(-1), 0, 1)    # (T, S) projection onto each segment
+    return np.linalg.norm(p - (a + t[..., None] * ab), axis=-1).min(1)
+
+
+def classify_route(name, xy):
+    """(route name or None, single_route) for one point-mass trajectory xy (T, 2), start to end.
+
+    route: for a trajectory that reaches the goal, the demonstrated route with the smallest mean
+    distance to its points; None if it never reaches the goal (e.g. stuck at the fork).
+    single_route: it reaches the goal and every point is within ROUTE_TOL of that one route.
+    """
+    xy = np.asarray(xy, np.float64)
+    goal = np.array(POINTMASS[name]["goal"], np.float64)
+    if np.linalg.norm(xy[-1] - goal) >= GOAL_RADIUS:
+        return None, False
+    dists = {route: distance_to_polyline(xy, w) for route, w in ROUTES[name].items()}
+    best = min(dists, key=lambda route: dists[route].mean())
+    return best, bool(dists[best].max() <= ROUTE_TOL)
+
+
+class ContinuousCartPole(gym.ActionWrapper):
+    """CartPole-v1 driven by a 1-D float action: push right (1) iff action[0] > 0.5, so a continuous BeT can act."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.action_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
+
+    def action(self, action):
+        return int(np.asarray(action).reshape(-1)[0] > 0.5)
 
 
 class PushTFlat(gym.ObservationWrapper):
@@ -24,6 +139,10 @@ class PushTFlat(gym.ObservationWrapper):
 
 def make(name, **kwargs):
     """Create one of ENV_NAMES; raises ValueError with the valid names for anything else."""
+    if name in POINTMASS:
+        return gym.make(POINTMASS[name]["id"], **kwargs)
+    if name == "cartpole":
+        return ContinuousCartPole(gym.make("CartPole-v1", **kwargs))
     if name == "pusht":
         import gym_pusht  # noqa: F401  (registers gym_pusht/PushT-v0)
         return PushTFlat(gym.make("gym_pusht/PushT-v0", obs_type="environment_state_agent_pos", **kwargs))

@@ -1,0 +1,102 @@
+"""
+Scripted demonstrators (no learning): one `demo_episode_<env>(seed)` per env, recorded by stepping envs.make(...).
+
+Every episode is a dict of per-step arrays plus a flag:
+    obs       (T, obs_dim) float32   the observation before actions[t]
+    actions   (T, act_dim) float32   the action label for obs[t]
+    next_obs  (T, obs_dim) float32   the observation after actions[t] (next_obs[-1] is the final state)
+    success   bool
+All randomness comes from np.random.default_rng(seed), and the env is reset with the same seed.
+"""
+
+import numpy as np
+
+import envs
+
+POINTMASS_ACTION_NOISE = 0.05   # std of the Gaussian noise added to every point-mass action (executed and recorded)
+# push right iff gains . (x, x_dot, theta, theta_dot) > 0. Hand-tuned with the LQR sign pattern (all positive:
+# a right-leaning or right-moving pole, or a cart right of centre, is corrected by first pushing right); it scores
+# 500/500 on seeds 0-99 both clean and with CARTPOLE_FLIP_PROB flips, and keeps |x| < 0.25.
+CARTPOLE_GAINS = np.array([1.0, 2.0, 20.0, 3.0])
+CARTPOLE_FLIP_PROB = 0.1        # DART-style: execute the opposite push this often, but record the clean label
+
+
+def unit_step_targets(waypoints):
+    """The grid points visited when walking the waypoints with unit steps (or (1,1) diagonal steps), start excluded."""
+    targets = []
+    for a, b in zip(np.asarray(waypoints[:-1], np.float64), np.asarray(waypoints[1:], np.float64)):
+        n = int(np.abs(b - a).max())
+        targets += [a + (b - a) * k / n for k in range(1, n + 1)]
+    return targets
+
+
+def record_episode(env_name, seed, policy):
+    """Step envs.make(env_name) from reset(seed) with policy(obs) -> (executed action, label) until it ends.
+    Returns (episode arrays, terminated) so the caller can decide what success means."""
+    env = envs.make(env_name)
+    obs, _ = env.reset(seed=seed)
+    episode = {"obs": [], "actions": [], "next_obs": []}
+    done = False
+    while not done:
+        executed, label = policy(obs)
+        next_obs, _, terminated, truncated, _ = env.step(executed)
+        episode["obs"].append(obs)
+        episode["actions"].append(label)
+        episode["next_obs"].append(next_obs)
+        obs, done = next_obs, terminated or truncated
+    env.close()
+    return {key: np.array(value, dtype=np.float32) for key, value in episode.items()}, terminated
+
+
+def demo_pointmass(env_name, seed):
+    """App. A demonstrations: pick a route uniformly at random, walk its unit-step grid points with noisy actions.
+    The action aims at the next grid point from the current (jittered) position, so noise never accumulates."""
+    rng = np.random.default_rng(seed)
+    routes = envs.ROUTES[env_name]
+    targets = unit_step_targets(routes[list(routes)[rng.integers(len(routes))]])
+    step = 0
+
+    def policy(obs):
+        nonlocal step
+        target = targets[min(step, len(targets) - 1)]  # the next grid point (the goal again if the route is done)
+        step += 1
+        action = (target - obs + rng.normal(0.0, POINTMASS_ACTION_NOISE, 2)).astype(np.float32)
+        return action, action
+    episode, terminated = record_episode(env_name, seed, policy)
+    episode["success"] = terminated  # point-mass episodes terminate only at the goal
+    return episode
+
+
+def demo_episode_pointmass1(seed):
+    """Multipath #1 demonstration: the upper or the lower way around the block, 50/50."""
+    return demo_pointmass("pointmass1", seed)
+
+
+def demo_episode_pointmass2(seed):
+    """Multipath #2 demonstration: the diagonal, up-right-up or right-up-right route, 1/3 each."""
+    return demo_pointmass("pointmass2", seed)
+
+
+def cartpole_expert_action(state):
+    """Linear state feedback: push right (1.0) iff CARTPOLE_GAINS . state > 0; scores 500 on CartPole-v1."""
+    return float(CARTPOLE_GAINS @ np.asarray(state, np.float64) > 0)
+
+
+def demo_episode_cartpole(seed):
+    """CartPole-v1 demonstration: the linear expert's labels, with DART-style random flips of the executed push."""
+    rng = np.random.default_rng(seed)
+
+    def policy(obs):
+        clean = cartpole_expert_action(obs)
+        executed = 1.0 - clean if rng.random() < CARTPOLE_FLIP_PROB else clean
+        return np.array([executed], np.float32), np.array([clean], np.float32)
+    episode, terminated = record_episode("cartpole", seed, policy)
+    episode["success"] = not terminated  # never fell: ran to the 500-step truncation
+    return episode
+
+
+EPISODE_FNS = {
+    "pointmass1": demo_episode_pointmass1,
+    "pointmass2": demo_episode_pointmass2,
+    "cartpole": demo_episode_cartpole,
+}
