@@ -1,0 +1,209 @@
+"""
+Behavior Transformer (BeT): Shafiullah, Cui, Altanzaya & Pinto, NeurIPS 2022.
+
+    observations (B, T, obs_dim)  --normalise-->  trunk (minGPT, Sec. 2.2)  --> (B, T, n_embd)
+        --bin head-->     logits  (B, T, k)       categorical over k-means bins, focal loss (Sec. 2.2)
+        --offset head-->  offsets (B, T, k, D)    one residual per bin, masked MT-loss (Sec. 2.3, Eq. 2)
+    test time (Sec. 2.4): sample a bin from the last position, add that bin's offset.
+
+The k-means centres and the observation/action normalisation statistics are registered buffers,
+so a checkpoint holds everything needed to act. k-means runs on normalised actions, so one offset
+weight alpha serves every environment.
+
+The paper's ablations (Table 3) are options of this one model:
+    offsets=False  the action is the bin centre ("No offsets")
+    k=1            a single bin, i.e. no binning: the focal term is 0 and Eq. 2 is plain MSE
+    context=1      no history
+    trunk="mlp"    an MLP over the stacked, zero-padded window, same width and depth (App. C.3)
+and the MSE behaviour-cloning baseline (RBC, Sec. 3.2) is k=1 with trunk="mlp".
+"""
+
+import os
+import tempfile
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import kmeans
+from mingpt import GPT, GPTConfig
+
+
+def focal_loss(logits, target, gamma=2.0):
+    """Focal loss (Sec. 2.2, App. B.2): mean over positions of -(1 - p_t)^gamma * log p_t,
+    where p_t is the probability of the true bin. gamma=0 is cross-entropy.
+    logits (..., k), target (...) int64 -> scalar."""
+    logp = F.log_softmax(logits, dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)   # (...) log p_t
+    return (-(1 - logp.exp()) ** gamma * logp).mean()
+
+
+def offset_loss(pred_offsets, bins, residuals):
+    """Masked multi-task loss, Eq. 2: mean over positions of ||<a> - <a_hat^(floor(a))>||^2, summed
+    over action dims. Only the true bin's offset is selected, so no other offset gets a gradient.
+    pred_offsets (..., k, D), bins (...), residuals (..., D) -> scalar."""
+    index = bins[..., None, None].expand(*bins.shape, 1, pred_offsets.shape[-1])      # (..., 1, D)
+    chosen = pred_offsets.gather(-2, index).squeeze(-2)                                # (..., D)
+    return ((chosen - residuals) ** 2).sum(-1).mean()
+
+
+class WindowMLP(nn.Module):
+    """The App. C.3 ablation trunk: for each position t, an MLP over the last `context` observations
+    stacked into one vector, zero-padded before the window start, with the GPT's width and depth."""
+
+    def __init__(self, input_dim, context, n_layer, n_embd, dropout):
+        super().__init__()
+        self.context = context
+        layers, width = [], context * input_dim
+        for _ in range(n_layer):
+            layers += [nn.Linear(width, n_embd), nn.GELU(), nn.Dropout(dropout)]
+            width = n_embd
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        B, T, D = x.shape
+        padded = F.pad(x, (0, 0, self.context - 1, 0))                      # (B, T+h-1, D) zeros in front
+        windows = padded.unfold(1, self.context, 1)                         # (B, T, D, h)
+        windows = windows.transpose(2, 3).reshape(B, T, self.context * D)   # (B, T, h*D), oldest first
+        return self.net(windows)                                            # (B, T, n_embd)
+
+
+class BeT(nn.Module):
+    """BeT policy: a trunk over a window of observations, a bin head and a per-bin offset head."""
+
+    def __init__(self, obs_dim, act_dim, *, k=24, context=5, n_layer=4, n_head=4, n_embd=72,
+                 dropout=0.1, alpha=100.0, gamma=2.0, offsets=True, trunk="gpt"):
+        super().__init__()
+        if trunk not in ("gpt", "mlp"):
+            raise ValueError(f"trunk must be 'gpt' or 'mlp', got {trunk!r}")
+        self.config = dict(obs_dim=obs_dim, act_dim=act_dim, k=k, context=context, n_layer=n_layer,
+                           n_head=n_head, n_embd=n_embd, dropout=dropout, alpha=alpha, gamma=gamma,
+                           offsets=offsets, trunk=trunk)
+        self.k, self.act_dim, self.context = k, act_dim, context
+        self.alpha, self.gamma = alpha, gamma
+        # what a checkpoint must carry besides the weights (Sec. 2.1: the centres are fixed after fitting)
+        self.register_buffer("centers", torch.zeros(k, act_dim))     # (k, D) in normalised action units
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
+        self.register_buffer("act_mean", torch.zeros(act_dim))
+        self.register_buffer("act_std", torch.ones(act_dim))
+        self.register_buffer("fitted", torch.tensor(False))
+        if trunk == "gpt":
+            self.trunk = GPT(GPTConfig(obs_dim, context, n_layer, n_head, n_embd, dropout))
+        else:
+            self.trunk = WindowMLP(obs_dim, context, n_layer, n_embd, dropout)
+        self.bin_head = nn.Linear(n_embd, k)
+        self.offset_head = nn.Linear(n_embd, k * act_dim) if offsets else None
+
+    # ---- data-dependent set-up (Algorithm 1, "Learn k-means encoder/decoder") ----
+
+    @torch.no_grad()
+    def fit_bins(self, obs, actions, seed=0):
+        """Record obs/action normalisation from the dataset, then fit the k centres on normalised actions."""
+        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float64)
+        actions = torch.as_tensor(np.asarray(actions), dtype=torch.float64)
+        std = lambda x: torch.where(x.std(0) > 1e-6, x.std(0), torch.ones_like(x[0]))  # constant dims: no scaling
+        self.obs_mean.copy_(obs.mean(0)); self.obs_std.copy_(std(obs))
+        self.act_mean.copy_(actions.mean(0)); self.act_std.copy_(std(actions))
+        normalised = (actions - self.act_mean.double()) / self.act_std.double()
+        self.centers.copy_(kmeans.fit(normalised, self.k, seed=seed))
+        self.fitted.fill_(True)
+        return self
+
+    def normalize_obs(self, obs):
+        return (obs - self.obs_mean) / self.obs_std
+
+    def normalize_actions(self, actions):
+        return (actions - self.act_mean) / self.act_std
+
+    def unnormalize_actions(self, actions):
+        return actions * self.act_std + self.act_mean
+
+    # ---- model ----
+
+    def forward(self, obs):
+        """obs (B, T, obs_dim) in env units -> logits (B, T, k), offsets (B, T, k, D) or None."""
+        h = self.trunk(self.normalize_obs(obs))                              # (B, T, n_embd)
+        logits = self.bin_head(h)                                            # (B, T, k)
+        if self.offset_head is None:
+            return logits, None
+        offsets = self.offset_head(h).view(*h.shape[:2], self.k, self.act_dim)   # (B, T, k, D)
+        return logits, offsets
+
+    def loss(self, obs, actions):
+        """Algorithm 1's training loss over every position of the window:
+        focal(bins) + alpha * MT-loss(offsets) (App. B.2). obs (B, T, obs_dim), actions (B, T, D) in env units.
+        Returns (total, parts) with parts = {'focal': ..., 'offset': ...} detached."""
+        if not self.fitted:
+            raise RuntimeError("call fit_bins(obs, actions) before training: the k-means centres are not set")
+        logits, offsets = self(obs)
+        bins, residuals = kmeans.encode(self.normalize_actions(actions), self.centers)   # (B, T), (B, T, D)
+        focal = focal_loss(logits, bins, self.gamma)
+        offset = offset_loss(offsets, bins, residuals) if offsets is not None else torch.zeros((), device=obs.device)
+        return focal + self.alpha * offset, {"focal": focal.detach(), "offset": offset.detach()}
+
+    @torch.no_grad()
+    def sample(self, obs, temperature=1.0, generator=None):
+        """Algorithm 1's rollout step (Sec. 2.4): obs (B, T, obs_dim), the last T observations of each
+        episode -> actions (B, D) in env units. Samples a bin from the last position's categorical
+        (temperature 0 = argmax), then decodes it with that bin's offset (kmeans.decode)."""
+        was_training = self.training
+        self.eval()
+        logits, offsets = self(obs)
+        self.train(was_training)
+        logits = logits[:, -1]                                               # (B, k)
+        if temperature == 0:
+            bins = logits.argmax(-1)
+        else:
+            probs = F.softmax(logits / temperature, dim=-1)
+            bins = torch.multinomial(probs, 1, generator=generator).squeeze(1)   # (B,)
+        if offsets is None:
+            residuals = torch.zeros(len(bins), self.act_dim, device=obs.device)
+        else:
+            residuals = offsets[torch.arange(len(bins)), -1, bins]           # (B, D) the chosen bin's offset
+        return self.unnormalize_actions(kmeans.decode(bins, residuals, self.centers))
+
+    # ---- checkpoints: one self-contained file, written atomically ----
+
+    def save(self, path, meta=None):
+        """Write config, weights and buffers (centres, normalisation) to `path` via temp file + rename.
+        `meta` is an optional plain dict (e.g. env name, training seed) stored alongside."""
+        d = os.path.dirname(os.path.abspath(path))
+        os.makedirs(d, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=d, suffix=".pt.tmp")
+        os.close(fd)
+        try:
+            torch.save({"config": dict(self.config), "state_dict": self.state_dict(), "meta": dict(meta or {})}, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    @classmethod
+    def load(cls, path):
+        """Load a checkpoint written by save(); raise ValueError naming the file if it is unreadable,
+        incomplete or has the wrong shapes. The returned model has `.meta` (a dict) and is in eval mode."""
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise ValueError(f"{path}: checkpoint not found") from None
+        except Exception as e:
+            raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+        if not isinstance(ckpt, dict) or not {"config", "state_dict"} <= set(ckpt):
+            raise ValueError(f"{path}: not a BeT checkpoint (needs 'config' and 'state_dict')")
+        try:
+            model = cls(**ckpt["config"])
+        except TypeError as e:
+            raise ValueError(f"{path}: bad config in checkpoint ({e})") from None
+        expected, state = model.state_dict(), ckpt["state_dict"]
+        missing = [k for k in expected if k not in state]
+        if missing:
+            raise ValueError(f"{path}: checkpoint lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
+        for key, value in expected.items():
+            if tuple(state[key].shape) != tuple(value.shape):
+                raise ValueError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}")
+        model.load_state_dict(state)
+        if not model.fitted:
+            raise ValueError(f"{path}: checkpoint has no fitted k-means centres")
+        model.meta = dict(ckpt.get("meta", {}))
+        return model.eval()

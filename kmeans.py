@@ -1,0 +1,106 @@
+"""
+The k-means action encoder/decoder of BeT (Sec. 2.1, "Action discretization"; Algorithm 1,
+"Learn k-means encoder/decoder").
+
+Every continuous action a is split into
+    a bin       floor(a) = argmin_i ||a - A_i||_2      (the nearest of k centres A_1..A_k)
+    a residual  <a>      = a - A_floor(a)
+and put back together exactly by a = A_floor(a) + <a>. The centres are fitted once, before
+training, and then frozen for training and test time.
+"""
+
+import numpy as np
+import torch
+
+
+def _as_tensor(x, name):
+    """Accept a numpy array or a tensor; return a floating tensor (float64 for fitting precision)."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
+    return x if x.is_floating_point() else x.double()
+
+
+def squared_distances(actions, centers):
+    """(N, D), (k, D) -> (N, k) exact squared Euclidean distances (no matmul shortcut, so argmin is exact)."""
+    return ((actions[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
+
+
+def objective(actions, centers):
+    """The k-means objective: sum over points of the squared distance to the nearest centre."""
+    return squared_distances(actions, centers).min(dim=1).values.sum()
+
+
+def init_plus_plus(actions, k, generator):
+    """k-means++ (Arthur & Vassilvitskii, 2007): each new centre is a data point drawn with
+    probability proportional to its squared distance to the nearest centre chosen so far."""
+    n = len(actions)
+    first = torch.randint(n, (1,), generator=generator)
+    centers = [actions[first[0]]]
+    d2 = ((actions - centers[0]) ** 2).sum(-1)                   # (N,)
+    for _ in range(1, k):
+        i = torch.multinomial(d2 / d2.sum(), 1, generator=generator)[0]
+        centers.append(actions[i])
+        d2 = torch.minimum(d2, ((actions - actions[i]) ** 2).sum(-1))
+    return torch.stack(centers)                                  # (k, D)
+
+
+def lloyd_step(actions, centers):
+    """One Lloyd iteration: assign every point to its nearest centre, then move each centre to the
+    mean of its points. An empty cluster is re-seeded at the point farthest from its own centre
+    (a different point for each empty cluster), so no centre is ever NaN.
+    Returns (new_centers (k, D), assignments (N,))."""
+    k = len(centers)
+    d2 = squared_distances(actions, centers)                     # (N, k)
+    assign = d2.argmin(dim=1)                                    # (N,)
+    counts = torch.bincount(assign, minlength=k)                 # (k,)
+    sums = torch.zeros_like(centers).index_add_(0, assign, actions)
+    new = sums / counts.clamp(min=1)[:, None]
+    empty = (counts == 0).nonzero().flatten()
+    if len(empty):
+        far = d2.gather(1, assign[:, None]).squeeze(1).argsort(descending=True, stable=True)
+        new[empty] = actions[far[: len(empty)]]
+    return new, assign
+
+
+def fit(actions, k, *, iters=100, seed=0):
+    """Fit k centres to (N, D) actions: k-means++ init, then Lloyd iterations until the assignments
+    stop changing (or `iters`). Deterministic for a given seed. Returns a (k, D) float tensor in the
+    input's dtype."""
+    x = _as_tensor(actions, "actions")
+    if x.ndim != 2:
+        raise ValueError(f"actions must have shape (N, D), got {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("actions contain NaN or inf")
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if len(x) < k:
+        raise ValueError(f"need at least k={k} actions, got N={len(x)}")
+    n_distinct = len(torch.unique(x, dim=0))
+    if n_distinct < k:
+        raise ValueError(f"only {n_distinct} distinct actions, fewer than k={k}; lower k")
+    dtype, x = x.dtype, x.double()
+    generator = torch.Generator().manual_seed(int(seed))
+    centers = init_plus_plus(x, int(k), generator)
+    assign = None
+    for _ in range(iters):
+        centers, new_assign = lloyd_step(x, centers)
+        if assign is not None and torch.equal(assign, new_assign):
+            break
+        assign = new_assign
+    return centers.to(dtype)
+
+
+def encode(actions, centers):
+    """(..., D) actions -> bins (...) int64 and residuals (..., D): floor(a) and <a> of Sec. 2.1."""
+    shape = actions.shape
+    flat = actions.reshape(-1, shape[-1]).to(centers.dtype)     # (N, D)
+    bins = squared_distances(flat, centers).argmin(dim=1)      # (N,)
+    residuals = flat - centers[bins]                            # (N, D)
+    return bins.reshape(shape[:-1]), residuals.reshape(shape)
+
+
+def decode(bins, residuals, centers):
+    """bins (...), residuals (..., D) -> actions (..., D) = A_floor(a) + <a>."""
+    return centers[bins] + residuals
