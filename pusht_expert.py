@@ -5,18 +5,25 @@ The planner, in one paragraph: from the current block pose, enumerate push primi
 point on the T's outline, pushed along its inward normal by some depth); predict each push's effect
 with a short lookahead in a private copy of gym-pusht's physics; score the predicted pose against the
 goal (position + angle error while far, coverage once close); navigate around the T to the push's
-start point; push along a straight line; re-plan. Everything the expert commands is a target position
+start point; on arrival re-choose the depth from the true state; push along a straight line; re-plan.
+If no single push helps, look two pushes ahead. Everything the expert commands is a target position
 at most ~50 px ahead of the agent, moving smoothly, so its actions look like teleoperation and are
 predictable from the last few observations (which makes it easier for a Behavior Transformer to imitate).
 
 Sections: geometry of the T, push primitives, effect prediction (physics lookahead), navigation,
-the act() loop (coarse pushes, then fine alignment), and demonstration episodes.
+the expert (choosing a push, following it: coarse pushes, then fine alignment), demonstrations.
 
 Why a physics lookahead rather than an analytic push model: gym-pusht's block has no momentum
 (space damping 0 zeroes its velocity every substep) and its contacts are frictionless, so a push's
-outcome depends only on the disk's path; simulating that path in a copy of the same pymunk world
-(built with gym-pusht's own constructors) is exact up to contact-solver details, handles the walls,
-and costs about 1 ms per candidate.
+outcome depends only on the disk's path. Simulating that path in a copy of the same pymunk world
+(built with gym-pusht's own constructors) handles the walls and costs about 0.5 ms per candidate. Two
+uses: a sweep of every candidate with the disk moving straight at constant speed (cheap, to choose the
+contact), and, on arrival at the chosen contact, a replay of the exact PD-controlled execution from the
+true agent position and velocity (to choose the depth; its predictions match the env to ~1e-9 px).
+
+Interface: PushTExpert(seed, explore).act(env) -> action, .reset(seed); it reads the true state from
+env.unwrapped and re-plans whenever its plan no longer fits that state, so it also labels states it did
+not steer into (DAgger). demo_episode(seed) is the collection function data.collect() runs.
 """
 
 import numpy as np
@@ -40,11 +47,18 @@ GOAL_POSE = np.array([256.0, 256.0, np.pi / 4])   # gym-pusht's goal_pose (x, y,
 AGENT_RADIUS = 15.0
 ARENA = (0.0, 512.0)                        # the legal action box; the walls sit at 5 and 506
 SUCCESS_COVERAGE = 0.95
+KEYPOINTS_BODY = np.array([[-60, 0], [60, 0], [60, 30], [-60, 30],       # pymunk's vertex order, as
+                           [-15, 30], [15, 30], [15, 120], [-15, 120]], dtype=np.float64)  # gym-pusht reports them
 
 
 def wrap_angle(angle):
     """Wrap an angle (or array of angles) to (-pi, pi], so angle errors never jump by 2 pi."""
     return np.pi - np.mod(np.pi - np.asarray(angle, dtype=np.float64), 2 * np.pi)
+
+
+def cross2(a, b):
+    """z-component of the cross product of 2-D vectors: the signed distance of a from the line along unit b."""
+    return a[0] * b[1] - a[1] * b[0]
 
 
 def rotation(angle):
@@ -79,6 +93,11 @@ def box_corners(box):
     """The 4 corners of an axis-aligned box, counter-clockwise."""
     x0, x1, y0, y1 = box
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+
+def keypoints(pose):
+    """The 8 keypoints (8, 2) of gym-pusht's observation for a block at pose: the bar's corners, then the stem's."""
+    return body_to_world(KEYPOINTS_BODY, pose)
 
 
 def _clip_convex(subject, clipper):
@@ -124,8 +143,12 @@ def coverage(pose, goal=GOAL_POSE):
     return sum(_area(_clip_convex(b, g)) for b in blocks for g in goals) / T_AREA
 
 
-def pose_cost(poses, goal=GOAL_POSE, angle_weight=60.0):
+ANGLE_WEIGHT = 130.0  # px per radian of angle error
+
+
+def pose_cost(poses, goal=GOAL_POSE, angle_weight=None):
     """Distance of pose(s) from the goal: centre-of-gravity distance (px) + angle_weight * |angle error| (rad)."""
+    angle_weight = ANGLE_WEIGHT if angle_weight is None else angle_weight
     poses = np.atleast_2d(poses)
     c, s = np.cos(poses[:, 2]), np.sin(poses[:, 2])
     cog = poses[:, :2] + np.stack([c * COG[0] - s * COG[1], s * COG[0] + c * COG[1]], axis=1)
@@ -195,6 +218,7 @@ def first_push_edge(states):
 # effect prediction: a physics lookahead in a private copy of gym-pusht's world
 
 SIM_DT = 0.01  # gym-pusht's physics substep
+MAX_PUSH_STEPS = 25  # a push that has not reached its end after this many env steps is abandoned
 
 
 class PushSimulator:
@@ -224,6 +248,38 @@ class PushSimulator:
             p = self.block.position
             poses[k] = p[0], p[1], self.block.angle
         return poses
+
+    def env_step(self, action):
+        """One gym-pusht env step: 10 substeps of the PD controller (kp 100, kv 20) pulling the disk to `action`."""
+        for _ in range(10):
+            p, v = self.disk.position, self.disk.velocity
+            ax = 100.0 * (action[0] - p[0]) - 20.0 * v[0]
+            ay = 100.0 * (action[1] - p[1]) - 20.0 * v[1]
+            self.disk.velocity = v[0] + ax * SIM_DT, v[1] + ay * SIM_DT
+            self.space.step(SIM_DT)
+
+    def execute_push(self, agent, velocity, pose, line_start, line_end, lead, done):
+        """Block pose after the expert executes this push from the true agent state, step by step as in the env."""
+        self.block.angle = float(pose[2])
+        self.block.position = float(pose[0]), float(pose[1])
+        self.block.velocity = 0, 0
+        self.block.angular_velocity = 0
+        self.disk.position = float(agent[0]), float(agent[1])
+        self.disk.velocity = float(velocity[0]), float(velocity[1])
+        for _ in range(MAX_PUSH_STEPS):
+            disk = np.array(self.disk.position)
+            if np.linalg.norm(disk - line_end) < done:
+                break
+            self.env_step(push_target(disk, line_start, line_end, lead))
+        p = self.block.position
+        return np.array([p[0], p[1], self.block.angle])
+
+
+def push_target(agent, line_start, line_end, lead):
+    """Action during a push: `lead` px beyond the agent's projection on the push line, stopping at its end."""
+    length = np.linalg.norm(line_end - line_start)
+    u = (line_end - line_start) / length
+    return line_start + np.clip(np.dot(agent - line_start, u) + lead, 0.0, length) * u
 
 
 def predict_pushes(pose, contacts, normals, depth_max, speed, clearance=8.0):
@@ -387,9 +443,11 @@ def carrot(path, agent, lead, pose=None):
 # the expert: choose a push, navigate to it, push, re-plan; fine alignment near the goal
 
 NAV_LEAD = 50.0          # px: the action target runs at most this far ahead of the agent
-COARSE = dict(speed=200.0, depth_min=4.0, depth_max=100.0, path_weight=0.06, lead=50.0, done=3.0)
-FINE = dict(speed=100.0, depth_min=1.0, depth_max=10.0, path_weight=2e-5, lead=20.0, done=0.5)
+COARSE = dict(speed=200.0, depth_min=4.0, depth_max=100.0, path_weight=0.06, lead=50.0, done=3.0, depth_step=2.0)
+FINE = dict(speed=100.0, depth_min=1.0, depth_max=10.0, path_weight=2e-5, lead=20.0, done=0.5, depth_step=0.5)
 FINE_COVERAGE = 0.80     # switch to small pushes scored by coverage above this coverage
+FINISH_COST = 12.0       # coarse pushes predicted to end this close to the goal are checked for success...
+FINISH_COVERAGE = 0.955  # ...and count as perfect if they reach this coverage
 STANDOFF = 30.0          # how far out along the normal a push starts, so the disk arrives aligned
 ARRIVE = 20.0            # start pushing once the agent is this close to the push's start point...
 ARRIVE_OFFSET = 6.0      # ...and at most this far from the push line (or within ARRIVE_OFFSET of the start)
@@ -426,6 +484,7 @@ class PushTExpert:
     def reset(self, seed=None):
         """Forget the current plan; reseed the exploration RNG (seed None keeps the current RNG)."""
         self.plan = None
+        self.tabu, self.tabu_pose = set(), None
         if seed is not None or not hasattr(self, "rng"):
             self.rng = np.random.default_rng(seed)
 
@@ -433,80 +492,130 @@ class PushTExpert:
 
     def choose_push(self, agent, pose, goal):
         """Best push from this state: coarse scoring by pose error, fine scoring by coverage near the goal."""
+        if self.tabu_pose is None or np.abs(pose - self.tabu_pose).max() > 1e-6:
+            self.tabu, self.tabu_pose = set(), pose.copy()   # contacts found useless, for this block pose only
         fine = coverage(pose, goal) > FINE_COVERAGE
         plan = self._search(agent, pose, goal, fine) if fine else None
-        return plan or self._search(agent, pose, goal, False)
+        plan = plan or self._search(agent, pose, goal, False) or self._two_push(agent, pose, goal)
+        if plan is None and self.tabu:   # everything left was tried from here: forget and try again
+            self.tabu = set()
+            plan = self._search(agent, pose, goal, False)
+        return plan
 
-    def _search(self, agent, pose, goal, fine):
-        """Score every (contact, depth) push by its predicted outcome plus a path-length penalty."""
+    def _candidates(self, agent, pose, goal, fine, tabu=()):
+        """Every reachable push from this state with its predicted outcome and score (lower is better).
+
+        Returns None if no push is reachable, else dict(index (K,) contact indices, poses (K, S, 3) predicted
+        block poses, depths (S,), cost (K, S) predicted error, score (K, S) = cost + path-length penalty,
+        ok (K, S) = the push moves the block and improves on the current error), now = the current error.
+        """
         cfg = FINE if fine else COARSE
         nav = Navigator(agent, pose)
         contacts_w = body_to_world(CONTACTS, pose)
         normals_w = NORMALS @ rotation(pose[2]).T
-        keep, starts, nav_len = [], [], []
+        index, nav_len = [], []
         for k in range(len(CONTACTS)):
-            s = standoff_for(contacts_w[k], normals_w[k])
-            if s is None:
-                continue
-            start = contacts_w[k] + normals_w[k] * (AGENT_RADIUS + s)
-            length = nav.length(start)
-            if np.isfinite(length):
-                keep.append(k), starts.append(start), nav_len.append(length + s)
-        if not keep:
+            s = None if k in tabu else standoff_for(contacts_w[k], normals_w[k])
+            if s is not None:
+                length = nav.length(contacts_w[k] + normals_w[k] * (AGENT_RADIUS + s))
+                if np.isfinite(length):
+                    index.append(k), nav_len.append(length + s)
+        if not index:
             return None
-        keep, nav_len = np.array(keep), np.array(nav_len)
-        poses, depths = predict_pushes(pose, CONTACTS[keep], NORMALS[keep], cfg["depth_max"], cfg["speed"])
+        index, nav_len = np.array(index), np.array(nav_len)
+        poses, depths = predict_pushes(pose, CONTACTS[index], NORMALS[index], cfg["depth_max"], cfg["speed"])
         valid = depths >= cfg["depth_min"]
         poses, depths = poses[:, valid], depths[valid]
         moved = np.abs(poses[:, :, :2] - pose[:2]).max(axis=2) > 0.2
-        if fine:
-            now = coverage(pose, goal)
-            value = np.full(poses.shape[:2], -np.inf)
+        if fine:  # error = 1 - coverage
+            now = 1.0 - coverage(pose, goal)
+            cost = np.ones(poses.shape[:2])
             for i, j in zip(*np.nonzero(moved)):
-                value[i, j] = coverage(poses[i, j], goal)
-            gain = value - now
-            score = -value + cfg["path_weight"] * (nav_len[:, None] + depths[None])
-            ok = moved & (gain > 0.002)
-        else:
+                cost[i, j] = 1.0 - coverage(poses[i, j], goal)
+            ok = moved & (cost < now - 0.002)
+        else:  # error = pose_cost, and 0 for pushes predicted to finish the task
             now = pose_cost(pose, goal)[0]
             cost = pose_cost(poses.reshape(-1, 3), goal).reshape(poses.shape[:2])
-            score = cost + cfg["path_weight"] * (nav_len[:, None] + depths[None])
+            for i, j in zip(*np.nonzero(moved & (cost < FINISH_COST))):
+                if coverage(poses[i, j], goal) > FINISH_COVERAGE:
+                    cost[i, j] = 0.0
             ok = moved & (cost < now - 1.0)
-        if not ok.any():
+        score = cost + cfg["path_weight"] * (nav_len[:, None] + depths[None])
+        return dict(index=index, poses=poses, depths=depths, cost=cost, score=score, ok=ok, now=now,
+                    moved=moved, nav_len=nav_len)
+
+    def _plan(self, c, i, j, pose, fine):
+        """The plan for candidate push (i, j) of _candidates' result `c`."""
+        k = c["index"][i]
+        return dict(index=k, contact=CONTACTS[k], normal=NORMALS[k], edge=CONTACT_EDGE[k], fine=fine,
+                    depth=float(c["depths"][j]), pose=pose.copy(), stage="approach", steps=0,
+                    predicted=c["poses"][i, j])
+
+    def _search(self, agent, pose, goal, fine):
+        """The best single push (or, with explore > 0, a random one among the near-best), None if none helps."""
+        c = self._candidates(agent, pose, goal, fine, self.tabu)
+        if c is None or not c["ok"].any():
             return None
-        score = np.where(ok, score, np.inf)
+        score = np.where(c["ok"], c["score"], np.inf)
         best_depth = score.argmin(axis=1)
-        best = score[np.arange(len(keep)), best_depth]
+        best = score[np.arange(len(score)), best_depth]
         tol = 0.0 if fine else self.explore
         near = np.flatnonzero(best <= best.min() + tol)
         i = near[self.rng.integers(len(near))] if len(near) > 1 else int(best.argmin())
-        k = keep[i]
-        return dict(contact=CONTACTS[k], normal=NORMALS[k], edge=CONTACT_EDGE[k], fine=fine,
-                    depth=float(depths[best_depth[i]]), pose=pose.copy(), stage="approach", steps=0,
-                    predicted=poses[i, best_depth[i]])
+        return self._plan(c, i, best_depth[i], pose, fine)
 
-    def _redepth(self, plan, pose, goal):
-        """On arrival, re-choose the chosen contact's depth from the true state; None if no depth helps."""
+    def _two_push(self, agent, pose, goal, n_first=4):
+        """When no single push helps (the T needs e.g. a pure rotation, which any one push trades against
+        translation): try the n_first most promising first pushes and keep the one whose best follow-up ends best."""
+        c = self._candidates(agent, pose, goal, False, self.tabu)
+        if c is None:
+            return None
+        cost = np.where(c["moved"] & (c["depths"] >= 10.0)[None], c["cost"], np.inf)
+        depth_of = cost.argmin(axis=1)
+        order = np.argsort(cost[np.arange(len(cost)), depth_of])[:n_first]
+        best, best_total = None, c["now"] - 1.0
+        for i in order:
+            j = depth_of[i]
+            if not np.isfinite(cost[i, j]):
+                continue
+            k = c["index"][i]
+            end = body_to_world(CONTACTS[k] + NORMALS[k] * (AGENT_RADIUS - c["depths"][j]), pose)
+            c2 = self._candidates(end, c["poses"][i, j], goal, False)
+            if c2 is None or not c2["moved"].any():
+                continue
+            final = np.where(c2["moved"], c2["cost"], np.inf).min()
+            if final < best_total:
+                best, best_total = self._plan(c, i, j, pose, False), final
+        return best
+
+    def _redepth(self, agent, velocity, pose, goal, line_start, contact_w, normal_w):
+        """On arrival, re-choose the push depth by simulating the push's exact execution from the true
+        agent state (position and velocity); returns (depth, predicted pose), or None if no depth helps."""
+        plan = self.plan
         cfg = FINE if plan["fine"] else COARSE
-        poses, depths = predict_pushes(pose, plan["contact"][None], plan["normal"][None],
-                                       cfg["depth_max"], cfg["speed"])
-        poses, depths = poses[0], depths
-        valid = depths >= cfg["depth_min"]
-        poses, depths = poses[valid], depths[valid]
+        sim = PushSimulator()
+        depths = np.arange(cfg["depth_min"], cfg["depth_max"] + 1e-9, cfg["depth_step"])
+        poses = np.array([sim.execute_push(agent, velocity, pose, line_start,
+                                           contact_w + normal_w * (AGENT_RADIUS - d), cfg["lead"], cfg["done"])
+                          for d in depths])
         if plan["fine"]:
             gain = np.array([coverage(p, goal) for p in poses]) - coverage(pose, goal)
             if gain.max() <= 0.002:
                 return None
-            return float(depths[gain.argmax()])
-        cost = pose_cost(poses, goal) + COARSE["path_weight"] * depths
-        if cost.min() >= pose_cost(pose, goal)[0] - 1.0:
-            return None
-        self.plan["predicted"] = poses[cost.argmin()]
-        return float(depths[cost.argmin()])
+            j = int(gain.argmax())
+        else:
+            cost = pose_cost(poses, goal)
+            for j in np.flatnonzero(cost < FINISH_COST):
+                if coverage(poses[j], goal) > FINISH_COVERAGE:
+                    cost[j] = 0.0
+            if cost.min() >= pose_cost(pose, goal)[0] - 1.0:
+                return None
+            j = int(np.argmin(cost + cfg["path_weight"] * depths))
+        return float(depths[j]), poses[j]
 
     # --- following a plan ---
 
-    def _follow(self, agent, pose, goal):
+    def _follow(self, agent, velocity, pose, goal):
         """Action that advances the current plan, or None when the plan is done or no longer fits the state."""
         plan = self.plan
         cfg = FINE if plan["fine"] else COARSE
@@ -521,36 +630,37 @@ class PushTExpert:
                 return None
             start = contact_w + normal_w * (AGENT_RADIUS + s)
             offset = np.linalg.norm(agent - start)
-            lateral = abs(np.cross(agent - start, normal_w))
+            lateral = abs(cross2(agent - start, normal_w))
             if offset > ARRIVE_OFFSET and (offset > ARRIVE or lateral > ARRIVE_OFFSET):
                 path = Navigator(agent, pose).path(start)
                 if path is None:
                     return None
                 return carrot(path, agent, NAV_LEAD, pose)
-            depth = self._redepth(plan, pose, goal)
-            if depth is None:
+            choice = self._redepth(agent, velocity, pose, goal, start, contact_w, normal_w)
+            if choice is None:  # the push does not help from where the agent really arrived: do not retry it
+                self.tabu.add(plan["index"])
                 return None
+            depth, plan["predicted"] = choice
             plan.update(stage="push", line_start=start, depth=depth,
                         line_end=contact_w + normal_w * (AGENT_RADIUS - depth))
         # push stage: a carrot that slides along the straight push line and stops at its end
-        a, b = plan["line_start"], plan["line_end"]
         plan["steps"] += 1
-        if np.linalg.norm(agent - b) < cfg["done"] or plan["steps"] > 25:
+        a, b = plan["line_start"], plan["line_end"]
+        off_line = abs(cross2(agent - a, (b - a) / np.linalg.norm(b - a))) > 2 * ARRIVE_OFFSET
+        if np.linalg.norm(agent - b) < cfg["done"] or plan["steps"] > MAX_PUSH_STEPS or off_line:
             return None
-        u = (b - a) / np.linalg.norm(b - a)
-        along = np.clip(np.dot(agent - a, u) + cfg["lead"], 0.0, np.linalg.norm(b - a))
-        return a + along * u
+        return push_target(agent, plan["line_start"], plan["line_end"], cfg["lead"])
 
     def act(self, env):
         """The expert's action (target position, float32 (2,)) for the env's current true state."""
-        agent, _, pose = read_state(env)
+        agent, velocity, pose = read_state(env)
         goal = np.array(env.unwrapped.goal_pose, dtype=np.float64)
         for _ in range(3):
             if self.plan is None:
                 self.plan = self.choose_push(agent, pose, goal)
                 if self.plan is None:
                     break
-            action = self._follow(agent, pose, goal)
+            action = self._follow(agent, velocity, pose, goal)
             if action is not None:
                 return np.clip(action, *ARENA).astype(np.float32)
             self.plan = None
