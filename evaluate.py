@@ -146,7 +146,7 @@ def main(argv=None):
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--seed", type=int, default=100000, help="episode i uses env seed SEED+i (default 100000)")
     p.add_argument("--env", help="override the env recorded in the checkpoint")
-    p.add_argument("--temperature", type=float, default=1.0, help="bin sampling temperature (0 = argmax)")
+    p.add_argument("--temperature", type=float, help="bin sampling temperature (0 = argmax; default: the one train.py used)")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--plot", metavar="DIR", help="write figures (trajectories, loss curve) into DIR")
     args = p.parse_args(argv)
@@ -157,7 +157,8 @@ def main(argv=None):
     if env_name not in envs.ENV_NAMES:
         raise ValueError(f"unknown env '{env_name}'; choose one of {', '.join(envs.ENV_NAMES)}")
     torch.set_num_threads(1)         # tiny batched forward passes: threads cost more than they give
-    results, trajectories = evaluate(model, env_name, args.episodes, args.seed, args.temperature, True)
+    temperature = args.temperature if args.temperature is not None else model.meta.get("temperature", 1.0)
+    results, trajectories = evaluate(model, env_name, args.episodes, args.seed, temperature, True)
     print_results(results)
     if args.json:
         tmp = args.json + ".tmp"

@@ -187,7 +187,8 @@ def main(argv=None):
     train_seconds = time.time() - t0
     os.makedirs(out, exist_ok=True)
     meta = {"env": args.env, "policy": args.policy, "seed": args.seed, "data": os.path.abspath(path),
-            "epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"], "schedule": cfg["schedule"]}
+            "epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"], "schedule": cfg["schedule"],
+            "temperature": cfg["temperature"]}
     model.save(os.path.join(out, "model.pt"), meta=meta)
     write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(train_seconds, 2), "history": history})
     print(f"saved {os.path.join(out, 'model.pt')} after {train_seconds:.1f}s of training")
