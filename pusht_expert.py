@@ -709,3 +709,33 @@ def replay_states(seed, actions):
         env.step(np.asarray(action, dtype=np.float32))
     env.close()
     return np.array(states)
+
+
+def approach_sides(state, episode_ends):
+    """Count of the edge pushed first in each episode of a dataset (a rough multi-modality check)."""
+    counts = {}
+    for s, e in zip(np.concatenate([[0], episode_ends[:-1]]), episode_ends):
+        edge = first_push_edge(state[s:e])
+        counts[edge] = counts.get(edge, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def benchmark(seeds, log=print):
+    """Run the expert (as in the demonstrations) on `seeds` in this process; print and return
+    success rate, mean episode length and wall/CPU seconds per episode."""
+    import time
+    results = []
+    for i, seed in enumerate(seeds):
+        wall, cpu = time.perf_counter(), time.process_time()
+        ep = demo_episode(seed)
+        results.append((ep["success"], len(ep["actions"]), time.perf_counter() - wall, time.process_time() - cpu))
+        if (i + 1) % 50 == 0 or i + 1 == len(seeds):
+            r = np.array(results)
+            log(f"expert: {i + 1} episodes, success {r[:, 0].mean():.1%}, mean steps {r[:, 1].mean():.1f}, "
+                f"{r[:, 2].mean():.2f} s/episode wall ({r[:, 3].mean():.2f} s CPU), max {r[:, 2].max():.2f} s")
+    r = np.array(results)
+    failed = [s for s, ok in zip(seeds, r[:, 0]) if not ok]
+    if failed:
+        log(f"expert: failed seeds {failed}")
+    return dict(success=r[:, 0].mean(), mean_steps=r[:, 1].mean(), wall_per_episode=r[:, 2].mean(),
+                cpu_per_episode=r[:, 3].mean(), failed=failed)
