@@ -47,6 +47,12 @@ def offset_loss(pred_offsets, bins, residuals):
     return ((chosen - residuals) ** 2).sum(-1).mean()
 
 
+def _scale(x):
+    """Per-dimension std of (N, D) data, with 1 for constant dimensions (nothing to scale)."""
+    std = x.std(0)
+    return torch.where(std > 1e-6, std, torch.ones_like(std))
+
+
 class WindowMLP(nn.Module):
     """The App. C.3 ablation trunk: for each position t, an MLP over the last `context` observations
     stacked into one vector, zero-padded before the window start, with the GPT's width and depth."""
@@ -102,9 +108,8 @@ class BeT(nn.Module):
         """Record obs/action normalisation from the dataset, then fit the k centres on normalised actions."""
         obs = torch.as_tensor(np.asarray(obs), dtype=torch.float64)
         actions = torch.as_tensor(np.asarray(actions), dtype=torch.float64)
-        std = lambda x: torch.where(x.std(0) > 1e-6, x.std(0), torch.ones_like(x[0]))  # constant dims: no scaling
-        self.obs_mean.copy_(obs.mean(0)); self.obs_std.copy_(std(obs))
-        self.act_mean.copy_(actions.mean(0)); self.act_std.copy_(std(actions))
+        self.obs_mean.copy_(obs.mean(0)); self.obs_std.copy_(_scale(obs))
+        self.act_mean.copy_(actions.mean(0)); self.act_std.copy_(_scale(actions))
         normalised = (actions - self.act_mean.double()) / self.act_std.double()
         self.centers.copy_(kmeans.fit(normalised, self.k, seed=seed))
         self.fitted.fill_(True)
@@ -174,6 +179,7 @@ class BeT(nn.Module):
         os.close(fd)
         try:
             torch.save({"config": dict(self.config), "state_dict": self.state_dict(), "meta": dict(meta or {})}, tmp)
+            os.chmod(tmp, 0o644)                     # mkstemp makes it private; make it a normal file
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -202,6 +208,9 @@ class BeT(nn.Module):
         for key, value in expected.items():
             if tuple(state[key].shape) != tuple(value.shape):
                 raise ValueError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}")
+        unexpected = [k for k in state if k not in expected]
+        if unexpected:
+            raise ValueError(f"{path}: checkpoint has unexpected entries {', '.join(unexpected[:4])}")
         model.load_state_dict(state)
         if not model.fitted:
             raise ValueError(f"{path}: checkpoint has no fitted k-means centres")

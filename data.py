@@ -41,6 +41,7 @@ def save_demos(path, arrays):
     try:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
+        os.chmod(tmp, 0o644)                     # mkstemp makes it private; make it a normal file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -76,6 +77,8 @@ def load_demos(path, obs_dim=None, act_dim=None, extra=None):
         raise DataError(f"{path}: 'episode_ends' must be a non-empty 1-D integer array, got {ends.shape} {ends.dtype}")
     if ends[0] <= 0 or np.any(np.diff(ends) <= 0) or ends[-1] != n:
         raise DataError(f"{path}: 'episode_ends' must be strictly increasing and end at {n} (got last={ends[-1]})")
+    if "seeds" in arrays and arrays["seeds"].shape != ends.shape:
+        raise DataError(f"{path}: 'seeds' has shape {arrays['seeds'].shape}, expected one per episode {ends.shape}")
     arrays["obs"] = arrays["obs"].astype(np.float32)
     arrays["actions"] = arrays["actions"].astype(np.float32)
     arrays["episode_ends"] = ends.astype(np.int64)

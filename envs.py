@@ -131,7 +131,7 @@ class PushTFlat(gym.ObservationWrapper):
 
     def __init__(self, env):
         super().__init__(env)
-        self.observation_space = gym.spaces.Box(0.0, 512.0, (18,), np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (18,), np.float32)  # T keypoints can leave [0, 512]
 
     def observation(self, obs):
         return np.concatenate([obs["environment_state"], obs["agent_pos"]]).astype(np.float32)
