@@ -2,6 +2,8 @@
 Roll out a trained policy (Algorithm 1, "Running on the environment") and report its metrics.
 
     python evaluate.py runs/pointmass1/model.pt --episodes 200 --seed 100000 --json out.json --plot docs/
+    python evaluate.py runs/pusht/model.pt --episodes 500 --expert --video pusht.gif   # + expert, imitation ratio
+    python evaluate.py --expert --env pusht --episodes 100                           # the scripted expert alone
 
 All episodes run at once: one batched policy call per step for every episode still running.
 Episode i is reset with env seed S+i, and its observation history is rebuilt from that reset, so
@@ -21,10 +23,22 @@ import envs
 from bet import BeT
 
 
-def rollout(model, env_name, episodes, seed, temperature=1.0):
+VIDEO_SIZE = 192   # px, side of each rendered PushT frame in --video (gym-pusht draws at 680 by default)
+
+
+def make_envs(env_name, episodes, render):
+    """`episodes` envs; the first `render` of them (PushT only) draw small frames for --video."""
+    if render and env_name != "pusht":
+        raise ValueError("--video is implemented for pusht only")
+    small = dict(visualization_width=VIDEO_SIZE, visualization_height=VIDEO_SIZE)
+    return [envs.make(env_name, **(small if i < render else {})) for i in range(episodes)]
+
+
+def rollout(model, env_name, episodes, seed, temperature=1.0, render=0):
     """Run `episodes` episodes in parallel; return a list of dicts with 'obs' (T+1, obs_dim),
-    'actions' (T, act_dim), 'rewards' (T,), 'success' (bool)."""
-    envs_ = [envs.make(env_name) for _ in range(episodes)]
+    'actions' (T, act_dim), 'rewards' (T,), 'success' (bool), 'seed', and for the first `render`
+    episodes 'frames' (T+1 images)."""
+    envs_ = make_envs(env_name, episodes, render)
     obs_dim = envs_[0].observation_space.shape[0]
     if obs_dim != model.config["obs_dim"]:
         raise ValueError(f"the checkpoint expects {model.config['obs_dim']}-D observations but env "
@@ -32,7 +46,9 @@ def rollout(model, env_name, episodes, seed, temperature=1.0):
     first = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)   # (E, obs_dim)
     # history at the episode start: the first observation repeated, as in training's clamped windows
     history = torch.as_tensor(first)[:, None].repeat(1, model.context, 1)                        # (E, h, obs_dim)
-    traj = [{"obs": [o], "actions": [], "rewards": [], "success": False} for o in first]
+    traj = [{"obs": [o], "actions": [], "rewards": [], "success": False, "seed": seed + i} for i, o in enumerate(first)]
+    for i in range(render):
+        traj[i]["frames"] = [envs_[i].render()]
     running = np.ones(episodes, dtype=bool)
     generator = torch.Generator().manual_seed(seed)
     while running.any():
@@ -42,6 +58,8 @@ def rollout(model, env_name, episodes, seed, temperature=1.0):
             obs, reward, terminated, truncated, info = envs_[i].step(actions[j])
             t = traj[i]
             t["obs"].append(obs); t["actions"].append(actions[j]); t["rewards"].append(float(reward))
+            if i < render:
+                t["frames"].append(envs_[i].render())
             history[i] = torch.cat([history[i, 1:], torch.as_tensor(obs, dtype=torch.float32)[None]])
             if terminated or truncated:
                 running[i] = False
@@ -51,8 +69,34 @@ def rollout(model, env_name, episodes, seed, temperature=1.0):
     return [{k: (np.asarray(v) if isinstance(v, list) else v) for k, v in t.items()} for t in traj]
 
 
+def expert_rollout(episodes, seed, render=0):
+    """The scripted PushT expert (pusht_expert.py, as in the demonstrations) on env seeds seed, seed+1, ...,
+    one episode after another; the same trajectory dicts as rollout(), so the same metrics apply."""
+    import pusht_expert
+    trajectories = []
+    for i, env in enumerate(make_envs("pusht", episodes, render)):
+        obs, _ = env.reset(seed=seed + i)
+        expert = pusht_expert.PushTExpert(seed=seed + i, explore=pusht_expert.EXPLORE)
+        t = {"obs": [obs], "actions": [], "rewards": [], "success": False, "seed": seed + i}
+        if i < render:
+            t["frames"] = [env.render()]
+        while True:
+            action = expert.act(env)
+            obs, reward, terminated, truncated, info = env.step(action)
+            t["obs"].append(obs); t["actions"].append(action); t["rewards"].append(float(reward))
+            if i < render:
+                t["frames"].append(env.render())
+            if terminated or truncated:
+                t["success"] = episode_success("pusht", terminated, truncated, info)
+                break
+        env.close()
+        trajectories.append({k: (np.asarray(v) if isinstance(v, list) else v) for k, v in t.items()})
+    return trajectories
+
+
 def episode_success(env_name, terminated, truncated, info):
-    """Point-mass and PushT succeed by terminating at the goal; CartPole by surviving to the time limit."""
+    """Point-mass and PushT succeed by terminating at the goal; CartPole by surviving to the time limit.
+    (gym-pusht terminates exactly when coverage > 0.95 and sets info['is_success'] then; its TimeLimit is 300.)"""
     if env_name == "cartpole":
         return bool(truncated and not terminated)
     return bool(terminated and info.get("success", info.get("is_success", False)))
@@ -75,13 +119,66 @@ def metrics(env_name, trajectories, seconds):
     return out
 
 
-def evaluate(model, env_name, episodes, seed, temperature=1.0, return_trajectories=False):
-    """Roll out and summarise; optionally also return the trajectories (for plots)."""
+def evaluate(model, env_name, episodes, seed, temperature=1.0, return_trajectories=False, render=0):
+    """Roll out and summarise; optionally also return the trajectories (for plots and videos)."""
     t0 = time.time()
-    trajectories = rollout(model, env_name, episodes, seed, temperature)
+    trajectories = rollout(model, env_name, episodes, seed, temperature, render)
     results = metrics(env_name, trajectories, time.time() - t0)
     results.update(seed=seed, temperature=temperature)
     return (results, trajectories) if return_trajectories else results
+
+
+def evaluate_expert(episodes, seed, render=0):
+    """evaluate() for the scripted PushT expert: the reference for the imitation ratio."""
+    t0 = time.time()
+    trajectories = expert_rollout(episodes, seed, render)
+    results = metrics("pusht", trajectories, time.time() - t0)
+    results.update(seed=seed, policy="expert")
+    return results, trajectories
+
+
+def print_comparison(bet, expert):
+    """BeT and the expert side by side on the same seeds, and the imitation ratio (BeT / expert success)."""
+    print(f"\n{'metric':<22} {'BeT':>8} {'expert':>8}")
+    for key in ("success_rate", "mean_max_coverage", "mean_steps", "seconds"):
+        print(f"{key:<22} {bet[key]:>8.3f} {expert[key]:>8.3f}")
+    print(f"{'imitation_ratio':<22} {bet['imitation_ratio']:>8.3f}")
+
+
+def write_video(trajectories, path, stride=2, fps=10):
+    """Rendered PushT episodes side by side, every `stride`-th step, each captioned with its seed, the
+    current coverage (gym-pusht's reward) and, once it ends, success or failure: a GIF (Pillow) or MP4 (OpenCV)."""
+    from PIL import Image, ImageDraw
+    episodes = [t for t in trajectories if "frames" in t]
+    if not episodes:
+        raise ValueError("no rendered episodes to write")
+    length = max(len(t["frames"]) for t in episodes)
+    images = []
+    for step in list(range(0, length, stride)) + [length - 1] * 5:     # hold the last frame for a moment
+        tiles = []
+        for t in episodes:
+            s = min(step, len(t["frames"]) - 1)                        # a finished episode keeps its last frame
+            tile = Image.new("RGB", (VIDEO_SIZE, VIDEO_SIZE + 16), "white")
+            tile.paste(Image.fromarray(np.asarray(t["frames"][s], dtype=np.uint8)), (0, 16))
+            coverage = t["rewards"][s - 1] if s > 0 else 0.0
+            ended = s == len(t["frames"]) - 1
+            label = ("success" if t["success"] else "failed") if ended else f"step {s}"
+            color = ((0, 140, 0) if t["success"] else (200, 0, 0)) if ended else (0, 0, 0)
+            ImageDraw.Draw(tile).text((3, 2), f"seed {t['seed']}  cov {coverage:.2f}  {label}", fill=color)
+            tiles.append(tile)
+        frame = Image.new("RGB", (len(tiles) * VIDEO_SIZE, VIDEO_SIZE + 16), "white")
+        for j, tile in enumerate(tiles):
+            frame.paste(tile, (j * VIDEO_SIZE, 0))
+        images.append(frame)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if path.endswith(".mp4"):
+        import cv2
+        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, images[0].size)
+        for image in images:
+            writer.write(cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
+        writer.release()
+    else:
+        images[0].save(path, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
 
 
 def print_results(results):
@@ -142,30 +239,55 @@ def plot_losses(train_log, path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Evaluate a trained BeT checkpoint with parallel rollouts.")
-    p.add_argument("checkpoint", help="a model.pt written by train.py")
+    p.add_argument("checkpoint", nargs="?", help="a model.pt written by train.py (optional with --expert: "
+                   "without it only the expert is evaluated, on --env pusht)")
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--seed", type=int, default=100000, help="episode i uses env seed SEED+i (default 100000)")
     p.add_argument("--env", help="override the env recorded in the checkpoint")
     p.add_argument("--temperature", type=float, help="bin sampling temperature (0 = argmax; default: the one train.py used)")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--plot", metavar="DIR", help="write figures (trajectories, loss curve) into DIR")
+    p.add_argument("--video", metavar="PATH", help="PushT: render the first --video-episodes rollouts side by "
+                   "side into PATH (.gif with Pillow, or .mp4 with OpenCV); with --expert and no checkpoint, the expert's")
+    p.add_argument("--video-episodes", type=int, default=4, help="episodes drawn by --video (default 4)")
+    p.add_argument("--expert", action="store_true", help="PushT: also run the scripted expert on the same seeds "
+                   "and print both side by side with the imitation ratio (BeT success / expert success)")
     args = p.parse_args(argv)
     if args.episodes < 1:
         raise ValueError("--episodes must be at least 1")
-    model = BeT.load(args.checkpoint)
-    env_name = args.env or model.meta.get("env")
+    if args.checkpoint is None and not args.expert:
+        raise ValueError("give a checkpoint, or --expert to evaluate the scripted PushT expert alone")
+    model = BeT.load(args.checkpoint) if args.checkpoint else None
+    env_name = args.env or (model.meta.get("env") if model else "pusht")
     if env_name not in envs.ENV_NAMES:
         raise ValueError(f"unknown env '{env_name}'; choose one of {', '.join(envs.ENV_NAMES)}")
+    if args.expert and env_name != "pusht":
+        raise ValueError("--expert is implemented for pusht only")
+    render = min(args.video_episodes, args.episodes) if args.video else 0
     torch.set_num_threads(1)         # tiny batched forward passes: threads cost more than they give
-    temperature = args.temperature if args.temperature is not None else model.meta.get("temperature", 1.0)
-    results, trajectories = evaluate(model, env_name, args.episodes, args.seed, temperature, True)
+    expert = None
+    if args.expert:
+        expert, expert_trajectories = evaluate_expert(args.episodes, args.seed, render if model is None else 0)
+    if model is None:
+        results, trajectories = expert, expert_trajectories
+    else:
+        temperature = args.temperature if args.temperature is not None else model.meta.get("temperature", 1.0)
+        results, trajectories = evaluate(model, env_name, args.episodes, args.seed, temperature, True, render)
+        if expert is not None:
+            results["imitation_ratio"] = results["success_rate"] / max(expert["success_rate"], 1e-9)
     print_results(results)
+    if expert is not None and model is not None:
+        print_comparison(results, expert)
+        results["expert"] = expert
+    if args.video:
+        write_video(trajectories, args.video)
+        print(f"wrote {args.video}")
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:
             json.dump(results, f, indent=2)
         os.replace(tmp, args.json)
-    if args.plot:
+    if args.plot and model is not None:
         os.makedirs(args.plot, exist_ok=True)
         tag = f"{env_name}-{model.meta.get('policy', 'bet')}"
         if env_name in envs.ROUTES:
