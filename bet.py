@@ -15,6 +15,7 @@ The paper's ablations (Table 3) are options of this one model:
     k=1            a single bin, i.e. no binning: the focal term is 0 and Eq. 2 is plain MSE
     context=1      no history
     trunk="mlp"    an MLP over the stacked, zero-padded window, same width and depth (App. C.3)
+    discretizer="uniform"   a uniform grid instead of k-means centres ("Unif. quant."), same offsets
 and the MSE behaviour-cloning baseline (RBC, Sec. 3.2) is k=1 with trunk="mlp".
 """
 
@@ -78,13 +79,17 @@ class BeT(nn.Module):
     """BeT policy: a trunk over a window of observations, a bin head and a per-bin offset head."""
 
     def __init__(self, obs_dim, act_dim, *, k=24, context=5, n_layer=4, n_head=4, n_embd=72,
-                 dropout=0.1, alpha=100.0, gamma=2.0, offsets=True, trunk="gpt"):
+                 dropout=0.1, alpha=1.0, gamma=2.0, offsets=True, trunk="gpt", discretizer="kmeans"):
         super().__init__()
         if trunk not in ("gpt", "mlp"):
             raise ValueError(f"trunk must be 'gpt' or 'mlp', got {trunk!r}")
+        if discretizer not in ("kmeans", "uniform"):
+            raise ValueError(f"discretizer must be 'kmeans' or 'uniform', got {discretizer!r}")
+        if discretizer == "uniform" and round(k ** (1 / act_dim)) ** act_dim != k:
+            raise ValueError(f"a uniform grid needs k = levels**{act_dim}, got k={k}")
         self.config = dict(obs_dim=obs_dim, act_dim=act_dim, k=k, context=context, n_layer=n_layer,
                            n_head=n_head, n_embd=n_embd, dropout=dropout, alpha=alpha, gamma=gamma,
-                           offsets=offsets, trunk=trunk)
+                           offsets=offsets, trunk=trunk, discretizer=discretizer)
         self.k, self.act_dim, self.context = k, act_dim, context
         self.alpha, self.gamma = alpha, gamma
         # what a checkpoint must carry besides the weights (Sec. 2.1: the centres are fixed after fitting)
@@ -105,13 +110,17 @@ class BeT(nn.Module):
 
     @torch.no_grad()
     def fit_bins(self, obs, actions, seed=0):
-        """Record obs/action normalisation from the dataset, then fit the k centres on normalised actions."""
+        """Record obs/action normalisation from the dataset, then fit the k centres on normalised actions
+        (k-means, or a uniform grid for the "Unif. quant." ablation)."""
         obs = torch.as_tensor(np.asarray(obs), dtype=torch.float64)
         actions = torch.as_tensor(np.asarray(actions), dtype=torch.float64)
         self.obs_mean.copy_(obs.mean(0)); self.obs_std.copy_(_scale(obs))
         self.act_mean.copy_(actions.mean(0)); self.act_std.copy_(_scale(actions))
         normalised = (actions - self.act_mean.double()) / self.act_std.double()
-        self.centers.copy_(kmeans.fit(normalised, self.k, seed=seed))
+        if self.config["discretizer"] == "uniform":
+            self.centers.copy_(kmeans.uniform_centers(normalised, round(self.k ** (1 / self.act_dim))))
+        else:
+            self.centers.copy_(kmeans.fit(normalised, self.k, seed=seed))
         self.fitted.fill_(True)
         return self
 

@@ -7,6 +7,10 @@ Every continuous action a is split into
     a residual  <a>      = a - A_floor(a)
 and put back together exactly by a = A_floor(a) + <a>. The centres are fitted once, before
 training, and then frozen for training and test time.
+
+`uniform_centers` is the "Unif. quant." ablation of Table 3: the centres of a regular grid over the
+actions' bounding box. Nearest-centre encoding then is uniform quantisation, so encode/decode
+serve both discretisers unchanged.
 """
 
 import numpy as np
@@ -90,6 +94,20 @@ def fit(actions, k, *, iters=100, seed=0):
             break
         assign = new_assign
     return centers.to(dtype)
+
+
+def uniform_centers(actions, levels):
+    """Centres of a uniform grid with `levels` cells per action dimension over the data's bounding
+    box: (levels**D, D), in the input's dtype (Table 3, "Unif. quant.")."""
+    x = _as_tensor(actions, "actions")
+    if x.ndim != 2 or not torch.isfinite(x).all():
+        raise ValueError("actions must be a finite (N, D) array")
+    if not isinstance(levels, (int, np.integer)) or levels < 1:
+        raise ValueError(f"levels must be a positive integer, got {levels!r}")
+    lo, hi = x.min(0).values, x.max(0).values                                # (D,), (D,)
+    mids = (torch.arange(levels, dtype=x.dtype) + 0.5) / levels             # cell midpoints in (0, 1)
+    axes = [lo[d] + mids * (hi[d] - lo[d]) for d in range(x.shape[1])]     # D x (levels,)
+    return torch.cartesian_prod(*axes).reshape(-1, x.shape[1])              # (levels**D, D)
 
 
 def encode(actions, centers):

@@ -44,7 +44,7 @@ ENVS = {
                        epochs=350, batch_size=64, lr=1e-4, alpha=1.0, temperature=1.0, eval_episodes=100),  # App. B "Block push" row
 }
 SHARED = dict(weight_decay=0.1, betas=(0.9, 0.95), grad_clip=1.0, schedule="constant",
-              eval_seed=100000, offsets=True, trunk="gpt")
+              eval_seed=100000, offsets=True, trunk="gpt", discretizer="kmeans")
 
 
 def episode_fn(env_name):
@@ -62,9 +62,12 @@ def build_model(cfg, policy):
         return BeT(cfg["obs_dim"], cfg["act_dim"], k=1, context=cfg["context"], n_layer=cfg["n_layer"],
                    n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"], alpha=cfg["alpha"],
                    trunk="mlp")
-    return BeT(cfg["obs_dim"], cfg["act_dim"], k=cfg["k"], context=cfg["context"], n_layer=cfg["n_layer"],
+    k = cfg["k"]
+    if cfg["discretizer"] == "uniform":        # a grid has levels**D bins: round k to the nearest such count
+        k = max(1, round(k ** (1 / cfg["act_dim"]))) ** cfg["act_dim"]
+    return BeT(cfg["obs_dim"], cfg["act_dim"], k=k, context=cfg["context"], n_layer=cfg["n_layer"],
                n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"], alpha=cfg["alpha"],
-               offsets=cfg["offsets"], trunk=cfg["trunk"])
+               offsets=cfg["offsets"], trunk=cfg["trunk"], discretizer=cfg["discretizer"])
 
 
 def learning_rate(cfg, step, total_steps):
@@ -136,6 +139,7 @@ def parse_args(argv=None):
     p.add_argument("--schedule", choices=["constant", "cosine"], help="learning-rate schedule")
     p.add_argument("--no-offsets", action="store_true", help="ablation: the action is the bin centre")
     p.add_argument("--trunk", choices=["gpt", "mlp"], help="ablation: mlp = MLP over the stacked window (App. C.3)")
+    p.add_argument("--discretizer", choices=["kmeans", "uniform"], help="ablation: uniform = a uniform grid of bins (Table 3)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for these small models)")
     p.add_argument("--out", help="output dir (default runs/<env>/, or runs/<env>-mse/)")
@@ -148,7 +152,7 @@ def parse_args(argv=None):
 def config_from_args(args):
     """The env's table row + SHARED, overridden by any flag given."""
     cfg = {**SHARED, **ENVS[args.env]}
-    for key in ("epochs", "k", "context", "batch_size", "lr", "alpha", "schedule", "trunk", "temperature", "eval_seed"):
+    for key in ("epochs", "k", "context", "batch_size", "lr", "alpha", "schedule", "trunk", "discretizer", "temperature", "eval_seed"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     if args.episodes is not None:

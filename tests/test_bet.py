@@ -247,3 +247,14 @@ def test_load_rejects_corrupt_and_incomplete_files(tmp_path):
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a BeT checkpoint"):
         BeT.load(tmp_path / "other.pt")
+
+
+def test_uniform_discretizer_option():
+    rng = np.random.default_rng(1)
+    actions = rng.uniform(-1, 1, size=(400, 2)) * [3, 1]
+    model = BeT(2, 2, k=9, context=2, n_layer=1, n_head=1, n_embd=8, discretizer="uniform")
+    model.fit_bins(rng.standard_normal((400, 2)), actions)
+    normalised = torch.as_tensor((actions - actions.mean(0)) / actions.std(0, ddof=1))
+    assert torch.allclose(model.centers, kmeans.uniform_centers(normalised, 3).float(), atol=1e-5)
+    with pytest.raises(ValueError, match="levels"):
+        BeT(2, 2, k=8, discretizer="uniform")

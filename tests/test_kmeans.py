@@ -111,3 +111,27 @@ def test_fit_accepts_numpy_and_returns_k_by_d_float():
 def test_fit_rejects_bad_input_clearly(actions, k, message):
     with pytest.raises(ValueError, match=message):
         kmeans.fit(actions, k)
+
+
+# ---------------------------------------------------------------- uniform quantisation (Table 3, "Unif. quant.")
+
+def test_uniform_grid_round_trip_and_every_bin_reachable():
+    rng = np.random.default_rng(6)
+    x = torch.from_numpy(rng.uniform([-1.0, 2.0], [3.0, 2.5], size=(5000, 2)))
+    centers = kmeans.uniform_centers(x, 4)
+    assert centers.shape == (16, 2)
+    bins, residuals = kmeans.encode(x, centers)
+    back = kmeans.decode(bins, residuals, centers)
+    ulp = torch.finfo(torch.float64).eps * torch.maximum(x.abs(), centers[bins].abs())
+    assert torch.all((back - x).abs() <= 2 * ulp)
+    assert torch.equal(torch.bincount(bins, minlength=16) > 0, torch.ones(16, dtype=torch.bool))   # all reached
+    assert torch.equal(kmeans.encode(centers, centers)[0], torch.arange(16))                       # each centre is its own bin
+    # a uniform grid: each cell is 1/4 of the range wide, so residuals are at most half a cell
+    cell = (x.max(0).values - x.min(0).values) / 4
+    assert torch.all(residuals.abs() <= cell / 2 + 1e-12)
+    assert torch.allclose(torch.unique(centers[:, 0]), x[:, 0].min() + cell[0] * torch.tensor([0.5, 1.5, 2.5, 3.5], dtype=torch.float64))
+
+
+def test_uniform_grid_rejects_bad_levels():
+    with pytest.raises(ValueError, match="levels"):
+        kmeans.uniform_centers(np.zeros((4, 2)), 0)

@@ -1,0 +1,165 @@
+"""
+The paper's ablations (Table 3, App. C) and the MSE baseline, as one command per environment.
+
+    python ablations.py --env pointmass2 --seeds 3 --out docs/ablations/pointmass2
+
+Every variant is a train.py flag on the one model. Each one is trained with training seeds
+0..seeds-1 and evaluated on the same evaluation seeds. The outputs are:
+    ablations.json   every number of every run
+    ablations.md     the Table 3-style table: performance relative to full BeT, mean ± std over seeds
+    k_sweep.png      the Fig. 6-style sweep over the number of bins k
+"""
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+import train
+
+VARIANTS = {                       # Table 3 row -> train.py flags
+    "BeT": [],
+    "No offsets": ["--no-offsets"],
+    "No binning (k=1)": ["--k", "1"],
+    "No history (context 1)": ["--context", "1"],
+    "MLP trunk": ["--trunk", "mlp"],
+    "Unif. quant.": ["--discretizer", "uniform"],
+    "MSE-BC (RBC)": ["--policy", "mse"],
+}
+# the number each env is judged by (Table 3 uses task success; on Multipath #2 it is mode consistency)
+METRIC = {"pointmass1": "success_rate", "pointmass2": "single_route", "cartpole": "mean_return", "pusht": "success_rate"}
+K_SWEEP = {"pointmass1": [1, 2, 3, 4, 6, 8], "pointmass2": [1, 2, 3, 4, 6, 8], "cartpole": [1, 2, 4, 8],
+           "pusht": [1, 8, 16, 24, 32, 48]}
+
+
+def route_entropy(routes):
+    """Normalised entropy of the route fractions: 1 = all demonstrated routes equally often, 0 = one route."""
+    p = np.array([f for f in routes.values() if f > 0])
+    return float(-(p / p.sum() * np.log(p / p.sum())).sum() / math.log(len(routes))) if len(p) else 0.0
+
+
+def run(env, flags, seed, args):
+    """Train + evaluate one variant with one training seed; return its eval results."""
+    name = "_".join([f.strip("-").replace("-", "") for f in flags]) or "bet"
+    out = os.path.join(args.runs, f"{name}-seed{seed}")
+    os.makedirs(out, exist_ok=True)
+    argv = ["--env", env, "--seed", str(seed), "--out", out, "--episodes", str(args.episodes),
+            "--eval-seed", str(args.eval_seed), *flags]
+    if args.epochs:
+        argv += ["--epochs", str(args.epochs)]
+    with open(os.path.join(out, "stdout.txt"), "w") as log, contextlib.redirect_stdout(log):
+        train.main(argv)
+    with open(os.path.join(out, "eval.json")) as f:
+        results = json.load(f)
+    if "routes" in results:
+        results["route_entropy"] = route_entropy(results["routes"])
+    return results
+
+
+def summarise(per_seed, metric, reference):
+    """Mean ± std over seeds of the raw metric and of the metric relative to full BeT's mean."""
+    values = np.array([r[metric] for r in per_seed])
+    rel = values / reference if reference > 0 else np.full_like(values, np.nan)
+    out = {"metric": metric, "mean": float(values.mean()), "std": float(values.std()),
+           "relative_mean": float(rel.mean()), "relative_std": float(rel.std()),
+           "success_rate": float(np.mean([r["success_rate"] for r in per_seed]))}
+    if "route_entropy" in per_seed[0]:
+        out["route_entropy"] = float(np.mean([r["route_entropy"] for r in per_seed]))
+        out["single_route"] = float(np.mean([r["single_route"] for r in per_seed]))
+    return out
+
+
+def markdown(env, table, seeds, args):
+    """The Table 3-style Markdown table."""
+    metric = METRIC[env]
+    cols = ["variant", f"{metric} (mean ± std)", "relative to BeT", "success"]
+    pointmass = "route_entropy" in next(iter(table.values()))
+    if pointmass:
+        cols += ["single route", "route entropy"]
+    lines = [f"{env}: {len(seeds)} training seeds, {args.episodes} evaluation episodes from seed {args.eval_seed}"
+             + (f", {args.epochs} epochs" if args.epochs else ""), "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for name, s in table.items():
+        row = [name, f"{s['mean']:.3f} ± {s['std']:.3f}", f"{s['relative_mean']:.2f} ± {s['relative_std']:.2f}",
+               f"{s['success_rate']:.3f}"]
+        if pointmass:
+            row += [f"{s['single_route']:.3f}", f"{s['route_entropy']:.2f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_k_sweep(env, sweep, path):
+    """Fig. 6 analogue: the metric against k, normalised by the best k's mean, mean ± std over seeds."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ks = sorted(sweep, key=int)
+    means = np.array([sweep[k]["mean"] for k in ks])
+    stds = np.array([sweep[k]["std"] for k in ks])
+    best = means.max() if means.max() > 0 else 1.0
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.errorbar([int(k) for k in ks], means / best, yerr=stds / best, marker="o", capsize=3)
+    ax.set_xscale("log", base=2); ax.set_xticks([int(k) for k in ks]); ax.set_xticklabels(ks)
+    ax.set_xlabel("number of bins k"); ax.set_ylabel(f"{METRIC[env]} / best"); ax.set_ylim(-0.05, 1.1)
+    ax.set_title(f"{env}: ablating k (Fig. 6 analogue)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Train and evaluate BeT's ablations (Table 3) and the k sweep (Fig. 6) for one env.")
+    p.add_argument("--env", required=True, choices=list(METRIC))
+    p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
+    p.add_argument("--episodes", type=int, default=100, help="evaluation episodes per run (default 100)")
+    p.add_argument("--eval-seed", type=int, default=100000, help="first evaluation env seed (default 100000)")
+    p.add_argument("--epochs", type=int, help="override the env's training epochs (e.g. a cheaper PushT table)")
+    p.add_argument("--variants", help="comma-separated subset of: " + ", ".join(VARIANTS))
+    p.add_argument("--k-sweep", help="comma-separated k values (default per env; 'none' to skip)")
+    p.add_argument("--out", help="tables and figure (default docs/ablations/<env>)")
+    p.add_argument("--runs", help="checkpoints and logs of every run (default runs/ablations/<env>)")
+    args = p.parse_args(argv)
+    args.out = args.out or os.path.join("docs", "ablations", args.env)
+    args.runs = args.runs or os.path.join("runs", "ablations", args.env)
+    names = args.variants.split(",") if args.variants else list(VARIANTS)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or "BeT" not in names:
+        raise ValueError(f"--variants must include 'BeT' and only these: {', '.join(VARIANTS)} (got {unknown or names})")
+    ks = [] if args.k_sweep == "none" else [int(k) for k in (args.k_sweep.split(",") if args.k_sweep else K_SWEEP[args.env])]
+    seeds, metric, t0 = list(range(args.seeds)), METRIC[args.env], time.time()
+    todo = [(n, VARIANTS[n]) for n in names] + [(f"k={k}", ["--k", str(k)]) for k in ks]
+    raw, default_k = {}, train.ENVS[args.env]["k"]
+    for i, (name, flags) in enumerate(todo):
+        if name == f"k={default_k}" and "BeT" in raw:
+            raw[name] = raw["BeT"]                       # the same runs: full BeT uses the default k
+        else:
+            raw[name] = [run(args.env, flags, s, args) for s in seeds]
+        print(f"[{i + 1}/{len(todo)}] {name:<24} {metric} " + " ".join(f"{r[metric]:.3f}" for r in raw[name])
+              + f"   ({time.time() - t0:.0f}s)", flush=True)
+    reference = float(np.mean([r[metric] for r in raw["BeT"]]))
+    table = {n: summarise(raw[n], metric, reference) for n in names}
+    sweep = {str(k): summarise(raw[f"k={k}"], metric, reference) for k in ks}
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "ablations.json"), "w") as f:
+        json.dump({"env": args.env, "metric": metric, "seeds": seeds, "episodes": args.episodes,
+                   "eval_seed": args.eval_seed, "epochs": args.epochs, "table": table, "k_sweep": sweep,
+                   "runs": {n: [{k: v for k, v in r.items()} for r in rs] for n, rs in raw.items()}}, f, indent=2)
+    with open(os.path.join(args.out, "ablations.md"), "w") as f:
+        f.write(markdown(args.env, table, seeds, args))
+    if ks:
+        plot_k_sweep(args.env, sweep, os.path.join(args.out, "k_sweep.png"))
+    print("\n" + markdown(args.env, table, seeds, args))
+    print(f"wrote {args.out}/ablations.json, ablations.md" + (", k_sweep.png" if ks else ""))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,38 @@
+"""The ablation driver (Table 3 / Fig. 6) with tiny settings: table shape, keys and files."""
+
+import json
+
+import pytest
+
+import ablations
+
+
+def test_driver_smoke(tmp_path):
+    out, runs = tmp_path / "docs", tmp_path / "runs"
+    ablations.main(["--env", "pointmass1", "--seeds", "2", "--episodes", "2", "--epochs", "1",
+                    "--k-sweep", "1,3", "--out", str(out), "--runs", str(runs)])
+    result = json.loads((out / "ablations.json").read_text())
+    assert list(result["table"]) == list(ablations.VARIANTS)
+    for row in result["table"].values():
+        assert {"mean", "std", "relative_mean", "relative_std", "success_rate", "route_entropy"} <= set(row)
+    bet = result["table"]["BeT"]
+    assert bet["mean"] == 0 or bet["relative_mean"] == pytest.approx(1.0)      # BeT is the reference
+    assert set(result["k_sweep"]) == {"1", "3"} and result["k_sweep"]["3"] == result["table"]["BeT"]
+    assert all(len(v) == 2 for v in result["runs"].values())                   # every run, every seed
+    table = (out / "ablations.md").read_text().splitlines()
+    assert sum(line.startswith("| ") for line in table) == 1 + len(ablations.VARIANTS)   # header + one row each
+    assert (out / "k_sweep.png").exists()
+    from bet import BeT
+    assert BeT.load(runs / "discretizer_uniform-seed0" / "model.pt").config["discretizer"] == "uniform"
+    assert BeT.load(runs / "k_1-seed1" / "model.pt").k == 1
+
+
+def test_route_entropy():
+    assert ablations.route_entropy({"a": 0.5, "b": 0.5}) == pytest.approx(1.0)
+    assert ablations.route_entropy({"a": 1.0, "b": 0.0, "c": 0.0}) == 0.0
+    assert 0 < ablations.route_entropy({"a": 0.8, "b": 0.2}) < 1
+
+
+def test_bad_variant_is_rejected():
+    with pytest.raises(ValueError, match="--variants"):
+        ablations.main(["--env", "pointmass1", "--variants", "BeT,Nonsense"])
