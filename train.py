@@ -58,16 +58,14 @@ def episode_fn(env_name):
 
 def build_model(cfg, policy):
     """BeT from a config dict; `policy='mse'` is the RBC baseline (one bin, MLP trunk: plain MSE regression)."""
-    if policy == "mse":
-        return BeT(cfg["obs_dim"], cfg["act_dim"], k=1, context=cfg["context"], n_layer=cfg["n_layer"],
-                   n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"], alpha=cfg["alpha"],
-                   trunk="mlp")
-    k = cfg["k"]
-    if cfg["discretizer"] == "uniform":        # a grid has levels**D bins: round k to the nearest such count
+    k, trunk, offsets, discretizer = cfg["k"], cfg["trunk"], cfg["offsets"], cfg["discretizer"]
+    if policy == "mse":        # one bin: the focal term is exactly 0 and Eq. 2 is plain MSE regression
+        k, trunk, offsets, discretizer = 1, "mlp", True, "kmeans"
+    elif discretizer == "uniform":     # a grid has levels**D bins: round k to the nearest such count
         k = max(1, round(k ** (1 / cfg["act_dim"]))) ** cfg["act_dim"]
     return BeT(cfg["obs_dim"], cfg["act_dim"], k=k, context=cfg["context"], n_layer=cfg["n_layer"],
                n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"], alpha=cfg["alpha"],
-               offsets=cfg["offsets"], trunk=cfg["trunk"], discretizer=cfg["discretizer"])
+               offsets=offsets, trunk=trunk, discretizer=discretizer)
 
 
 def learning_rate(cfg, step, total_steps):
