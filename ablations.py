@@ -80,7 +80,7 @@ def markdown(env, table, seeds, args):
     cols = ["variant", f"{metric} (mean ± std)", "relative to BeT", "success"]
     pointmass = "route_entropy" in next(iter(table.values()))
     if pointmass:
-        cols += ["single route", "route entropy"]
+        cols += ["single route", "route entropy"] if metric != "single_route" else ["route entropy"]
     lines = [f"{env}: {len(seeds)} training seeds, {args.episodes} evaluation episodes from seed {args.eval_seed}"
              + (f", {args.epochs} epochs" if args.epochs else ""), "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -88,7 +88,8 @@ def markdown(env, table, seeds, args):
         row = [name, f"{s['mean']:.3f} ± {s['std']:.3f}", f"{s['relative_mean']:.2f} ± {s['relative_std']:.2f}",
                f"{s['success_rate']:.3f}"]
         if pointmass:
-            row += [f"{s['single_route']:.3f}", f"{s['route_entropy']:.2f}"]
+            row += [f"{s['single_route']:.3f}"] if metric != "single_route" else []
+            row += [f"{s['route_entropy']:.2f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 

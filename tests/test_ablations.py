@@ -5,19 +5,21 @@ import json
 import pytest
 
 import ablations
+import train
 
 
 def test_driver_smoke(tmp_path):
     out, runs = tmp_path / "docs", tmp_path / "runs"
+    k = train.ENVS["pointmass1"]["k"]
     ablations.main(["--env", "pointmass1", "--seeds", "2", "--episodes", "2", "--epochs", "1",
-                    "--k-sweep", "1,3", "--out", str(out), "--runs", str(runs)])
+                    "--k-sweep", f"1,{k}", "--out", str(out), "--runs", str(runs)])
     result = json.loads((out / "ablations.json").read_text())
     assert list(result["table"]) == list(ablations.VARIANTS)
     for row in result["table"].values():
         assert {"mean", "std", "relative_mean", "relative_std", "success_rate", "route_entropy"} <= set(row)
     bet = result["table"]["BeT"]
     assert bet["mean"] == 0 or bet["relative_mean"] == pytest.approx(1.0)      # BeT is the reference
-    assert set(result["k_sweep"]) == {"1", "3"} and result["k_sweep"]["3"] == result["table"]["BeT"]
+    assert set(result["k_sweep"]) == {"1", str(k)} and result["k_sweep"][str(k)] == result["table"]["BeT"]  # reused
     assert all(len(v) == 2 for v in result["runs"].values())                   # every run, every seed
     table = (out / "ablations.md").read_text().splitlines()
     assert sum(line.startswith("| ") for line in table) == 1 + len(ablations.VARIANTS)   # header + one row each
