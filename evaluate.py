@@ -37,7 +37,7 @@ def make_envs(env_name, episodes, render):
 def rollout(model, env_name, episodes, seed, temperature=1.0, render=0):
     """Run `episodes` episodes in parallel; return a list of dicts with 'obs' (T+1, obs_dim),
     'actions' (T, act_dim), 'rewards' (T,), 'success' (bool), 'seed', and for the first `render`
-    episodes 'frames' (T+1 images)."""
+    episodes 'frames' (T+1 images) and 'coverage' (T+1,) (gym-pusht's info, 0 before the first step)."""
     envs_ = make_envs(env_name, episodes, render)
     obs_dim = envs_[0].observation_space.shape[0]
     if obs_dim != model.config["obs_dim"]:
@@ -48,7 +48,7 @@ def rollout(model, env_name, episodes, seed, temperature=1.0, render=0):
     history = torch.as_tensor(first)[:, None].repeat(1, model.context, 1)                        # (E, h, obs_dim)
     traj = [{"obs": [o], "actions": [], "rewards": [], "success": False, "seed": seed + i} for i, o in enumerate(first)]
     for i in range(render):
-        traj[i]["frames"] = [envs_[i].render()]
+        traj[i]["frames"], traj[i]["coverage"] = [envs_[i].render()], [0.0]
     running = np.ones(episodes, dtype=bool)
     generator = torch.Generator().manual_seed(seed)
     while running.any():
@@ -59,7 +59,7 @@ def rollout(model, env_name, episodes, seed, temperature=1.0, render=0):
             t = traj[i]
             t["obs"].append(obs); t["actions"].append(actions[j]); t["rewards"].append(float(reward))
             if i < render:
-                t["frames"].append(envs_[i].render())
+                t["frames"].append(envs_[i].render()); t["coverage"].append(info["coverage"])
             history[i] = torch.cat([history[i, 1:], torch.as_tensor(obs, dtype=torch.float32)[None]])
             if terminated or truncated:
                 running[i] = False
@@ -79,13 +79,13 @@ def expert_rollout(episodes, seed, render=0):
         expert = pusht_expert.PushTExpert(seed=seed + i, explore=pusht_expert.EXPLORE)
         t = {"obs": [obs], "actions": [], "rewards": [], "success": False, "seed": seed + i}
         if i < render:
-            t["frames"] = [env.render()]
+            t["frames"], t["coverage"] = [env.render()], [0.0]
         while True:
             action = expert.act(env)
             obs, reward, terminated, truncated, info = env.step(action)
             t["obs"].append(obs); t["actions"].append(action); t["rewards"].append(float(reward))
             if i < render:
-                t["frames"].append(env.render())
+                t["frames"].append(env.render()); t["coverage"].append(info["coverage"])
             if terminated or truncated:
                 t["success"] = episode_success("pusht", terminated, truncated, info)
                 break
@@ -147,7 +147,7 @@ def print_comparison(bet, expert):
 
 def write_video(trajectories, path, stride=2, fps=10):
     """Rendered PushT episodes side by side, every `stride`-th step, each captioned with its seed, the
-    current coverage (gym-pusht's reward) and, once it ends, success or failure: a GIF (Pillow) or MP4 (OpenCV)."""
+    current coverage of the goal (success needs > 0.95) and, once it ends, success or failure: a GIF (Pillow) or MP4 (OpenCV)."""
     from PIL import Image, ImageDraw
     episodes = [t for t in trajectories if "frames" in t]
     if not episodes:
@@ -160,11 +160,10 @@ def write_video(trajectories, path, stride=2, fps=10):
             s = min(step, len(t["frames"]) - 1)                        # a finished episode keeps its last frame
             tile = Image.new("RGB", (VIDEO_SIZE, VIDEO_SIZE + 16), "white")
             tile.paste(Image.fromarray(np.asarray(t["frames"][s], dtype=np.uint8)), (0, 16))
-            coverage = t["rewards"][s - 1] if s > 0 else 0.0
             ended = s == len(t["frames"]) - 1
             label = ("success" if t["success"] else "failed") if ended else f"step {s}"
             color = ((0, 140, 0) if t["success"] else (200, 0, 0)) if ended else (0, 0, 0)
-            ImageDraw.Draw(tile).text((3, 2), f"seed {t['seed']}  cov {coverage:.2f}  {label}", fill=color)
+            ImageDraw.Draw(tile).text((3, 2), f"seed {t['seed']}  cov {t['coverage'][s]:.3f}  {label}", fill=color)
             tiles.append(tile)
         frame = Image.new("RGB", (len(tiles) * VIDEO_SIZE, VIDEO_SIZE + 16), "white")
         for j, tile in enumerate(tiles):
