@@ -59,6 +59,9 @@ def test_mse_policy_and_ablation_flags(tmp_path):
     ablated = BeT.load(tmp_path / "ablated" / "model.pt")
     assert (ablated.config["offsets"], ablated.config["trunk"], ablated.context, ablated.k) == (False, "mlp", 1, 2)
     assert not (tmp_path / "ablated" / "eval.json").exists()          # --episodes 0 skips evaluation
+    cfg = train.config_from_args(train.parse_args(["--env", "pointmass1", "--discretizer", "uniform"]))
+    for k, grid_bins in [(1, 1), (2, 4), (4, 4), (5, 9), (24, 25), (48, 49)]:      # smallest grid with >= k bins
+        assert train.build_model({**cfg, "k": k}, "bet").k == grid_bins
 
 
 def test_every_training_window_is_used(monkeypatch):
