@@ -26,15 +26,14 @@ from mingpt import param_groups
 # App. B Table 4 (per env) and Table 5 (shared: AdamW, weight decay 0.1, betas (0.9, 0.95), clip 1.0).
 # Where we depart from the paper, the comment says why; the README records what was tried.
 ENVS = {
-    # Point-mass, paper: 1 layer, 2 heads, width 20, dropout 0.1, k 2;3, lr 1e-4, 10 epochs. Departures:
-    # - k=3: our #1 demos have three step directions (+x, +y, -y); with k=2, k-means merges +y and -y
-    #   into one bin whose offset then averages the fork away, exactly like MSE.
+    # Point-mass, paper: 1 layer, 2 heads, width 20, dropout 0.1, k 2 (#1) and 3 (#2), lr 1e-4, 10 epochs,
+    # and alpha "so the losses are of the same order" (App. B.2): ~1 on normalised actions. Departures:
     # - lr 1e-3 x 100 epochs: lr 1e-4 x 10 epochs (250 steps on 1,600 samples) is far from converged.
     # - width 64, no dropout: width 20 left the bin head unable to tell a corner from its neighbour.
     # - temperature 0.5: focal loss stops pushing once p_t is high, so unambiguous states keep a few
     #   % of mass on wrong bins; over 16 steps those slips break routes. Halving the temperature
     #   sharpens them but leaves an even split (the forks) even. README reports temperature 1 too.
-    "pointmass1": dict(obs_dim=2, act_dim=2, k=3, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
+    "pointmass1": dict(obs_dim=2, act_dim=2, k=2, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
                        epochs=100, batch_size=64, lr=1e-3, alpha=1.0, temperature=0.5, eval_episodes=200),
     "pointmass2": dict(obs_dim=2, act_dim=2, k=3, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
                        epochs=100, batch_size=64, lr=1e-3, alpha=1.0, temperature=0.5, eval_episodes=200),
@@ -72,8 +71,11 @@ def build_model(cfg, policy):
     k, trunk, offsets, discretizer = cfg["k"], cfg["trunk"], cfg["offsets"], cfg["discretizer"]
     if policy == "mse":        # one bin: the focal term is exactly 0 and Eq. 2 is plain MSE regression
         k, trunk, offsets, discretizer = 1, "mlp", True, "kmeans"
-    elif discretizer == "uniform":     # a grid has levels**D bins: round k to the nearest such count
-        k = max(1, round(k ** (1 / cfg["act_dim"]))) ** cfg["act_dim"]
+    elif discretizer == "uniform":     # a grid has levels**D bins: the smallest grid with at least k
+        levels = 1
+        while levels ** cfg["act_dim"] < k:
+            levels += 1
+        k = levels ** cfg["act_dim"]
     return BeT(cfg["obs_dim"], cfg["act_dim"], k=k, context=cfg["context"], n_layer=cfg["n_layer"],
                n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"], alpha=cfg["alpha"],
                offsets=offsets, trunk=trunk, discretizer=discretizer)
@@ -157,9 +159,9 @@ def parse_args(argv=None):
     p.add_argument("--episodes", type=int, help="evaluation episodes after training (0 = skip)")
     p.add_argument("--eval-seed", type=int, help=f"first evaluation env seed (default {SHARED['eval_seed']})")
     p.add_argument("--temperature", type=float, help="bin sampling temperature at evaluation (0 = argmax)")
+    p.add_argument("--dagger-rounds", type=int, help="pusht: rounds of DAgger with the scripted expert after training (0 = none)")
     return p.parse_args(argv)
 
-    p.add_argument("--dagger-rounds", type=int, help="pusht: rounds of DAgger with the scripted expert after training (0 = none)")
 
 def config_from_args(args):
     """The env's table row + SHARED, overridden by any flag given."""
@@ -179,10 +181,10 @@ def main(argv=None):
     if args.env not in ENVS:
         raise ValueError(f"unknown env '{args.env}'; choose one of {', '.join(ENVS)}")
     cfg = config_from_args(args)
-    torch.set_num_threads(args.threads)
-    path = args.data or data.default_path(args.env)
     if cfg.get("dagger_rounds") and args.env != "pusht":
         raise ValueError("--dagger-rounds needs an expert that labels any state: pusht only")
+    torch.set_num_threads(args.threads)
+    path = args.data or data.default_path(args.env)
     if args.collect:
         demos = data.collect(episode_fn(args.env), args.collect, seed=args.seed, workers=args.workers)
         data.save_demos(path, demos)
@@ -202,11 +204,11 @@ def main(argv=None):
           f"k={model.k}, context={model.context}, trunk={model.config['trunk']}, offsets={model.config['offsets']}")
     t0 = time.time()
     history = train(model, demos, cfg, args.seed, args.device)
-    train_seconds = time.time() - t0
-    os.makedirs(out, exist_ok=True)
     if cfg.get("dagger_rounds") and args.policy == "bet":     # PushT: DAgger rounds with the scripted expert
         import dagger
         history += dagger.train_with_dagger(model, demos, cfg, args.seed, args.device)
+    train_seconds = time.time() - t0
+    os.makedirs(out, exist_ok=True)
     meta = {"env": args.env, "policy": args.policy, "seed": args.seed, "data": os.path.abspath(path),
             "epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"], "schedule": cfg["schedule"],
             "temperature": cfg["temperature"]}
