@@ -111,7 +111,9 @@ def uniform_centers(actions, levels):
 
 
 def encode(actions, centers):
-    """(..., D) actions -> bins (...) int64 and residuals (..., D): floor(a) and <a> of Sec. 2.1."""
+    """(..., D) actions -> bins (...) int64 and residuals (..., D): floor(a) and <a> of Sec. 2.1.
+    Accepts tensors or numpy arrays; returns tensors."""
+    actions, centers = torch.as_tensor(actions), torch.as_tensor(centers)
     shape = actions.shape
     flat = actions.reshape(-1, shape[-1]).to(centers.dtype)     # (N, D)
     bins = squared_distances(flat, centers).argmin(dim=1)      # (N,)
@@ -121,4 +123,5 @@ def encode(actions, centers):
 
 def decode(bins, residuals, centers):
     """bins (...), residuals (..., D) -> actions (..., D) = A_floor(a) + <a>."""
-    return centers[bins] + residuals
+    centers = torch.as_tensor(centers)
+    return centers[torch.as_tensor(bins, dtype=torch.long)] + torch.as_tensor(residuals, dtype=centers.dtype)

@@ -95,6 +95,14 @@ def test_same_seed_same_centers_and_seed_matters():
     assert not torch.equal(a, c)
 
 
+def test_encode_decode_accept_numpy():
+    rng = np.random.default_rng(3)
+    actions, centers = rng.standard_normal((4, 5, 2)), rng.standard_normal((3, 2))
+    bins, residuals = kmeans.encode(actions, centers)
+    assert bins.shape == (4, 5) and bins.dtype == torch.int64
+    assert np.allclose(kmeans.decode(bins.numpy(), residuals.numpy(), centers).numpy(), actions)
+
+
 def test_fit_accepts_numpy_and_returns_k_by_d_float():
     x = np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32)
     centers = kmeans.fit(x, 4)
