@@ -11,44 +11,23 @@ re-plans from any true state (pusht_expert.PushTExpert.act reads env.unwrapped),
 """
 
 import numpy as np
-import torch
 
-import envs
+import evaluate
 import pusht_expert
 
 
-def relabelled_rollouts(model, episodes, seed, temperature=1.0, max_steps=300):
+def relabelled_rollouts(model, episodes, seed, temperature=1.0, max_steps=None):
     """Run `episodes` BeT episodes in parallel (env seeds seed, seed+1, ...), executing BeT's sampled actions
-    and recording the expert's action as the label at every step. Returns a dataset in data.py's format:
-    obs (N, 18), actions (N, 2) expert labels, episode_ends (E,), seeds (E,), and success (E,) of BeT."""
-    envs_ = [envs.make("pusht") for _ in range(episodes)]
+    and recording the expert's action as the label at every step (evaluate.rollout with labelling experts).
+    Returns a dataset in data.py's format: obs (N, 18), actions (N, 2) expert labels, episode_ends (E,),
+    seeds (E,), and success (E,) of BeT."""
     experts = [pusht_expert.PushTExpert(seed=seed + i) for i in range(episodes)]
-    first = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)   # (E, 18)
-    history = torch.as_tensor(first)[:, None].repeat(1, model.context, 1)                       # (E, h, 18)
-    obs_log, label_log = [[o] for o in first], [[] for _ in range(episodes)]
-    success = np.zeros(episodes, dtype=bool)
-    running = np.ones(episodes, dtype=bool)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(max_steps):
-        ids = np.flatnonzero(running)
-        if len(ids) == 0:
-            break
-        actions = model.sample(history[ids], temperature, generator).numpy()                   # (E_running, 2)
-        for j, i in enumerate(ids):
-            label_log[i].append(experts[i].act(envs_[i]))          # what the expert would do here
-            obs, _, terminated, truncated, info = envs_[i].step(actions[j])   # ...but BeT acts
-            history[i] = torch.cat([history[i, 1:], torch.as_tensor(obs, dtype=torch.float32)[None]])
-            if terminated or truncated:
-                running[i], success[i] = False, bool(terminated and info.get("is_success", False))
-            else:
-                obs_log[i].append(obs)
-    for e in envs_:
-        e.close()
-    obs_log = [o[:len(a)] for o, a in zip(obs_log, label_log)]     # one observation per labelled step
-    return dict(obs=np.concatenate(obs_log).astype(np.float32),
-                actions=np.concatenate(label_log).astype(np.float32),
-                episode_ends=np.cumsum([len(a) for a in label_log]).astype(np.int64),
-                seeds=np.arange(seed, seed + episodes, dtype=np.int64), success=success)
+    trajectories = evaluate.rollout(model, "pusht", episodes, seed, temperature, experts=experts, max_steps=max_steps)
+    return dict(obs=np.concatenate([t["obs"][:-1] for t in trajectories]).astype(np.float32),   # one per label
+                actions=np.concatenate([t["labels"] for t in trajectories]).astype(np.float32),
+                episode_ends=np.cumsum([len(t["labels"]) for t in trajectories]).astype(np.int64),
+                seeds=np.arange(seed, seed + episodes, dtype=np.int64),
+                success=np.array([t["success"] for t in trajectories]))
 
 
 def aggregate(demos, extra):

@@ -34,64 +34,53 @@ def make_envs(env_name, episodes, render):
     return [envs.make(env_name, **(small if i < render else {})) for i in range(episodes)]
 
 
-def rollout(model, env_name, episodes, seed, temperature=1.0, render=0):
+def rollout(model, env_name, episodes, seed, temperature=1.0, render=0, experts=None, max_steps=None):
     """Run `episodes` episodes in parallel; return a list of dicts with 'obs' (T+1, obs_dim),
     'actions' (T, act_dim), 'rewards' (T,), 'success' (bool), 'seed', and for the first `render`
-    episodes 'frames' (T+1 images) and 'coverage' (T+1,) (gym-pusht's info, 0 before the first step)."""
+    episodes 'frames' (T+1 images) and 'coverage' (T+1,) (gym-pusht's info, 0 before the first step).
+    `experts`, one scripted PushT expert per episode, either drive the episodes (model=None: the
+    reference for the imitation ratio) or, beside a model, only label: 'labels' (T, act_dim) is what the
+    expert would have done in each state the model visited (DAgger). `max_steps` cuts episodes short."""
     envs_ = make_envs(env_name, episodes, render)
     obs_dim = envs_[0].observation_space.shape[0]
-    if obs_dim != model.config["obs_dim"]:
+    if model is not None and obs_dim != model.config["obs_dim"]:
         raise ValueError(f"the checkpoint expects {model.config['obs_dim']}-D observations but env "
                          f"'{env_name}' gives {obs_dim}-D ones")
     first = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)   # (E, obs_dim)
     # history at the episode start: the first observation repeated, as in training's clamped windows
-    history = torch.as_tensor(first)[:, None].repeat(1, model.context, 1)                        # (E, h, obs_dim)
+    context = model.context if model is not None else 1
+    history = torch.as_tensor(first)[:, None].repeat(1, context, 1)                              # (E, h, obs_dim)
     traj = [{"obs": [o], "actions": [], "rewards": [], "success": False, "seed": seed + i} for i, o in enumerate(first)]
+    if model is not None and experts is not None:
+        for t in traj:
+            t["labels"] = []
     for i in range(render):
         traj[i]["frames"], traj[i]["coverage"] = [envs_[i].render()], [0.0]
     running = np.ones(episodes, dtype=bool)
     generator = torch.Generator().manual_seed(seed)
-    while running.any():
+    step = 0
+    while running.any() and (max_steps is None or step < max_steps):
         ids = np.flatnonzero(running)
-        actions = model.sample(history[ids], temperature, generator).numpy()                    # (E_running, act_dim)
+        if model is not None:
+            actions = model.sample(history[ids], temperature, generator).numpy()                # (E_running, act_dim)
         for j, i in enumerate(ids):
-            obs, reward, terminated, truncated, info = envs_[i].step(actions[j])
             t = traj[i]
-            t["obs"].append(obs); t["actions"].append(actions[j]); t["rewards"].append(float(reward))
+            label = experts[i].act(envs_[i]) if experts is not None else None   # reads the state before the step
+            action = actions[j] if model is not None else label
+            if "labels" in t:
+                t["labels"].append(label)
+            obs, reward, terminated, truncated, info = envs_[i].step(action)
+            t["obs"].append(obs); t["actions"].append(action); t["rewards"].append(float(reward))
             if i < render:
                 t["frames"].append(envs_[i].render()); t["coverage"].append(info["coverage"])
             history[i] = torch.cat([history[i, 1:], torch.as_tensor(obs, dtype=torch.float32)[None]])
             if terminated or truncated:
                 running[i] = False
                 t["success"] = episode_success(env_name, terminated, truncated, info)
+        step += 1
     for e in envs_:
         e.close()
     return [{k: (np.asarray(v) if isinstance(v, list) else v) for k, v in t.items()} for t in traj]
-
-
-def expert_rollout(episodes, seed, render=0):
-    """The scripted PushT expert (pusht_expert.py, as in the demonstrations) on env seeds seed, seed+1, ...,
-    one episode after another; the same trajectory dicts as rollout(), so the same metrics apply."""
-    import pusht_expert
-    trajectories = []
-    for i, env in enumerate(make_envs("pusht", episodes, render)):
-        obs, _ = env.reset(seed=seed + i)
-        expert = pusht_expert.PushTExpert(seed=seed + i, explore=pusht_expert.EXPLORE)
-        t = {"obs": [obs], "actions": [], "rewards": [], "success": False, "seed": seed + i}
-        if i < render:
-            t["frames"], t["coverage"] = [env.render()], [0.0]
-        while True:
-            action = expert.act(env)
-            obs, reward, terminated, truncated, info = env.step(action)
-            t["obs"].append(obs); t["actions"].append(action); t["rewards"].append(float(reward))
-            if i < render:
-                t["frames"].append(env.render()); t["coverage"].append(info["coverage"])
-            if terminated or truncated:
-                t["success"] = episode_success("pusht", terminated, truncated, info)
-                break
-        env.close()
-        trajectories.append({k: (np.asarray(v) if isinstance(v, list) else v) for k, v in t.items()})
-    return trajectories
 
 
 def episode_success(env_name, terminated, truncated, info):
@@ -130,8 +119,10 @@ def evaluate(model, env_name, episodes, seed, temperature=1.0, return_trajectori
 
 def evaluate_expert(episodes, seed, render=0):
     """evaluate() for the scripted PushT expert: the reference for the imitation ratio."""
+    import pusht_expert
     t0 = time.time()
-    trajectories = expert_rollout(episodes, seed, render)
+    experts = [pusht_expert.PushTExpert(seed=seed + i, explore=pusht_expert.EXPLORE) for i in range(episodes)]
+    trajectories = rollout(None, "pusht", episodes, seed, render=render, experts=experts)
     results = metrics("pusht", trajectories, time.time() - t0)
     results.update(seed=seed, policy="expert")
     return results, trajectories
@@ -178,6 +169,14 @@ def write_video(trajectories, path, stride=2, fps=10):
         writer.release()
     else:
         images[0].save(path, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+
+
+def write_json(path, obj):
+    """Write JSON atomically (temp file + rename), so a crash never leaves half a file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
 
 
 def print_results(results):
@@ -282,10 +281,7 @@ def main(argv=None):
         write_video(trajectories, args.video)
         print(f"wrote {args.video}")
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(results, f, indent=2)
-        os.replace(tmp, args.json)
+        write_json(args.json, results)
     if args.plot and model is not None:
         os.makedirs(args.plot, exist_ok=True)
         tag = f"{env_name}-{model.meta.get('policy', 'bet')}"

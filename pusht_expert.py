@@ -460,6 +460,12 @@ def read_state(env):
             np.array([u.block.position[0], u.block.position[1], u.block.angle], dtype=np.float64))
 
 
+def state_vector(env):
+    """[agent x, agent y, block x, block y, block angle mod 2 pi]: the dataset's 5-D `state`, as gym-pusht's obs_type="state"."""
+    agent, _, pose = read_state(env)
+    return [agent[0], agent[1], pose[0], pose[1], pose[2] % (2 * np.pi)]
+
+
 def standoff_for(contact_w, normal_w):
     """Push start offset along the normal: STANDOFF, shortened where the arena ends (None if too little room)."""
     for s in (STANDOFF, 15.0, NAV_MARGIN + 2.0):
@@ -684,8 +690,7 @@ def demo_episode(seed, max_steps=300):
     expert = PushTExpert(seed=seed, explore=EXPLORE)
     observations, actions, states, success = [], [], [], False
     for _ in range(max_steps):
-        agent, _, pose = read_state(env)
-        states.append([agent[0], agent[1], pose[0], pose[1], pose[2] % (2 * np.pi)])
+        states.append(state_vector(env))
         action = expert.act(env)
         observations.append(obs)
         actions.append(action)
@@ -704,8 +709,7 @@ def replay_states(seed, actions):
     env.reset(seed=seed)
     states = []
     for action in actions:
-        agent, _, pose = read_state(env)
-        states.append([agent[0], agent[1], pose[0], pose[1], pose[2] % (2 * np.pi)])
+        states.append(state_vector(env))
         env.step(np.asarray(action, dtype=np.float32))
     env.close()
     return np.array(states)

@@ -10,7 +10,6 @@ every flag overrides its entry. Run `python train.py --help` for the flags.
 """
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 import data
+import evaluate
 from bet import BeT
 from mingpt import param_groups
 
@@ -129,14 +129,6 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True):
     return history
 
 
-def write_json(path, obj):
-    """Write JSON atomically (temp file + rename), so a crash never leaves half a file."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Train a Behavior Transformer (or the MSE baseline) on scripted demonstrations, then evaluate it.")
     p.add_argument("--env", required=True, help=f"one of {', '.join(ENVS)}")
@@ -213,13 +205,12 @@ def main(argv=None):
             "epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"], "schedule": cfg["schedule"],
             "temperature": cfg["temperature"]}
     model.save(os.path.join(out, "model.pt"), meta=meta)
-    write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(train_seconds, 2), "history": history})
+    evaluate.write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(train_seconds, 2), "history": history})
     print(f"saved {os.path.join(out, 'model.pt')} after {train_seconds:.1f}s of training")
     if cfg["eval_episodes"] > 0:
-        import evaluate
         results = evaluate.evaluate(model.cpu().eval(), args.env, cfg["eval_episodes"], cfg["eval_seed"], cfg["temperature"])
         results["train_seconds"] = round(train_seconds, 2)
-        write_json(os.path.join(out, "eval.json"), results)
+        evaluate.write_json(os.path.join(out, "eval.json"), results)
         evaluate.print_results(results)
 
 
