@@ -11,8 +11,10 @@ Every variant is a train.py flag on the one model. Each one is trained with trai
 """
 
 import argparse
+import concurrent.futures
 import contextlib
 import json
+import multiprocessing
 import math
 import os
 import sys
@@ -34,7 +36,7 @@ VARIANTS = {                       # Table 3 row -> train.py flags
 # the number each env is judged by (Table 3 uses task success; on Multipath #2 it is mode consistency)
 METRIC = {"pointmass1": "success_rate", "pointmass2": "single_route", "cartpole": "mean_return", "pusht": "success_rate"}
 K_SWEEP = {"pointmass1": [1, 2, 3, 4, 6, 8], "pointmass2": [1, 2, 3, 4, 6, 8], "cartpole": [1, 2, 4, 8],
-           "pusht": [1, 8, 16, 24, 32, 48]}
+           "pusht": [1, 8, 24, 48, 96]}
 
 
 def route_entropy(routes):
@@ -126,6 +128,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, help="override the env's training epochs (e.g. a cheaper PushT table)")
     p.add_argument("--variants", help="comma-separated subset of: " + ", ".join(VARIANTS))
     p.add_argument("--k-sweep", help="comma-separated k values (default per env; 'none' to skip)")
+    p.add_argument("--workers", type=int, default=1, help="runs trained at the same time, one process and one thread "
+                   "each (default 1); the numbers do not depend on it")
     p.add_argument("--out", help="tables and figure (default docs/ablations/<env>)")
     p.add_argument("--runs", help="checkpoints and logs of every run (default runs/ablations/<env>)")
     args = p.parse_args(argv)
@@ -136,16 +140,29 @@ def main(argv=None):
     if unknown or "BeT" not in names:
         raise ValueError(f"--variants must include 'BeT' and only these: {', '.join(VARIANTS)} (got {unknown or names})")
     ks = [] if args.k_sweep == "none" else [int(k) for k in (args.k_sweep.split(",") if args.k_sweep else K_SWEEP[args.env])]
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1 (got {args.workers})")
     seeds, metric, t0 = list(range(args.seeds)), METRIC[args.env], time.time()
     todo = [(n, VARIANTS[n]) for n in names] + [(f"k={k}", ["--k", str(k)]) for k in ks]
-    raw, default_k = {}, train.ENVS[args.env]["k"]
-    for i, (name, flags) in enumerate(todo):
-        if name == f"k={default_k}" and "BeT" in raw:
-            raw[name] = raw["BeT"]                       # the same runs: full BeT uses the default k
-        else:
-            raw[name] = [run(args.env, flags, s, args) for s in seeds]
-        print(f"[{i + 1}/{len(todo)}] {name:<24} {metric} " + " ".join(f"{r[metric]:.3f}" for r in raw[name])
-              + f"   ({time.time() - t0:.0f}s)", flush=True)
+    default_k = train.ENVS[args.env]["k"]
+    key = lambda flags: () if flags == ["--k", str(default_k)] else tuple(flags)   # full BeT uses the default k
+    first = {}                                         # flags -> the first variant trained with them
+    for name, flags in todo:
+        first.setdefault(key(flags), name)
+    same = {name: first[key(flags)] for name, flags in todo}     # e.g. "k=1" reuses "No binning (k=1)"
+    jobs = [(name, flags, s) for name, flags in todo if same[name] == name for s in seeds]
+    print(f"{len(jobs)} runs ({len(todo)} variants x {len(seeds)} seeds, shared runs reused) on {args.workers} "
+          f"worker(s)", flush=True)
+    done = {}
+    # one thread per run, so a run's numbers do not depend on --workers (runs are deterministic on one thread)
+    with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run, args.env, flags, s, args): (name, s) for name, flags, s in jobs}
+        for i, fut in enumerate(concurrent.futures.as_completed(futures)):
+            done[futures[fut]] = fut.result()
+            name, s = futures[fut]
+            print(f"[{i + 1}/{len(jobs)}] {name:<24} seed {s}  {metric} {done[name, s][metric]:.3f}"
+                  f"   ({time.time() - t0:.0f}s)", flush=True)
+    raw = {name: [done[same[name], s] for s in seeds] for name, _ in todo}
     reference = float(np.mean([r[metric] for r in raw["BeT"]]))
     table = {n: summarise(raw[n], metric, reference) for n in names}
     sweep = {str(k): summarise(raw[f"k={k}"], metric, reference) for k in ks}

@@ -20,6 +20,7 @@ def test_driver_smoke(tmp_path):
     bet = result["table"]["BeT"]
     assert bet["mean"] == 0 or bet["relative_mean"] == pytest.approx(1.0)      # BeT is the reference
     assert set(result["k_sweep"]) == {"1", str(k)} and result["k_sweep"][str(k)] == result["table"]["BeT"]  # reused
+    assert result["k_sweep"]["1"] == result["table"]["No binning (k=1)"]                  # reused, not retrained
     assert all(len(v) == 2 for v in result["runs"].values())                   # every run, every seed
     table = (out / "ablations.md").read_text().splitlines()
     assert sum(line.startswith("| ") for line in table) == 1 + len(ablations.VARIANTS)   # header + one row each
@@ -38,3 +39,16 @@ def test_route_entropy():
 def test_bad_variant_is_rejected():
     with pytest.raises(ValueError, match="--variants"):
         ablations.main(["--env", "pointmass1", "--variants", "BeT,Nonsense"])
+
+
+def test_workers_do_not_change_the_numbers(tmp_path):
+    """Two workers train the same runs as one: every run is one process on one thread."""
+    results = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        ablations.main(["--env", "pointmass2", "--seeds", "2", "--episodes", "3", "--epochs", "1", "--k-sweep", "none",
+                        "--variants", "BeT,No history (context 1)", "--workers", str(workers),
+                        "--out", str(out / "docs"), "--runs", str(out / "runs")])
+        runs = json.loads((out / "docs" / "ablations.json").read_text())["runs"]
+        results.append({n: [{k: v for k, v in r.items() if "seconds" not in k} for r in rs] for n, rs in runs.items()})
+    assert results[0] == results[1]
