@@ -46,21 +46,32 @@ def route_entropy(routes):
 
 
 def run(env, flags, seed, args):
-    """Train + evaluate one variant with one training seed; return its eval results."""
+    """Train + evaluate one variant with one training seed; return its eval results.
+
+    A run directory that already holds the results of this exact command is reused (unless --fresh), so an
+    interrupted table resumes where it stopped."""
     name = "_".join([f.strip("-").replace("-", "") for f in flags]) or "bet"
     out = os.path.join(args.runs, f"{name}-seed{seed}")
-    os.makedirs(out, exist_ok=True)
     argv = ["--env", env, "--seed", str(seed), "--out", out, "--episodes", str(args.episodes),
             "--eval-seed", str(args.eval_seed), *flags]
     if args.epochs:
         argv += ["--epochs", str(args.epochs)]
-    with open(os.path.join(out, "stdout.txt"), "w") as log, contextlib.redirect_stdout(log):
-        train.main(argv)
-    with open(os.path.join(out, "eval.json")) as f:
-        results = json.load(f)
+    command, results = os.path.join(out, "command.json"), os.path.join(out, "eval.json")
+    if args.fresh or not (os.path.exists(command) and os.path.exists(results) and _read(command) == argv):
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "stdout.txt"), "w") as log, contextlib.redirect_stdout(log):
+            train.main(argv)
+        with open(command, "w") as f:            # written last: its presence means the run finished
+            json.dump(argv, f)
+    results = _read(results)
     if "routes" in results:
         results["route_entropy"] = route_entropy(results["routes"])
     return results
+
+
+def _read(path):
+    with open(path) as f:
+        return json.load(f)
 
 
 def summarise(per_seed, metric, reference):
@@ -70,6 +81,8 @@ def summarise(per_seed, metric, reference):
     out = {"metric": metric, "mean": float(values.mean()), "std": float(values.std()),
            "relative_mean": float(rel.mean()), "relative_std": float(rel.std()),
            "success_rate": float(np.mean([r["success_rate"] for r in per_seed]))}
+    if "mean_max_coverage" in per_seed[0]:           # PushT: a smoother signal than success
+        out["mean_max_coverage"] = float(np.mean([r["mean_max_coverage"] for r in per_seed]))
     if "route_entropy" in per_seed[0]:
         out["route_entropy"] = float(np.mean([r["route_entropy"] for r in per_seed]))
         out["single_route"] = float(np.mean([r["single_route"] for r in per_seed]))
@@ -81,6 +94,9 @@ def markdown(env, table, seeds, args):
     metric = METRIC[env]
     cols = ["variant", f"{metric} (mean ± std)", "relative to BeT", "success"]
     pointmass = "route_entropy" in next(iter(table.values()))
+    pusht = "mean_max_coverage" in next(iter(table.values()))
+    if pusht:
+        cols += ["mean max coverage"]
     if pointmass:
         cols += ["single route", "route entropy"] if metric != "single_route" else ["route entropy"]
     lines = [f"{env}: {len(seeds)} training seeds, {args.episodes} evaluation episodes from seed {args.eval_seed}"
@@ -89,6 +105,8 @@ def markdown(env, table, seeds, args):
     for name, s in table.items():
         row = [name, f"{s['mean']:.3f} ± {s['std']:.3f}", f"{s['relative_mean']:.2f} ± {s['relative_std']:.2f}",
                f"{s['success_rate']:.3f}"]
+        if pusht:
+            row += [f"{s['mean_max_coverage']:.3f}"]
         if pointmass:
             row += [f"{s['single_route']:.3f}"] if metric != "single_route" else []
             row += [f"{s['route_entropy']:.2f}"]
@@ -130,6 +148,7 @@ def main(argv=None):
     p.add_argument("--k-sweep", help="comma-separated k values (default per env; 'none' to skip)")
     p.add_argument("--workers", type=int, default=1, help="runs trained at the same time, one process and one thread "
                    "each (default 1); the numbers do not depend on it")
+    p.add_argument("--fresh", action="store_true", help="retrain runs even when --runs already holds their results")
     p.add_argument("--out", help="tables and figure (default docs/ablations/<env>)")
     p.add_argument("--runs", help="checkpoints and logs of every run (default runs/ablations/<env>)")
     args = p.parse_args(argv)

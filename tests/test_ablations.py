@@ -52,3 +52,20 @@ def test_workers_do_not_change_the_numbers(tmp_path):
         runs = json.loads((out / "docs" / "ablations.json").read_text())["runs"]
         results.append({n: [{k: v for k, v in r.items() if "seconds" not in k} for r in rs] for n, rs in runs.items()})
     assert results[0] == results[1]
+
+
+def test_finished_runs_are_reused_only_for_the_same_command(tmp_path):
+    """An interrupted table resumes: a run with the same command is read back, a changed one is retrained."""
+    base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--variants", "BeT", "--k-sweep", "none",
+            "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
+    model = tmp_path / "runs" / "bet-seed0" / "model.pt"
+    ablations.main(base + ["--episodes", "2"])
+    first = model.stat().st_mtime_ns
+    ablations.main(base + ["--episodes", "2"])
+    assert model.stat().st_mtime_ns == first                                     # reused
+    ablations.main(base + ["--episodes", "3"])
+    second = model.stat().st_mtime_ns
+    assert second != first                                                       # another command: retrained
+    assert json.loads((tmp_path / "docs" / "ablations.json").read_text())["runs"]["BeT"][0]["episodes"] == 3
+    ablations.main(base + ["--episodes", "3", "--fresh"])
+    assert model.stat().st_mtime_ns != second                                    # --fresh: retrained
