@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+import evaluate
 import train
 
 VARIANTS = {                       # Table 3 row -> train.py flags
@@ -56,14 +57,14 @@ def run(env, flags, seed, args):
             "--eval-seed", str(args.eval_seed), *flags]
     if args.epochs:
         argv += ["--epochs", str(args.epochs)]
-    command, results = os.path.join(out, "command.json"), os.path.join(out, "eval.json")
-    if args.fresh or not (os.path.exists(command) and os.path.exists(results) and _read(command) == argv):
+    command_path, results_path = os.path.join(out, "command.json"), os.path.join(out, "eval.json")
+    if args.fresh or not (os.path.exists(command_path) and os.path.exists(results_path)
+                          and _read(command_path) == argv):
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "stdout.txt"), "w") as log, contextlib.redirect_stdout(log):
             train.main(argv)
-        with open(command, "w") as f:            # written last: its presence means the run finished
-            json.dump(argv, f)
-    results = _read(results)
+        evaluate.write_json(command_path, argv)      # written last (atomically): its presence means the run finished
+    results = _read(results_path)
     if "routes" in results:
         results["route_entropy"] = route_entropy(results["routes"])
     return results
@@ -186,15 +187,16 @@ def main(argv=None):
     table = {n: summarise(raw[n], metric, reference) for n in names}
     sweep = {str(k): summarise(raw[f"k={k}"], metric, reference) for k in ks}
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "ablations.json"), "w") as f:
-        json.dump({"env": args.env, "metric": metric, "seeds": seeds, "episodes": args.episodes,
-                   "eval_seed": args.eval_seed, "epochs": args.epochs, "table": table, "k_sweep": sweep,
-                   "runs": {n: [{k: v for k, v in r.items()} for r in rs] for n, rs in raw.items()}}, f, indent=2)
+    evaluate.write_json(os.path.join(args.out, "ablations.json"),
+                        {"env": args.env, "metric": metric, "seeds": seeds, "episodes": args.episodes,
+                         "eval_seed": args.eval_seed, "epochs": args.epochs, "table": table, "k_sweep": sweep,
+                         "runs": raw})
+    text = markdown(args.env, table, seeds, args)
     with open(os.path.join(args.out, "ablations.md"), "w") as f:
-        f.write(markdown(args.env, table, seeds, args))
+        f.write(text)
     if ks:
         plot_k_sweep(args.env, sweep, os.path.join(args.out, "k_sweep.png"))
-    print("\n" + markdown(args.env, table, seeds, args))
+    print("\n" + text)
     print(f"wrote {args.out}/ablations.json, ablations.md" + (", k_sweep.png" if ks else ""))
 
 

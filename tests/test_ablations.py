@@ -8,11 +8,13 @@ import ablations
 import train
 
 
-def test_driver_smoke(tmp_path):
+def test_driver_smoke(tmp_path, capsys):
     out, runs = tmp_path / "docs", tmp_path / "runs"
     k = train.ENVS["pointmass1"]["k"]
     ablations.main(["--env", "pointmass1", "--seeds", "2", "--episodes", "2", "--epochs", "1",
                     "--k-sweep", f"1,{k}", "--out", str(out), "--runs", str(runs)])
+    n = len(ablations.VARIANTS)              # k=1 and k=default share runs with two variants: only n trained
+    assert f"{n * 2} runs ({n + 2} variants x 2 seeds" in capsys.readouterr().out
     result = json.loads((out / "ablations.json").read_text())
     assert list(result["table"]) == list(ablations.VARIANTS)
     for row in result["table"].values():
