@@ -13,6 +13,7 @@ Every variant is a train.py flag on the one model. Each one is trained with trai
 import argparse
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import multiprocessing
 import math
@@ -22,7 +23,9 @@ import time
 
 import numpy as np
 
-import evaluate
+import torch
+
+import data
 import train
 
 VARIANTS = {                       # Table 3 row -> train.py flags
@@ -34,10 +37,6 @@ VARIANTS = {                       # Table 3 row -> train.py flags
     "Unif. quant.": ["--discretizer", "uniform"],
     "MSE-BC (RBC)": ["--policy", "mse"],
 }
-# the number each env is judged by (Table 3 uses task success; on Multipath #2 it is mode consistency)
-METRIC = {"pointmass1": "success_rate", "pointmass2": "single_route", "cartpole": "mean_return", "pusht": "success_rate"}
-K_SWEEP = {"pointmass1": [1, 2, 3, 4, 6, 8], "pointmass2": [1, 2, 3, 4, 6, 8], "cartpole": [1, 2, 4, 8],
-           "pusht": [1, 8, 24, 48, 96]}
 
 
 def route_entropy(routes):
@@ -63,7 +62,7 @@ def run(env, flags, seed, args):
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "stdout.txt"), "w") as log, contextlib.redirect_stdout(log):
             train.main(argv)
-        evaluate.write_json(command_path, argv)      # written last (atomically): its presence means the run finished
+        data.write_json(command_path, argv)      # written last (atomically): its presence means the run finished
     results = _read(results_path)
     if "routes" in results:
         results["route_entropy"] = route_entropy(results["routes"])
@@ -92,7 +91,7 @@ def summarise(per_seed, metric, reference):
 
 def markdown(env, table, seeds, args):
     """The Table 3-style Markdown table."""
-    metric = METRIC[env]
+    metric = train.ENVS[env].metric
     cols = ["variant", f"{metric} (mean ± std)", "relative to BeT", "success"]
     pointmass = "route_entropy" in next(iter(table.values()))
     pusht = "mean_max_coverage" in next(iter(table.values()))
@@ -126,7 +125,7 @@ def plot_k_sweep(env, sweep, path):
     best = means.max() if means.max() > 0 else 1.0
     fig, ax = plt.subplots(figsize=(4.5, 3))
     ax.errorbar([int(k) for k in ks], means / best, yerr=stds / best, marker="o", capsize=3,
-                label=f"{METRIC[env]} / best")
+                label=f"{train.ENVS[env].metric} / best")
     if "route_entropy" in sweep[ks[0]]:    # point-mass: a collapse to one route shows here, not in the metric
         ax.plot([int(k) for k in ks], [sweep[k]["route_entropy"] for k in ks], marker="s", label="route entropy")
         ax.legend(fontsize=8)
@@ -138,34 +137,86 @@ def plot_k_sweep(env, sweep, path):
     plt.close(fig)
 
 
+def tune_rbc(env, layers, widths, seed):
+    """App. B.1's protocol for the RBC baseline: train the MLP (current observation, MSE) for each depth x width
+    on 95 % of the demonstrations (whole episodes, split with `seed`), and score it by the MSE of its predicted
+    actions on the other 5 % (normalised units, summed over action dims). No environment is used."""
+    cfg = train.ENVS[env]
+    demos = data.load_demos(data.default_path(env), cfg.obs_dim, cfg.act_dim)
+    episodes = data.split_episodes(demos)
+    order = np.random.default_rng(seed).permutation(len(episodes))
+    n_val = max(1, round(0.05 * len(episodes)))
+    split = {name: data.join_episodes([episodes[i] for i in idx])
+             for name, idx in (("train", order[n_val:]), ("validation", order[:n_val]))}
+    rows = []
+    for n_layer in layers:
+        for width in widths:
+            run_cfg = dataclasses.replace(cfg, rbc_layers=n_layer, rbc_width=width)
+            torch.manual_seed(seed)
+            model = train.build_model(run_cfg, "mse")
+            history = train.train(model, split["train"], run_cfg, seed, log=lambda *a: None)
+            with torch.no_grad():
+                obs = torch.as_tensor(split["validation"]["obs"])[:, None]           # (N, 1, obs_dim): context 1
+                actions = torch.as_tensor(split["validation"]["actions"])[:, None]   # (N, 1, act_dim)
+                val = model.eval().loss(obs, actions)[1]["offset"].item()            # Eq. 2 with k=1: the MSE
+            rows.append({"layers": n_layer, "width": width, "train_mse": history[-1]["offset"], "validation_mse": val})
+            print(f"rbc {n_layer} x {width}: train MSE {rows[-1]['train_mse']:.4f}  validation MSE {val:.4f}", flush=True)
+    best = min(rows, key=lambda r: r["validation_mse"])
+    return {"env": env, "seed": seed, "episodes": {k: len(v["episode_ends"]) for k, v in split.items()},
+            "epochs": cfg.epochs, "rows": rows, "best": best}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Train and evaluate BeT's ablations (Table 3) and the k sweep (Fig. 6) for one env.")
-    p.add_argument("--env", required=True, choices=list(METRIC))
+    p.add_argument("--env", required=True, choices=list(train.ENVS))
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
     p.add_argument("--episodes", type=int, default=100, help="evaluation episodes per run (default 100)")
     p.add_argument("--eval-seed", type=int, default=100000, help="first evaluation env seed (default 100000)")
     p.add_argument("--epochs", type=int, help="override the env's training epochs (e.g. a cheaper PushT table)")
     p.add_argument("--variants", help="comma-separated subset of: " + ", ".join(VARIANTS))
     p.add_argument("--k-sweep", help="comma-separated k values (default per env; 'none' to skip)")
+    p.add_argument("--update", action="store_true", help="keep the rows and k values of --out's ablations.json "
+                   "that this command does not run (it must have the same seeds, episodes and epochs)")
     p.add_argument("--workers", type=int, default=1, help="runs trained at the same time, one process and one thread "
                    "each (default 1); the numbers do not depend on it")
     p.add_argument("--fresh", action="store_true", help="retrain runs even when --runs already holds their results")
     p.add_argument("--out", help="tables and figure (default docs/ablations/<env>)")
     p.add_argument("--runs", help="checkpoints and logs of every run (default runs/ablations/<env>)")
+    p.add_argument("--tune-rbc", action="store_true", help="instead: pick the RBC baseline's depth and width by "
+                   "validation MSE (App. B.1) and write rbc_tuning.json to --out")
+    p.add_argument("--tune-seed", type=int, default=100, help="--tune-rbc: split and training seed (default 100)")
     args = p.parse_args(argv)
     args.out = args.out or os.path.join("docs", "ablations", args.env)
     args.runs = args.runs or os.path.join("runs", "ablations", args.env)
+    cfg = train.ENVS[args.env]
+    if args.tune_rbc:
+        torch.set_num_threads(1)
+        result = tune_rbc(args.env, (1, 2, 3, 4), (32, 64, 128, 256), args.tune_seed)
+        data.write_json(os.path.join(args.out, "rbc_tuning.json"), result)
+        print(f"best: {result['best']['layers']} layers x {result['best']['width']} wide; "
+              f"wrote {os.path.join(args.out, 'rbc_tuning.json')}")
+        return
     names = args.variants.split(",") if args.variants else list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
-    if unknown or "BeT" not in names:
-        raise ValueError(f"--variants must include 'BeT' and only these: {', '.join(VARIANTS)} (got {unknown or names})")
-    ks = [] if args.k_sweep == "none" else [int(k) for k in (args.k_sweep.split(",") if args.k_sweep else K_SWEEP[args.env])]
+    if unknown or ("BeT" not in names and not args.update):
+        raise ValueError(f"--variants must include 'BeT' (unless --update) and only these: {', '.join(VARIANTS)} "
+                         f"(got {unknown or names})")
+    ks = [] if args.k_sweep == "none" else [int(k) for k in (args.k_sweep.split(",") if args.k_sweep else cfg.k_sweep)]
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1 (got {args.workers})")
-    seeds, metric, t0 = list(range(args.seeds)), METRIC[args.env], time.time()
+    seeds, metric, t0 = list(range(args.seeds)), cfg.metric, time.time()
+    header = {"env": args.env, "metric": metric, "seeds": seeds, "episodes": args.episodes,
+              "eval_seed": args.eval_seed, "epochs": args.epochs}
+    previous = os.path.join(args.out, "ablations.json")
+    if args.update:
+        if not os.path.exists(previous):
+            raise ValueError(f"--update: {previous} not found")
+        old = _read(previous)
+        if any(old.get(key) != value for key, value in header.items()):
+            raise ValueError(f"--update: {previous} was made with other settings "
+                             f"({ {key: old.get(key) for key in header} }), not {header}")
     todo = [(n, VARIANTS[n]) for n in names] + [(f"k={k}", ["--k", str(k)]) for k in ks]
-    default_k = train.ENVS[args.env]["k"]
-    key = lambda flags: () if flags == ["--k", str(default_k)] else tuple(flags)   # full BeT uses the default k
+    key = lambda flags: () if flags == ["--k", str(cfg.k)] else tuple(flags)   # full BeT uses the default k
     first = {}                                         # flags -> the first variant trained with them
     for name, flags in todo:
         first.setdefault(key(flags), name)
@@ -183,17 +234,19 @@ def main(argv=None):
             print(f"[{i + 1}/{len(jobs)}] {name:<24} seed {s}  {metric} {done[name, s][metric]:.3f}"
                   f"   ({time.time() - t0:.0f}s)", flush=True)
     raw = {name: [done[same[name], s] for s in seeds] for name, _ in todo}
+    command = "python ablations.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    commands = {name: command for name in raw}
+    if args.update:                                    # rows this command did not run keep their old runs
+        raw = {**old["runs"], **raw}
+        commands = {**old.get("commands", {}), **commands}
+    names = [n for n in VARIANTS if n in raw]
+    ks = sorted(int(n[2:]) for n in raw if n.startswith("k="))
     reference = float(np.mean([r[metric] for r in raw["BeT"]]))
     table = {n: summarise(raw[n], metric, reference) for n in names}
     sweep = {str(k): summarise(raw[f"k={k}"], metric, reference) for k in ks}
-    os.makedirs(args.out, exist_ok=True)
-    evaluate.write_json(os.path.join(args.out, "ablations.json"),
-                        {"env": args.env, "metric": metric, "seeds": seeds, "episodes": args.episodes,
-                         "eval_seed": args.eval_seed, "epochs": args.epochs, "table": table, "k_sweep": sweep,
-                         "runs": raw})
+    data.write_json(previous, {**header, "table": table, "k_sweep": sweep, "runs": raw, "commands": commands})
     text = markdown(args.env, table, seeds, args)
-    with open(os.path.join(args.out, "ablations.md"), "w") as f:
-        f.write(text)
+    data.atomic_write(os.path.join(args.out, "ablations.md"), lambda f: f.write(text.encode()))
     if ks:
         plot_k_sweep(args.env, sweep, os.path.join(args.out, "k_sweep.png"))
     print("\n" + text)
@@ -203,6 +256,6 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         main()
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError) as e:    # data.DataError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

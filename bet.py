@@ -14,19 +14,17 @@ The paper's ablations (Table 3) are options of this one model:
     offsets=False  the action is the bin centre ("No offsets")
     k=1            a single bin, i.e. no binning: the focal term is 0 and Eq. 2 is plain MSE
     context=1      no history
-    trunk="mlp"    an MLP over the stacked, zero-padded window, same width and depth (App. C.3)
+    trunk="mlp"    an MLP over the stacked window, same width and depth (App. C.3)
     discretizer="uniform"   a uniform grid instead of k-means centres ("Unif. quant."), same offsets
-and the MSE behaviour-cloning baseline (RBC, Sec. 3.2) is k=1 with trunk="mlp".
+and the MSE behaviour-cloning baseline (RBC, Sec. 3.2) is k=1 with trunk="mlp" and context=1.
 """
-
-import os
-import tempfile
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import data
 import kmeans
 from mingpt import GPT, GPTConfig
 
@@ -55,8 +53,10 @@ def _scale(x):
 
 
 class WindowMLP(nn.Module):
-    """The App. C.3 ablation trunk: for each position t, an MLP over the last `context` observations
-    stacked into one vector, zero-padded before the window start, with the GPT's width and depth."""
+    """The App. C.3 ablation trunk: an MLP over the window's `context` observations stacked into one
+    vector (oldest first), with the GPT's width and depth. An MLP has no notion of positions, so it makes
+    one prediction per window, for its last step: in training it sees exactly the stack a rollout feeds
+    it (both start an episode with its first observation repeated, see data.window_index)."""
 
     def __init__(self, input_dim, context, n_layer, n_embd, dropout):
         super().__init__()
@@ -67,12 +67,15 @@ class WindowMLP(nn.Module):
             width = n_embd
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def stack(self, x):
+        """(B, context, D) window -> (B, 1, context*D): the frames side by side, oldest first."""
         B, T, D = x.shape
-        padded = F.pad(x, (0, 0, self.context - 1, 0))                      # (B, T+h-1, D) zeros in front
-        windows = padded.unfold(1, self.context, 1)                         # (B, T, D, h)
-        windows = windows.transpose(2, 3).reshape(B, T, self.context * D)   # (B, T, h*D), oldest first
-        return self.net(windows)                                            # (B, T, n_embd)
+        if T != self.context:
+            raise ValueError(f"the MLP trunk stacks exactly context={self.context} observations, got {T}")
+        return x.reshape(B, 1, T * D)
+
+    def forward(self, x):
+        return self.net(self.stack(x))                                      # (B, 1, n_embd)
 
 
 class BeT(nn.Module):
@@ -136,7 +139,8 @@ class BeT(nn.Module):
     # ---- model ----
 
     def forward(self, obs):
-        """obs (B, T, obs_dim) in env units -> logits (B, T, k), offsets (B, T, k, D) or None."""
+        """obs (B, T, obs_dim) in env units -> logits (B, T', k), offsets (B, T', k, D) or None, one per
+        position: T' = T for the GPT trunk, 1 (the window's last step) for the MLP trunk."""
         h = self.trunk(self.normalize_obs(obs))                              # (B, T, n_embd)
         logits = self.bin_head(h)                                            # (B, T, k)
         if self.offset_head is None:
@@ -145,12 +149,14 @@ class BeT(nn.Module):
         return logits, offsets
 
     def loss(self, obs, actions):
-        """Algorithm 1's training loss over every position of the window:
-        focal(bins) + alpha * MT-loss(offsets) (App. B.2). obs (B, T, obs_dim), actions (B, T, D) in env units.
+        """Algorithm 1's training loss, focal(bins) + alpha * MT-loss(offsets) (App. B.2), averaged over every
+        position the trunk predicts (all T for the GPT, the last for the MLP).
+        obs (B, T, obs_dim), actions (B, T, D) in env units.
         Returns (total, parts) with parts = {'focal': ..., 'offset': ...} detached."""
         if not self.fitted:
             raise RuntimeError("call fit_bins(obs, actions) before training: the k-means centres are not set")
-        logits, offsets = self(obs)
+        logits, offsets = self(obs)                                          # (B, T', k), (B, T', k, D)
+        actions = actions[:, actions.shape[1] - logits.shape[1]:]            # (B, T', D) the targets of those positions
         bins, residuals = kmeans.encode(self.normalize_actions(actions), self.centers)   # (B, T), (B, T, D)
         focal = focal_loss(logits, bins, self.gamma)
         offset = offset_loss(offsets, bins, residuals) if offsets is not None else torch.zeros((), device=obs.device)
@@ -180,19 +186,10 @@ class BeT(nn.Module):
     # ---- checkpoints: one self-contained file, written atomically ----
 
     def save(self, path, meta=None):
-        """Write config, weights and buffers (centres, normalisation) to `path` via temp file + rename.
+        """Write config, weights and buffers (centres, normalisation) to `path`, atomically.
         `meta` is an optional plain dict (e.g. env name, training seed) stored alongside."""
-        d = os.path.dirname(os.path.abspath(path))
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".pt.tmp")
-        os.close(fd)
-        try:
-            torch.save({"config": dict(self.config), "state_dict": self.state_dict(), "meta": dict(meta or {})}, tmp)
-            os.chmod(tmp, 0o644)                     # mkstemp makes it private; make it a normal file
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        ckpt = {"config": dict(self.config), "state_dict": self.state_dict(), "meta": dict(meta or {})}
+        data.atomic_write(path, lambda f: torch.save(ckpt, f))
 
     @classmethod
     def load(cls, path):

@@ -12,6 +12,7 @@ Collection runs a scripted expert's `demo_episode(seed)` over seeds seed, seed+1
 optionally in parallel processes, and keeps only the successful episodes.
 """
 
+import json
 import os
 import sys
 import time
@@ -32,20 +33,31 @@ def default_path(env_name):
     return os.path.join(DATA_DIR, f"{env_name}.npz")
 
 
-def save_demos(path, arrays):
-    """Write `arrays` (dict of numpy arrays) to `path` atomically: temp file in the same dir, then rename."""
+def atomic_write(path, write):
+    """Create or replace the file at `path` all at once: `write(f)` fills a uniquely named temp file (opened
+    "wb") in the same folder, which is then renamed over `path`. A crash, or a concurrent writer, never leaves
+    half a file, and no temp file is left behind. Used for every checkpoint, dataset and JSON the project writes."""
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".npz.tmp")
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
         os.chmod(tmp, 0o644)                     # mkstemp makes it private; make it a normal file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_json(path, obj):
+    """`obj` as indented JSON at `path`, written atomically."""
+    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
+
+
+def save_demos(path, arrays):
+    """Write `arrays` (dict of numpy arrays) to `path` as a compressed .npz, atomically."""
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
 
 def load_demos(path, obs_dim=None, act_dim=None, extra=None):
@@ -107,6 +119,14 @@ def split_episodes(arrays):
     n = len(arrays["obs"])
     keys = [k for k, v in arrays.items() if v.ndim >= 1 and len(v) == n]
     return [{k: arrays[k][s:e] for k in keys} for s, e in zip(starts, ends)]
+
+
+def join_episodes(episodes):
+    """The inverse of split_episodes: one dataset (per-step arrays, episode_ends) from a list of episodes."""
+    keys = episodes[0].keys()
+    out = {k: np.concatenate([e[k] for e in episodes]) for k in keys}
+    out["episode_ends"] = np.cumsum([len(e["obs"]) for e in episodes]).astype(np.int64)
+    return out
 
 
 def _run(args):

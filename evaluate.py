@@ -19,6 +19,7 @@ import time
 import numpy as np
 import torch
 
+import data
 import envs
 from bet import BeT
 
@@ -34,46 +35,32 @@ def make_envs(env_name, episodes, render):
     return [envs.make(env_name, **(small if i < render else {})) for i in range(episodes)]
 
 
-def rollout(model, env_name, episodes, seed, temperature=1.0, render=0, experts=None, max_steps=None):
-    """Run `episodes` episodes in parallel; return a list of dicts with 'obs' (T+1, obs_dim),
-    'actions' (T, act_dim), 'rewards' (T,), 'success' (bool), 'seed', and for the first `render`
-    episodes 'frames' (T+1 images) and 'coverage' (T+1,) (gym-pusht's info, 0 before the first step).
-    `experts`, one scripted PushT expert per episode, either drive the episodes (model=None: the
-    reference for the imitation ratio) or, beside a model, only label: 'labels' (T, act_dim) is what the
-    expert would have done in each state the model visited (DAgger). `max_steps` cuts episodes short."""
+def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=None):
+    """Algorithm 1, "Running on the environment", for `episodes` episodes at once (env seeds seed, seed+1, ...):
+    stack the last `context` observations of every running episode, ask the policy for their actions,
+    step, repeat. `policy(history, ids, envs)` gets history (E_running, context, obs_dim) of the episodes
+    `ids` and returns their actions (E_running, act_dim); see bet_policy and expert_policy.
+    Returns a list of dicts with 'obs' (T+1, obs_dim), 'actions' (T, act_dim), 'rewards' (T,), 'success',
+    'seed', and for the first `render` episodes 'frames' (T+1 images) and 'coverage' (T+1,) (PushT)."""
     envs_ = make_envs(env_name, episodes, render)
-    obs_dim = envs_[0].observation_space.shape[0]
-    if model is not None and obs_dim != model.config["obs_dim"]:
-        raise ValueError(f"the checkpoint expects {model.config['obs_dim']}-D observations but env "
-                         f"'{env_name}' gives {obs_dim}-D ones")
     first = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)   # (E, obs_dim)
-    # history at the episode start: the first observation repeated, as in training's clamped windows
-    context = model.context if model is not None else 1
+    # an episode's history starts as its first observation repeated, as in training's clamped windows
     history = torch.as_tensor(first)[:, None].repeat(1, context, 1)                              # (E, h, obs_dim)
     traj = [{"obs": [o], "actions": [], "rewards": [], "success": False, "seed": seed + i} for i, o in enumerate(first)]
-    if model is not None and experts is not None:
-        for t in traj:
-            t["labels"] = []
     for i in range(render):
         traj[i]["frames"], traj[i]["coverage"] = [envs_[i].render()], [0.0]
     running = np.ones(episodes, dtype=bool)
-    generator = torch.Generator().manual_seed(seed)
     step = 0
     while running.any() and (max_steps is None or step < max_steps):
         ids = np.flatnonzero(running)
-        if model is not None:
-            actions = model.sample(history[ids], temperature, generator).numpy()                # (E_running, act_dim)
-        for j, i in enumerate(ids):
-            t = traj[i]
-            label = experts[i].act(envs_[i]) if experts is not None else None   # reads the state before the step
-            action = actions[j] if model is not None else label
-            if "labels" in t:
-                t["labels"].append(label)
+        actions = policy(history[ids], ids, envs_)                                               # (E_running, act_dim)
+        for i, action in zip(ids, actions):
             obs, reward, terminated, truncated, info = envs_[i].step(action)
+            t = traj[i]
             t["obs"].append(obs); t["actions"].append(action); t["rewards"].append(float(reward))
             if i < render:
                 t["frames"].append(envs_[i].render()); t["coverage"].append(info["coverage"])
-            history[i] = torch.cat([history[i, 1:], torch.as_tensor(obs, dtype=torch.float32)[None]])
+            history[i] = torch.cat([history[i, 1:], torch.as_tensor(obs, dtype=torch.float32)[None]])   # drop the oldest
             if terminated or truncated:
                 running[i] = False
                 t["success"] = episode_success(env_name, terminated, truncated, info)
@@ -81,6 +68,27 @@ def rollout(model, env_name, episodes, seed, temperature=1.0, render=0, experts=
     for e in envs_:
         e.close()
     return [{k: (np.asarray(v) if isinstance(v, list) else v) for k, v in t.items()} for t in traj]
+
+
+def bet_policy(model, temperature, seed):
+    """BeT as a rollout policy (Sec. 2.4): sample a bin from the last position's categorical, add its offset."""
+    generator = torch.Generator().manual_seed(seed)
+    return lambda history, ids, envs_: model.sample(history, temperature, generator).numpy()
+
+
+def expert_policy(experts):
+    """Scripted experts as a rollout policy: expert i reads env i's true state and ignores the history."""
+    return lambda history, ids, envs_: np.stack([experts[i].act(envs_[i]) for i in ids])
+
+
+def check_obs_dim(model, env_name):
+    """A checkpoint trained on other observations cannot drive this env: one clear error, before any rollout."""
+    env = envs.make(env_name)
+    obs_dim = env.observation_space.shape[0]
+    env.close()
+    if obs_dim != model.config["obs_dim"]:
+        raise ValueError(f"the checkpoint expects {model.config['obs_dim']}-D observations but env "
+                         f"'{env_name}' gives {obs_dim}-D ones")
 
 
 def episode_success(env_name, terminated, truncated, info):
@@ -109,9 +117,10 @@ def metrics(env_name, trajectories, seconds):
 
 
 def evaluate(model, env_name, episodes, seed, temperature=1.0, return_trajectories=False, render=0):
-    """Roll out and summarise; optionally also return the trajectories (for plots and videos)."""
+    """Roll BeT out and summarise; optionally also return the trajectories (for plots and videos)."""
+    check_obs_dim(model, env_name)
     t0 = time.time()
-    trajectories = rollout(model, env_name, episodes, seed, temperature, render)
+    trajectories = rollout(bet_policy(model, temperature, seed), env_name, episodes, seed, model.context, render)
     results = metrics(env_name, trajectories, time.time() - t0)
     results.update(seed=seed, temperature=temperature)
     return (results, trajectories) if return_trajectories else results
@@ -122,7 +131,7 @@ def evaluate_expert(episodes, seed, render=0):
     import pusht_expert
     t0 = time.time()
     experts = [pusht_expert.PushTExpert(seed=seed + i, explore=pusht_expert.EXPLORE) for i in range(episodes)]
-    trajectories = rollout(None, "pusht", episodes, seed, render=render, experts=experts)
+    trajectories = rollout(expert_policy(experts), "pusht", episodes, seed, render=render)
     results = metrics("pusht", trajectories, time.time() - t0)
     results.update(seed=seed, policy="expert")
     return results, trajectories
@@ -169,14 +178,6 @@ def write_video(trajectories, path, stride=2, fps=10):
         writer.release()
     else:
         images[0].save(path, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
-
-
-def write_json(path, obj):
-    """Write JSON atomically (temp file + rename), so a crash never leaves half a file."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def print_results(results):
@@ -281,7 +282,7 @@ def main(argv=None):
         write_video(trajectories, args.video)
         print(f"wrote {args.video}")
     if args.json:
-        write_json(args.json, results)
+        data.write_json(args.json, results)
     if args.plot and model is not None:
         os.makedirs(args.plot, exist_ok=True)
         tag = f"{env_name}-{model.meta.get('policy', 'bet')}"

@@ -5,17 +5,17 @@ Train a BeT policy on an environment's demonstrations, save it, then evaluate it
     python train.py --env pointmass1 --policy mse    # the MSE behaviour-cloning baseline (RBC)
     python train.py --env pusht --collect 200        # (re)generate data/pusht.npz with the scripted expert
 
-Per-environment settings live in the one table ENVS below, starting from App. B (Tables 4-5);
-every flag overrides its entry. Run `python train.py --help` for the flags.
+Per-environment settings live in the one table ENVS below (a Config per env, starting from App. B,
+Tables 4-5); a flag of the same name overrides any field. Run `python train.py --help` for the flags.
 """
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
 import time
 
-import numpy as np
 import torch
 
 import data
@@ -23,38 +23,73 @@ import evaluate
 from bet import BeT
 from mingpt import param_groups
 
-# App. B Table 4 (per env) and Table 5 (shared: AdamW, weight decay 0.1, betas (0.9, 0.95), clip 1.0).
-# Where we depart from the paper, the comment says why; the README records what was tried.
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One environment's settings. Comments give the paper's value (App. B Tables 4-5: point-mass / block
+    push) where it has one. Every field but the dimensions is a train.py flag: --batch-size sets batch_size."""
+    obs_dim: int
+    act_dim: int
+    # BeT (Table 4)
+    k: int = 24                   # bins; paper 2 (#1) or 3 (#2) / 24
+    context: int = 5              # history length h; paper 2 / 5
+    n_layer: int = 4              # paper 1 / 4
+    n_head: int = 4               # paper 2 / 4
+    n_embd: int = 72              # paper 20 / 72
+    dropout: float = 0.1          # paper 0.1 / 0.1
+    alpha: float = 1.0            # offset loss weight; paper: no value, "the two losses are of the same order" (App. B.2)
+    gamma: float = 2.0            # focal loss; paper: no value; 2 is the focal-loss paper's default (Lin et al. 2017)
+    offsets: bool = True          # Table 3 ablations: offsets, k=1, context=1, trunk="mlp", discretizer="uniform"
+    trunk: str = "gpt"
+    discretizer: str = "kmeans"
+    # training (Table 5: Adam, lr 1e-4, weight decay 0.1, betas (0.9, 0.95), gradient clip 1.0)
+    epochs: int = 50              # paper 10 / 350
+    batch_size: int = 64          # paper 64 / 64
+    lr: float = 1e-3              # paper 1e-4
+    schedule: str = "constant"    # paper: constant; or "cosine" decay to 0 over the run
+    weight_decay: float = 0.1
+    betas: tuple = (0.9, 0.95)
+    grad_clip: float = 1.0
+    # the RBC baseline (Sec. 3.2): an MLP on the current observation, depth and width picked by validation
+    # MSE on a 95/5 split of the demonstrations (App. B.1); `python ablations.py --env E --tune-rbc`
+    rbc_layers: int = 2
+    rbc_width: int = 128
+    # evaluation
+    temperature: float = 1.0      # bin sampling temperature (Sec. 2.4 samples at 1)
+    eval_episodes: int = 100
+    eval_seed: int = 100000       # evaluation episode i uses env seed eval_seed + i
+    metric: str = "success_rate"  # what the ablation table and k sweep judge the env by
+    k_sweep: tuple = (1, 2, 4, 8)
+
+
+# Where we depart from the paper, the comment says why; docs/experiments.md records what was tried.
 ENVS = {
-    # Point-mass, paper: 1 layer, 2 heads, width 20, dropout 0.1, k 2 (#1) and 3 (#2), lr 1e-4, 10 epochs,
-    # and alpha "so the losses are of the same order" (App. B.2): ~1 on normalised actions. Departures:
+    # Point-mass. Departures from Table 4-5 (tuned on eval seeds 1000+):
     # - lr 1e-3 x 100 epochs: lr 1e-4 x 10 epochs (250 steps on 1,600 samples) is far from converged.
     # - width 64, no dropout: width 20 left the bin head unable to tell a corner from its neighbour.
     # - temperature 0.5: focal loss stops pushing once p_t is high, so unambiguous states keep a few
     #   % of mass on wrong bins; over 16 steps those slips break routes. Halving the temperature
-    #   sharpens them but leaves an even split (the forks) even. README reports temperature 1 too.
-    "pointmass1": dict(obs_dim=2, act_dim=2, k=2, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
-                       epochs=100, batch_size=64, lr=1e-3, alpha=1.0, temperature=0.5, eval_episodes=200),
-    "pointmass2": dict(obs_dim=2, act_dim=2, k=3, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
-                       epochs=100, batch_size=64, lr=1e-3, alpha=1.0, temperature=0.5, eval_episodes=200),
-    "cartpole":   dict(obs_dim=4, act_dim=1, k=2, context=2, n_layer=1, n_head=2, n_embd=20, dropout=0.1,
-                       epochs=10, batch_size=64, lr=1e-3, alpha=1.0, temperature=1.0, eval_episodes=100),
-    # PushT, starting from App. B's "Block push" row (4 layers, 4 heads, width 72, dropout 0.1, context 5,
-    # k 24, lr 1e-4). Departures, tuned on eval seeds 1000-1099 (README has the table):
-    # - lr 1e-3, cosine, 50 epochs (~16 min on one core): 1e-4 is far from converged in a CPU budget.
+    #   sharpens them but leaves an even split (the forks) even. The docs report temperature 1 too.
+    "pointmass1": Config(obs_dim=2, act_dim=2, k=2, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
+                         epochs=100, alpha=1.0, temperature=0.5, eval_episodes=200,
+                         rbc_layers=2, rbc_width=64, k_sweep=(1, 2, 3, 4, 6, 8)),
+    "pointmass2": Config(obs_dim=2, act_dim=2, k=3, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
+                         epochs=100, alpha=1.0, temperature=0.5, eval_episodes=200, metric="single_route",
+                         rbc_layers=2, rbc_width=64, k_sweep=(1, 2, 3, 4, 6, 8)),
+    # CartPole is not in the paper: a quick check on a classic control task (point-mass settings, 10 epochs).
+    "cartpole":   Config(obs_dim=4, act_dim=1, k=2, context=2, n_layer=1, n_head=2, n_embd=20, dropout=0.1,
+                         epochs=10, alpha=1.0, metric="mean_return", rbc_layers=2, rbc_width=64),
+    # PushT, from Table 4's block-push column (4 layers, 4 heads, width 72, dropout 0.1, context 5, batch 64).
+    # Departures, tuned on eval seeds 1000-1199 (docs/experiments.md has the table):
+    # - lr 1e-3, cosine, 50 epochs (~15 min on one core): 1e-4 is far from converged in a CPU budget.
     # - k=96: the failures end next to the goal (coverage 0.9-0.95), where fine pushes need precise
-    #   actions; finer bins shrink the offset error (k 24 / 48 / 96: 53 / 69 / 71.5 % success and
-    #   0.91 / 0.95 / 0.96 mean max coverage after 25 epochs).
+    #   actions; finer bins shrink the offset error (k 24 / 48 / 96: 53 / 69 / 71.5 % success after 25 epochs).
     # - alpha=10: the offset term is ~0.03 in normalised units; 100 made the clipped steps slower
     #   for both terms. Temperature 1: 0.5 and 0.75 were within noise (+-5 %) of it.
-    # - dagger_rounds=0: one DAgger round with the expert (dagger.py) made it worse (71 % -> 52 %).
-    "pusht":      dict(obs_dim=18, act_dim=2, k=96, context=5, n_layer=4, n_head=4, n_embd=72, dropout=0.1,
-                       epochs=50, batch_size=64, lr=1e-3, schedule="cosine", alpha=10.0, temperature=1.0,
-                       eval_episodes=100, dagger_rounds=0, dagger_episodes=50, dagger_epochs=10,
-                       dagger_lr=5e-4, dagger_seed=500),
+    "pusht":      Config(obs_dim=18, act_dim=2, k=96, context=5, n_layer=4, n_head=4, n_embd=72, dropout=0.1,
+                         epochs=50, schedule="cosine", alpha=10.0, rbc_layers=2, rbc_width=128,
+                         k_sweep=(1, 8, 24, 48, 96)),
 }
-SHARED = dict(weight_decay=0.1, betas=(0.9, 0.95), grad_clip=1.0, schedule="constant",
-              eval_seed=100000, offsets=True, trunk="gpt", discretizer="kmeans")
 
 
 def episode_fn(env_name):
@@ -66,26 +101,28 @@ def episode_fn(env_name):
     return experts.EPISODE_FNS[env_name]
 
 
-def build_model(cfg, policy):
-    """BeT from a config dict; `policy='mse'` is the RBC baseline (one bin, MLP trunk: plain MSE regression)."""
-    k, trunk, offsets, discretizer = cfg["k"], cfg["trunk"], cfg["offsets"], cfg["discretizer"]
-    if policy == "mse":        # one bin: the focal term is exactly 0 and Eq. 2 is plain MSE regression
-        k, trunk, offsets, discretizer = 1, "mlp", True, "kmeans"
-    elif discretizer == "uniform":     # a grid has levels**D bins: the smallest grid with at least k
+def build_model(cfg, policy="bet"):
+    """BeT from a Config. policy="mse" is the RBC baseline (Sec. 3.2): one bin (the focal term is then exactly 0
+    and Eq. 2 is plain MSE regression) and an MLP trunk on the current observation, of its own depth and width."""
+    if policy == "mse":
+        return BeT(cfg.obs_dim, cfg.act_dim, k=1, context=1, n_layer=cfg.rbc_layers, n_embd=cfg.rbc_width,
+                   dropout=0.0, alpha=cfg.alpha, trunk="mlp")
+    k = cfg.k
+    if cfg.discretizer == "uniform":     # a grid has levels**D bins: the smallest grid with at least k
         levels = 1
-        while levels ** cfg["act_dim"] < k:
+        while levels ** cfg.act_dim < k:
             levels += 1
-        k = levels ** cfg["act_dim"]
-    return BeT(cfg["obs_dim"], cfg["act_dim"], k=k, context=cfg["context"], n_layer=cfg["n_layer"],
-               n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"], alpha=cfg["alpha"],
-               offsets=offsets, trunk=trunk, discretizer=discretizer)
+        k = levels ** cfg.act_dim
+    return BeT(cfg.obs_dim, cfg.act_dim, k=k, context=cfg.context, n_layer=cfg.n_layer, n_head=cfg.n_head,
+               n_embd=cfg.n_embd, dropout=cfg.dropout, alpha=cfg.alpha, gamma=cfg.gamma, offsets=cfg.offsets,
+               trunk=cfg.trunk, discretizer=cfg.discretizer)
 
 
 def learning_rate(cfg, step, total_steps):
     """Constant (App. B Table 5), or cosine decay to 0 over the run."""
-    if cfg["schedule"] == "cosine":
-        return cfg["lr"] * 0.5 * (1 + math.cos(math.pi * step / total_steps))
-    return cfg["lr"]
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+    return cfg.lr
 
 
 def train(model, demos, cfg, seed, device="cpu", log=print, fit=True):
@@ -98,23 +135,24 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True):
     model.to(device).train()
     obs = torch.as_tensor(demos["obs"], device=device)                                     # (N, obs_dim)
     actions = torch.as_tensor(demos["actions"], device=device)                             # (N, act_dim)
-    index = torch.as_tensor(data.window_index(demos["episode_ends"], cfg["context"]), device=device)  # (N, h)
-    opt = torch.optim.AdamW(param_groups(model, cfg["weight_decay"]), lr=cfg["lr"], betas=cfg["betas"])
-    steps_per_epoch = math.ceil(len(index) / cfg["batch_size"])
-    total_steps = cfg["epochs"] * steps_per_epoch
+    index = torch.as_tensor(data.window_index(demos["episode_ends"], model.context), device=device)  # (N, h)
+    # Table 5's Adam with weight decay 0.1, as decoupled decay (AdamW) on Linear weights only, as minGPT does
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
+    steps_per_epoch = math.ceil(len(index) / cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
     g = torch.Generator(device="cpu").manual_seed(seed)
     history, t0, step = [], time.time(), 0
-    for epoch in range(cfg["epochs"]):
+    for epoch in range(cfg.epochs):
         perm = torch.randperm(len(index), generator=g).to(device)
         sums = {"loss": 0.0, "focal": 0.0, "offset": 0.0}
-        for i in range(0, len(perm), cfg["batch_size"]):
-            rows = index[perm[i:i + cfg["batch_size"]]]                                    # (B, h)
+        for i in range(0, len(perm), cfg.batch_size):
+            rows = index[perm[i:i + cfg.batch_size]]                                       # (B, h)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, step, total_steps)
             loss, parts = model.loss(obs[rows], actions[rows])                              # (B, h, ...) windows
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             step += 1
             n = len(rows)
@@ -123,13 +161,14 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True):
         history.append({"epoch": epoch + 1, **{k: v / len(perm) for k, v in sums.items()},
                         "seconds": round(time.time() - t0, 2)})
         h = history[-1]
-        if epoch == 0 or (epoch + 1) % max(1, cfg["epochs"] // 20) == 0 or epoch + 1 == cfg["epochs"]:
-            log(f"epoch {epoch + 1:4d}/{cfg['epochs']}  loss {h['loss']:.4f}  focal {h['focal']:.4f}  "
+        if epoch == 0 or (epoch + 1) % max(1, cfg.epochs // 20) == 0 or epoch + 1 == cfg.epochs:
+            log(f"epoch {epoch + 1:4d}/{cfg.epochs}  loss {h['loss']:.4f}  focal {h['focal']:.4f}  "
                 f"offset {h['offset']:.5f}  {h['seconds']:.1f}s")
     return history
 
 
-def parse_args(argv=None):
+def parser():
+    """The flags. Those whose dest is a Config field override that field (see config_from_args)."""
     p = argparse.ArgumentParser(description="Train a Behavior Transformer (or the MSE baseline) on scripted demonstrations, then evaluate it.")
     p.add_argument("--env", required=True, help=f"one of {', '.join(ENVS)}")
     p.add_argument("--policy", default="bet", choices=["bet", "mse"], help="bet, or mse = MSE behaviour cloning (RBC)")
@@ -137,44 +176,45 @@ def parse_args(argv=None):
     p.add_argument("--collect", type=int, metavar="N", help="collect N expert demonstrations into --data and exit")
     p.add_argument("--workers", type=int, default=2, help="processes for --collect (default 2)")
     p.add_argument("--seed", type=int, default=0, help="training seed (k-means, init, batches); with --collect, the first env seed")
-    p.add_argument("--epochs", type=int); p.add_argument("--k", type=int, help="number of bins (1 = no binning)")
-    p.add_argument("--context", type=int, help="history length h (1 = no history)")
-    p.add_argument("--batch-size", type=int); p.add_argument("--lr", type=float)
-    p.add_argument("--alpha", type=float, help="offset loss weight (App. B.2)")
-    p.add_argument("--schedule", choices=["constant", "cosine"], help="learning-rate schedule")
-    p.add_argument("--no-offsets", action="store_true", help="ablation: the action is the bin centre")
-    p.add_argument("--trunk", choices=["gpt", "mlp"], help="ablation: mlp = MLP over the stacked window (App. C.3)")
-    p.add_argument("--discretizer", choices=["kmeans", "uniform"], help="ablation: uniform = a uniform grid of bins (Table 3)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for these small models)")
     p.add_argument("--out", help="output dir (default runs/<env>/, or runs/<env>-mse/)")
-    p.add_argument("--episodes", type=int, help="evaluation episodes after training (0 = skip)")
-    p.add_argument("--eval-seed", type=int, help=f"first evaluation env seed (default {SHARED['eval_seed']})")
+    # Config overrides: each dest is a field name
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--k", type=int, help="number of bins (1 = no binning)")
+    p.add_argument("--context", type=int, help="history length h (1 = no history)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--alpha", type=float, help="offset loss weight (App. B.2)")
+    p.add_argument("--gamma", type=float, help="focal loss exponent (Sec. 2.2)")
+    p.add_argument("--schedule", choices=["constant", "cosine"], help="learning-rate schedule")
+    p.add_argument("--no-offsets", dest="offsets", action="store_false", default=None,
+                   help="ablation: the action is the bin centre")
+    p.add_argument("--trunk", choices=["gpt", "mlp"], help="ablation: mlp = MLP over the stacked window (App. C.3)")
+    p.add_argument("--discretizer", choices=["kmeans", "uniform"], help="ablation: uniform = a uniform grid of bins (Table 3)")
+    p.add_argument("--rbc-layers", type=int, help="--policy mse: hidden layers of the MLP")
+    p.add_argument("--rbc-width", type=int, help="--policy mse: width of the MLP")
+    p.add_argument("--episodes", dest="eval_episodes", type=int, help="evaluation episodes after training (0 = skip)")
+    p.add_argument("--eval-seed", type=int, help="first evaluation env seed (default 100000)")
     p.add_argument("--temperature", type=float, help="bin sampling temperature at evaluation (0 = argmax)")
-    p.add_argument("--dagger-rounds", type=int, help="pusht: rounds of DAgger with the scripted expert after training (0 = none)")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None):
+    return parser().parse_args(argv)
 
 
 def config_from_args(args):
-    """The env's table row + SHARED, overridden by any flag given."""
-    cfg = {**SHARED, **ENVS[args.env]}
-    for key in ("epochs", "k", "context", "batch_size", "lr", "alpha", "schedule", "trunk", "discretizer", "temperature", "eval_seed", "dagger_rounds"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
-    if args.episodes is not None:
-        cfg["eval_episodes"] = args.episodes
-    if args.no_offsets:
-        cfg["offsets"] = False
-    return cfg
+    """The env's Config, with every field that has a flag given on the command line replaced."""
+    if args.env not in ENVS:
+        raise ValueError(f"unknown env '{args.env}'; choose one of {', '.join(ENVS)}")
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name, None) is not None}
+    return dataclasses.replace(ENVS[args.env], **given)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.env not in ENVS:
-        raise ValueError(f"unknown env '{args.env}'; choose one of {', '.join(ENVS)}")
     cfg = config_from_args(args)
-    if cfg.get("dagger_rounds") and args.env != "pusht":
-        raise ValueError("--dagger-rounds needs an expert that labels any state: pusht only")
     torch.set_num_threads(args.threads)
     path = args.data or data.default_path(args.env)
     if args.collect:
@@ -184,7 +224,7 @@ def main(argv=None):
         return
     extra = {"state": 5} if args.env == "pusht" else None
     try:
-        demos = data.load_demos(path, cfg["obs_dim"], cfg["act_dim"], extra=extra)
+        demos = data.load_demos(path, cfg.obs_dim, cfg.act_dim, extra=extra)
     except data.DataError as e:
         hint = f"; regenerate it with: python train.py --env {args.env} --collect N" if not os.path.exists(path) else ""
         raise data.DataError(f"{e}{hint}") from None
@@ -196,21 +236,17 @@ def main(argv=None):
           f"k={model.k}, context={model.context}, trunk={model.config['trunk']}, offsets={model.config['offsets']}")
     t0 = time.time()
     history = train(model, demos, cfg, args.seed, args.device)
-    if cfg.get("dagger_rounds") and args.policy == "bet":     # PushT: DAgger rounds with the scripted expert
-        import dagger
-        history += dagger.train_with_dagger(model, demos, cfg, args.seed, args.device)
     train_seconds = time.time() - t0
-    os.makedirs(out, exist_ok=True)
     meta = {"env": args.env, "policy": args.policy, "seed": args.seed, "data": os.path.abspath(path),
-            "epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"], "schedule": cfg["schedule"],
-            "temperature": cfg["temperature"]}
+            "epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size, "schedule": cfg.schedule,
+            "temperature": cfg.temperature}
     model.save(os.path.join(out, "model.pt"), meta=meta)
-    evaluate.write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(train_seconds, 2), "history": history})
+    data.write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(train_seconds, 2), "history": history})
     print(f"saved {os.path.join(out, 'model.pt')} after {train_seconds:.1f}s of training")
-    if cfg["eval_episodes"] > 0:
-        results = evaluate.evaluate(model.cpu().eval(), args.env, cfg["eval_episodes"], cfg["eval_seed"], cfg["temperature"])
+    if cfg.eval_episodes > 0:
+        results = evaluate.evaluate(model.cpu().eval(), args.env, cfg.eval_episodes, cfg.eval_seed, cfg.temperature)
         results["train_seconds"] = round(train_seconds, 2)
-        evaluate.write_json(os.path.join(out, "eval.json"), results)
+        data.write_json(os.path.join(out, "eval.json"), results)
         evaluate.print_results(results)
 
 

@@ -10,7 +10,7 @@ import train
 
 def test_driver_smoke(tmp_path, capsys):
     out, runs = tmp_path / "docs", tmp_path / "runs"
-    k = train.ENVS["pointmass1"]["k"]
+    k = train.ENVS["pointmass1"].k
     ablations.main(["--env", "pointmass1", "--seeds", "2", "--episodes", "2", "--epochs", "1",
                     "--k-sweep", f"1,{k}", "--out", str(out), "--runs", str(runs)])
     n = len(ablations.VARIANTS)              # k=1 and k=default share runs with two variants: only n trained
@@ -71,3 +71,57 @@ def test_finished_runs_are_reused_only_for_the_same_command(tmp_path):
     assert json.loads((tmp_path / "docs" / "ablations.json").read_text())["runs"]["BeT"][0]["episodes"] == 3
     ablations.main(base + ["--episodes", "3", "--fresh"])
     assert model.stat().st_mtime_ns != second                                    # --fresh: retrained
+
+
+def test_mlp_trunk_sees_in_training_exactly_what_a_rollout_stacks():
+    """App. C.3's MLP row is faithful: for the same history, the stacked input the MLP sees in training
+    (data.window_index windows, BeT.loss) equals the one it sees in a rollout (evaluate.rollout's history)."""
+    import torch
+    import data
+    import evaluate
+    from bet import BeT
+    torch.manual_seed(0)
+    demos = data.load_demos(data.default_path("pointmass2"), 2, 2)
+    model = BeT(2, 2, k=3, context=3, n_layer=1, n_embd=8, trunk="mlp").fit_bins(demos["obs"], demos["actions"]).eval()
+    seen = []                                   # every stacked input the MLP computes on
+    model.trunk.net.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].flatten(0, -2).clone()))
+    policy = evaluate.bet_policy(model, 1.0, seed=0)
+    trajectory = evaluate.rollout(policy, "pointmass2", 1, seed=7, context=model.context, max_steps=6)[0]
+    in_rollout = torch.cat(seen)                                                  # (T, h*D): one stack a step
+    seen.clear()
+    obs = torch.as_tensor(trajectory["obs"][:-1], dtype=torch.float32)           # the T observations acted on
+    actions = torch.as_tensor(trajectory["actions"], dtype=torch.float32)
+    index = torch.as_tensor(data.window_index([len(obs)], model.context))        # (T, h) training windows
+    model.loss(obs[index], actions[index])
+    in_training = torch.cat(seen)                                                 # (T, h*D): one per target
+    assert len(obs) == 6 and in_training.shape == in_rollout.shape == (6, 3 * 2)
+    assert torch.equal(in_training, in_rollout)
+    first = model.normalize_obs(obs[0])
+    assert torch.equal(in_training[0], first.repeat(3))                           # an episode starts repeated
+
+
+def test_update_keeps_the_rows_it_does_not_rerun(tmp_path):
+    """--update re-runs some rows and keeps the others (and their commands) from the existing table."""
+    base = ["--env", "pointmass1", "--seeds", "1", "--episodes", "2", "--epochs", "1", "--k-sweep", "none",
+            "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
+    ablations.main(base + ["--variants", "BeT,No offsets"])
+    before = json.loads((tmp_path / "docs" / "ablations.json").read_text())
+    ablations.main(base + ["--variants", "MSE-BC (RBC)", "--update"])
+    after = json.loads((tmp_path / "docs" / "ablations.json").read_text())
+    assert list(after["table"]) == ["BeT", "No offsets", "MSE-BC (RBC)"]
+    assert after["runs"]["BeT"] == before["runs"]["BeT"] and after["runs"]["No offsets"] == before["runs"]["No offsets"]
+    assert "--update" in after["commands"]["MSE-BC (RBC)"] and "--update" not in after["commands"]["BeT"]
+    with pytest.raises(ValueError, match="other settings"):
+        ablations.main(base[:4] + ["--episodes", "3"] + base[6:] + ["--variants", "MLP trunk", "--update"])
+    with pytest.raises(ValueError, match="must include 'BeT'"):
+        ablations.main(base + ["--variants", "MLP trunk"])
+
+
+def test_tune_rbc_scores_every_depth_and_width(tmp_path, monkeypatch):
+    """App. B.1's RBC protocol on a 95/5 episode split: one validation MSE per depth x width, the best is the minimum."""
+    import dataclasses
+    monkeypatch.setitem(train.ENVS, "pointmass1", dataclasses.replace(train.ENVS["pointmass1"], epochs=2))
+    result = ablations.tune_rbc("pointmass1", (1, 2), (8, 16), seed=100)
+    assert [(r["layers"], r["width"]) for r in result["rows"]] == [(1, 8), (1, 16), (2, 8), (2, 16)]
+    assert result["episodes"] == {"train": 190, "validation": 10}
+    assert result["best"]["validation_mse"] == min(r["validation_mse"] for r in result["rows"]) > 0

@@ -76,16 +76,32 @@ def test_offset_loss_gradient_only_on_true_bin():
 
 # ---------------------------------------------------------------- GPT trunk (Sec. 2.2, App. B.4)
 
-@pytest.mark.parametrize("trunk", ["gpt", "mlp"])
-def test_causality(trunk):
+def test_causality():
     torch.manual_seed(0)
-    model = BeT(3, 2, k=4, context=6, n_layer=2, n_head=2, n_embd=16, trunk=trunk).eval()
+    model = BeT(3, 2, k=4, context=6, n_layer=2, n_head=2, n_embd=16).eval()
     x = torch.randn(2, 6, 3)
     y = x.clone()
     y[:, 4:] += torch.randn(2, 2, 3)                                        # change only positions 4, 5
     (la, oa), (lb, ob) = model(x), model(y)
     assert torch.allclose(la[:, :4], lb[:, :4], atol=1e-6) and torch.allclose(oa[:, :4], ob[:, :4], atol=1e-6)
     assert not torch.allclose(la[:, 4:], lb[:, 4:], atol=1e-4)             # and the future did change
+
+
+def test_mlp_trunk_reads_the_whole_stacked_window():
+    """App. C.3: one prediction per window, from all `context` frames stacked oldest first; no other length."""
+    torch.manual_seed(0)
+    model = BeT(3, 2, k=4, context=6, n_layer=2, n_head=2, n_embd=16, trunk="mlp").eval()
+    x = torch.randn(2, 6, 3)
+    logits, offsets = model(x)
+    assert logits.shape == (2, 1, 4) and offsets.shape == (2, 1, 4, 2)
+    stacked = model.trunk.stack(x)                                          # (2, 1, 18)
+    assert torch.equal(stacked[:, 0, :3], x[:, 0]) and torch.equal(stacked[:, 0, -3:], x[:, -1])
+    for t in range(6):                                                      # every frame of the window matters
+        y = x.clone()
+        y[:, t] += 1.0
+        assert not torch.allclose(model(y)[0], logits, atol=1e-4), t
+    with pytest.raises(ValueError, match="context=6"):
+        model(x[:, 1:])
 
 
 def test_gpt_shapes_and_too_long_input():

@@ -1,6 +1,7 @@
 """End to end: train.py and evaluate.py on the point-mass and CartPole demos (smoke tests, bad input,
 and the slow test that reproduces the README's targets)."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -55,13 +56,28 @@ def test_mse_policy_and_ablation_flags(tmp_path):
                 "--epochs", "1", "--episodes", "0", "--out", str(tmp_path / "ablated")])
     from bet import BeT
     mse = BeT.load(tmp_path / "mse" / "model.pt")
+    rbc = train.ENVS["pointmass1"]                       # RBC (Sec. 3.2): one bin, an MLP on the current observation
     assert mse.config["k"] == 1 and mse.config["trunk"] == "mlp" and mse.meta["policy"] == "mse"
+    assert (mse.context, mse.config["n_layer"], mse.config["n_embd"]) == (1, rbc.rbc_layers, rbc.rbc_width)
     ablated = BeT.load(tmp_path / "ablated" / "model.pt")
     assert (ablated.config["offsets"], ablated.config["trunk"], ablated.context, ablated.k) == (False, "mlp", 1, 2)
     assert not (tmp_path / "ablated" / "eval.json").exists()          # --episodes 0 skips evaluation
     cfg = train.config_from_args(train.parse_args(["--env", "pointmass1", "--discretizer", "uniform"]))
     for k, grid_bins in [(1, 1), (2, 4), (4, 4), (5, 9), (24, 25), (48, 49)]:      # smallest grid with >= k bins
-        assert train.build_model({**cfg, "k": k}, "bet").k == grid_bins
+        assert train.build_model(dataclasses.replace(cfg, k=k), "bet").k == grid_bins
+
+
+def test_flags_override_config_fields():
+    """Every flag whose dest is a Config field overrides it; the others keep the env's table row."""
+    args = train.parse_args(["--env", "pusht", "--batch-size", "7", "--rbc-width", "9", "--no-offsets",
+                             "--episodes", "3", "--eval-seed", "11", "--gamma", "0.5"])
+    cfg = train.config_from_args(args)
+    assert (cfg.batch_size, cfg.rbc_width, cfg.offsets, cfg.eval_episodes, cfg.eval_seed, cfg.gamma) == (7, 9, False, 3, 11, 0.5)
+    assert dataclasses.replace(cfg, batch_size=64, rbc_width=train.ENVS["pusht"].rbc_width, offsets=True,
+                               eval_episodes=100, eval_seed=100000, gamma=2.0) == train.ENVS["pusht"]
+    run_flags = {"help", "env", "policy", "data", "collect", "workers", "seed", "device", "threads", "out"}
+    fields = {f.name for f in dataclasses.fields(train.Config)}
+    assert {a.dest for a in train.parser()._actions} - run_flags <= fields      # no flag is silently ignored
 
 
 def test_every_training_window_is_used(monkeypatch):
@@ -121,7 +137,7 @@ def test_evaluate_rejects_mismatched_env_and_bad_checkpoint(tmp_path):
 
 
 def test_help_works():
-    for script in ("train.py", "evaluate.py", "figures.py"):
+    for script in ("train.py", "evaluate.py", "figures.py", "ablations.py", "dagger.py"):
         code, out, _ = run(script, "--help")
         assert code == 0 and "usage:" in out
 

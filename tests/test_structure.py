@@ -1,0 +1,77 @@
+"""The code's shape: modules import only downward, and every file is written atomically."""
+
+import ast
+import os
+import threading
+
+import pytest
+
+import data
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the data flow, bottom first: a module may import only modules of a lower layer
+LAYERS = [("envs",), ("experts", "pusht_expert"), ("data",), ("kmeans", "mingpt"), ("bet",), ("evaluate",),
+          ("train",), ("dagger", "ablations", "figures")]
+RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+
+
+def project_imports(path):
+    """Every project module a file imports, at the top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names & set(RANK)
+
+
+def test_modules_import_only_downward():
+    modules = sorted(f[:-3] for f in os.listdir(ROOT) if f.endswith(".py"))
+    assert set(modules) == set(RANK), "place every top-level module in LAYERS"
+    for name in modules:
+        for imported in project_imports(os.path.join(ROOT, name + ".py")):
+            assert RANK[imported] < RANK[name], f"{name} imports {imported}, which is not below it"
+
+
+def test_core_modules_use_only_numpy_and_torch():
+    for name in ("kmeans", "mingpt", "bet"):
+        tree = ast.parse(open(os.path.join(ROOT, name + ".py")).read())
+        third_party = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        third_party |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert third_party - set(RANK) - {"math", "dataclasses"} <= {"numpy", "torch"}, name
+
+
+def test_atomic_write_never_leaves_half_a_file_or_a_temp_file(tmp_path):
+    path = tmp_path / "out.json"
+    data.write_json(path, {"run": "old"})
+    def broken(f):
+        f.write(b'{"run": "ne')
+        raise KeyboardInterrupt                     # the write dies half way
+    with pytest.raises(KeyboardInterrupt):
+        data.atomic_write(path, broken)
+    assert path.read_text() == '{\n  "run": "old"\n}' and os.listdir(tmp_path) == ["out.json"]
+
+
+def test_concurrent_writers_do_not_collide(tmp_path):
+    """Unique temp names: many writers to one path leave one whole file, from one of them, and no temp files."""
+    path = tmp_path / "shared.bin"
+    payloads = [bytes([i]) * 200_000 for i in range(8)]
+    threads = [threading.Thread(target=lambda p=p: [data.atomic_write(path, lambda f: f.write(p)) for _ in range(5)])
+               for p in payloads]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert path.read_bytes() in payloads and os.listdir(tmp_path) == ["shared.bin"]
+
+
+def test_checkpoint_bytes_do_not_depend_on_the_path(tmp_path):
+    """A checkpoint holds no temp-file name: the same model saved twice gives the same bytes."""
+    import torch
+    from bet import BeT
+    torch.manual_seed(0)
+    model = BeT(2, 2, k=2, context=2, n_layer=1, n_head=1, n_embd=8)
+    model.save(tmp_path / "a" / "model.pt")
+    model.save(tmp_path / "b" / "model.pt")
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
