@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import math
 import os
+import shlex
 import sys
 import time
 
@@ -166,6 +167,19 @@ def tune_rbc(env, layers, widths, seed):
             "epochs": cfg.epochs, "rows": rows, "best": best}
 
 
+def rbc_markdown(result):
+    """The RBC tuning grid: validation MSE per depth (rows) and width (columns), the best in bold."""
+    widths = sorted({r["width"] for r in result["rows"]})
+    lines = [f"{result['env']}: RBC validation MSE (normalised actions) on {result['episodes']['validation']} held-out "
+             f"of {sum(result['episodes'].values())} episodes, {result['epochs']} epochs, seed {result['seed']}", "",
+             "| layers | " + " | ".join(f"width {w}" for w in widths) + " |", "|" + "---|" * (len(widths) + 1)]
+    for n_layer in sorted({r["layers"] for r in result["rows"]}):
+        cells = [(f"**{r['validation_mse']:.4f}**" if r == result["best"] else f"{r['validation_mse']:.4f}")
+                 for r in result["rows"] if r["layers"] == n_layer]
+        lines.append(f"| {n_layer} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Train and evaluate BeT's ablations (Table 3) and the k sweep (Fig. 6) for one env.")
     p.add_argument("--env", required=True, choices=list(train.ENVS))
@@ -193,8 +207,11 @@ def main(argv=None):
         torch.set_num_threads(1)
         result = tune_rbc(args.env, (1, 2, 3, 4), (32, 64, 128, 256), args.tune_seed)
         data.write_json(os.path.join(args.out, "rbc_tuning.json"), result)
+        text = rbc_markdown(result)
+        data.atomic_write(os.path.join(args.out, "rbc_tuning.md"), lambda f: f.write(text.encode()))
+        print("\n" + text)
         print(f"best: {result['best']['layers']} layers x {result['best']['width']} wide; "
-              f"wrote {os.path.join(args.out, 'rbc_tuning.json')}")
+              f"wrote {os.path.join(args.out, 'rbc_tuning.json')} and rbc_tuning.md")
         return
     names = args.variants.split(",") if args.variants else list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
@@ -234,7 +251,7 @@ def main(argv=None):
             print(f"[{i + 1}/{len(jobs)}] {name:<24} seed {s}  {metric} {done[name, s][metric]:.3f}"
                   f"   ({time.time() - t0:.0f}s)", flush=True)
     raw = {name: [done[same[name], s] for s in seeds] for name, _ in todo}
-    command = "python ablations.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python ablations.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     commands = {name: command for name in raw}
     if args.update:                                    # rows this command did not run keep their old runs
         raw = {**old["runs"], **raw}

@@ -3,6 +3,7 @@ The paper's point-mass figures, redrawn from our own checkpoints (matplotlib, im
 
     Fig. 2 analogue  Multipath #1: demonstrations | BeT | MSE-BC
     Fig. 5 analogue  Multipath #2: demonstrations | BeT with history | BeT without history (context 1)
+    bins.png         Sec. 2.1 on the PushT demonstrations: k-means bins and residuals (no checkpoint needed)
 
     python figures.py --out docs/        # after the README's point-mass training commands
 
@@ -17,6 +18,7 @@ import torch
 
 import data
 import evaluate
+import kmeans
 from bet import BeT
 
 PANELS = {
@@ -33,17 +35,45 @@ def demo_paths(env_name, n):
     return [torch.cat([torch.as_tensor(e["obs"]), torch.as_tensor(e["next_obs"][-1:])]).numpy() for e in episodes]
 
 
+def draw_bins(path, k=24, arrows=40, seed=0):
+    """Sec. 2.1 as a picture: PushT's demonstrated actions coloured by k-means bin, the centres A_i, and for a
+    few actions the residual <a> = a - A_floor(a) as an arrow from its centre (k-means on raw actions here)."""
+    import matplotlib.pyplot as plt
+    actions = data.load_demos(data.default_path("pusht"), 18, 2)["actions"].astype("float64")   # (N, 2) px
+    centers = kmeans.fit(actions, k, seed=seed)                                                  # (k, 2)
+    bins, residuals = kmeans.encode(actions, centers)
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.scatter(actions[:, 0], actions[:, 1], c=bins.numpy() % 10, cmap="tab10", s=1, alpha=0.25)
+    ax.scatter(centers[:, 0], centers[:, 1], c="k", marker="x", s=30, label="bin centres $A_i$")
+    pick = torch.randperm(len(actions), generator=torch.Generator().manual_seed(seed))[:arrows]
+    for i in pick.tolist():
+        c, r = centers[bins[i]].numpy(), residuals[i].numpy()
+        ax.annotate("", xy=c + r, xytext=c, arrowprops=dict(arrowstyle="->", lw=0.8))
+    ax.set_title(f"PushT actions: {k} k-means bins, and residuals\n"
+                 r"$a = A_{\lfloor a \rfloor} + \langle a \rangle$ (Sec. 2.1)", fontsize=9)
+    ax.set_xlabel("target x (px)"); ax.set_ylabel("target y (px)"); ax.set_aspect("equal"); ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Draw the Fig. 2 / Fig. 5 analogues from trained point-mass checkpoints.")
     p.add_argument("--out", default="docs", help="output directory (default docs/)")
     p.add_argument("--episodes", type=int, default=100, help="rollouts per panel (default 100)")
     p.add_argument("--seed", type=int, default=100000, help="first evaluation env seed")
+    p.add_argument("--bins-only", action="store_true", help="draw only bins.png (needs no checkpoints)")
     args = p.parse_args(argv)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)
+    draw_bins(os.path.join(args.out, "bins.png"))
+    print(f"wrote {os.path.join(args.out, 'bins.png')}")
+    if args.bins_only:
+        return
     for filename, (env_name, runs) in PANELS.items():
         fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), sharex=True, sharey=True)
         evaluate.draw_pointmass(axes[0], env_name, demo_paths(env_name, args.episodes), "demonstrations")
