@@ -125,3 +125,5 @@ def test_tune_rbc_scores_every_depth_and_width(tmp_path, monkeypatch):
     assert [(r["layers"], r["width"]) for r in result["rows"]] == [(1, 8), (1, 16), (2, 8), (2, 16)]
     assert result["episodes"] == {"train": 190, "validation": 10}
     assert result["best"]["validation_mse"] == min(r["validation_mse"] for r in result["rows"]) > 0
+    table = ablations.rbc_markdown(result).splitlines()
+    assert len(table) == 4 + 2 and sum("**" in line for line in table) == 1     # 2 depths x 2 widths, best in bold
