@@ -11,7 +11,6 @@ Every variant is a train.py flag on the one model. Each one is trained with trai
 """
 
 import argparse
-import concurrent.futures
 import contextlib
 import dataclasses
 import json
@@ -19,6 +18,7 @@ import multiprocessing
 import math
 import os
 import shlex
+import signal
 import sys
 import time
 
@@ -49,25 +49,50 @@ def route_entropy(routes):
 def run(env, flags, seed, args):
     """Train + evaluate one variant with one training seed; return its eval results.
 
-    A run directory that already holds the results of this exact command is reused (unless --fresh), so an
-    interrupted table resumes where it stopped."""
+    A run directory whose results belong to this exact command and to the checkpoint beside them is reused
+    (unless --fresh), and one interrupted mid-training resumes from its last epoch, so a stopped table
+    picks up where it was."""
     name = "_".join([f.strip("-").replace("-", "") for f in flags]) or "bet"
     out = os.path.join(args.runs, f"{name}-seed{seed}")
     argv = ["--env", env, "--seed", str(seed), "--out", out, "--episodes", str(args.episodes),
             "--eval-seed", str(args.eval_seed), *flags]
-    if args.epochs:
+    if args.epochs is not None:
         argv += ["--epochs", str(args.epochs)]
     command_path, results_path = os.path.join(out, "command.json"), os.path.join(out, "eval.json")
-    if args.fresh or not (os.path.exists(command_path) and os.path.exists(results_path)
-                          and _read(command_path) == argv):
+    if args.fresh or not finished(out, argv):
         os.makedirs(out, exist_ok=True)
-        with open(os.path.join(out, "stdout.txt"), "w") as log, contextlib.redirect_stdout(log):
-            train.main(argv)
+        resume = not args.fresh and os.path.exists(os.path.join(out, "train_state.pt"))
+        with open(os.path.join(out, "stdout.txt"), "a" if resume else "w") as log, contextlib.redirect_stdout(log):
+            try:
+                train.main(argv + (["--resume"] if resume else []))
+            except ValueError as e:
+                if not (resume and str(e).startswith("--resume")):
+                    raise
+                train.main(argv)                 # the saved state belongs to another command: start over
         data.write_json(command_path, argv)      # written last (atomically): its presence means the run finished
     results = _read(results_path)
     if "routes" in results:
         results["route_entropy"] = route_entropy(results["routes"])
     return results
+
+
+def finished(out, argv):
+    """True if `out` holds the results of `argv`, evaluated on the checkpoint that sits beside them."""
+    paths = [os.path.join(out, name) for name in ("command.json", "eval.json", "model.pt")]
+    if not all(os.path.exists(p) for p in paths) or _read(paths[0]) != argv:
+        return False
+    results = _read(paths[1])
+    return results.get("checkpoint", {}).get("sha256") == data.file_hash(paths[2])
+
+
+def _job(job):
+    """One pool task: (name, flags, seed, env, args) -> (name, seed, results)."""
+    name, flags, seed, env, args = job
+    return name, seed, run(env, flags, seed, args)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _read(path):
@@ -204,6 +229,7 @@ def main(argv=None):
     args.runs = args.runs or os.path.join("runs", "ablations", args.env)
     cfg = train.ENVS[args.env]
     if args.tune_rbc:
+        data.check_output_dir(args.out)
         torch.set_num_threads(1)
         result = tune_rbc(args.env, (1, 2, 3, 4), (32, 64, 128, 256), args.tune_seed)
         data.write_json(os.path.join(args.out, "rbc_tuning.json"), result)
@@ -218,9 +244,17 @@ def main(argv=None):
     if unknown or ("BeT" not in names and not args.update):
         raise ValueError(f"--variants must include 'BeT' (unless --update) and only these: {', '.join(VARIANTS)} "
                          f"(got {unknown or names})")
-    ks = [] if args.k_sweep == "none" else [int(k) for k in (args.k_sweep.split(",") if args.k_sweep else cfg.k_sweep)]
-    if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1 (got {args.workers})")
+    try:
+        ks = [] if args.k_sweep == "none" else [int(k) for k in (args.k_sweep.split(",") if args.k_sweep else cfg.k_sweep)]
+    except ValueError:
+        raise ValueError(f"--k-sweep must be comma-separated integers or 'none' (got {args.k_sweep!r})") from None
+    for name, value, least in (("--seeds", args.seeds, 1), ("--episodes", args.episodes, 1), ("--workers", args.workers, 1),
+                               ("--eval-seed", args.eval_seed, 0), ("--epochs", args.epochs, 1),
+                               ("--k-sweep values", min(ks, default=1), 1)):
+        if value is not None and value < least:
+            raise ValueError(f"{name} must be at least {least} (got {value})")
+    data.check_output_dir(args.out)
+    data.check_output_dir(args.runs, "--runs")
     seeds, metric, t0 = list(range(args.seeds)), cfg.metric, time.time()
     header = {"env": args.env, "metric": metric, "seeds": seeds, "episodes": args.episodes,
               "eval_seed": args.eval_seed, "epochs": args.epochs}
@@ -243,13 +277,25 @@ def main(argv=None):
           f"worker(s)", flush=True)
     done = {}
     # one thread per run, so a run's numbers do not depend on --workers (runs are deterministic on one thread)
-    with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run, args.env, flags, s, args): (name, s) for name, flags, s in jobs}
-        for i, fut in enumerate(concurrent.futures.as_completed(futures)):
-            done[futures[fut]] = fut.result()
-            name, s = futures[fut]
-            print(f"[{i + 1}/{len(jobs)}] {name:<24} seed {s}  {metric} {done[name, s][metric]:.3f}"
+    old_handler = signal.signal(signal.SIGTERM, _interrupt)           # SIGTERM stops the table like Ctrl-C
+    pool = multiprocessing.get_context("spawn").Pool(args.workers)
+    try:
+        tasks = [(name, flags, s, args.env, args) for name, flags, s in jobs]
+        for i, (name, s, results) in enumerate(pool.imap_unordered(_job, tasks)):
+            done[name, s] = results
+            print(f"[{i + 1}/{len(jobs)}] {name:<24} seed {s}  {metric} {results[metric]:.3f}"
                   f"   ({time.time() - t0:.0f}s)", flush=True)
+        pool.close()
+    except KeyboardInterrupt:
+        pool.terminate()                                           # no worker outlives the table
+        pool.join()
+        print(f"\ninterrupted after {len(done)} of {len(jobs)} runs; run the same command again to resume "
+              f"(finished runs are reused, an interrupted one continues from its last epoch)", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, old_handler)
+        pool.terminate()
+        pool.join()
     raw = {name: [done[same[name], s] for s in seeds] for name, _ in todo}
     command = "python ablations.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     commands = {name: command for name in raw}

@@ -203,11 +203,16 @@ class BeT(nn.Module):
             raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
         if not isinstance(ckpt, dict) or not {"config", "state_dict"} <= set(ckpt):
             raise ValueError(f"{path}: not a BeT checkpoint (needs 'config' and 'state_dict')")
+        config, state = ckpt["config"], ckpt["state_dict"]
+        if not isinstance(config, dict) or not isinstance(state, dict) or \
+                not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ValueError(f"{path}: not a BeT checkpoint (config must be a dict, state_dict a dict of tensors)")
+        cls._check_config(path, config, state)      # before allocating: a forged config could ask for gigabytes
         try:
-            model = cls(**ckpt["config"])
-        except TypeError as e:
+            model = cls(**config)
+        except (TypeError, ValueError, AssertionError) as e:
             raise ValueError(f"{path}: bad config in checkpoint ({e})") from None
-        expected, state = model.state_dict(), ckpt["state_dict"]
+        expected = model.state_dict()
         missing = [k for k in expected if k not in state]
         if missing:
             raise ValueError(f"{path}: checkpoint lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
@@ -220,5 +225,32 @@ class BeT(nn.Module):
         model.load_state_dict(state)
         if not model.fitted:
             raise ValueError(f"{path}: checkpoint has no fitted k-means centres")
-        model.meta = dict(ckpt.get("meta", {}))
+        meta = ckpt.get("meta", {})
+        if not isinstance(meta, dict):
+            raise ValueError(f"{path}: 'meta' must be a dict")
+        model.meta = dict(meta)
         return model.eval()
+
+    @staticmethod
+    def _check_config(path, config, state):
+        """The sizes in `config` must be positive ints that match the stored tensors (centres, heads, trunk)."""
+        sizes = ("obs_dim", "act_dim", "k", "context", "n_layer", "n_head", "n_embd")
+        bad = [key for key in sizes if not (isinstance(config.get(key), int) and config[key] >= 1)]
+        if bad:
+            raise ValueError(f"{path}: config entries {', '.join(bad)} must be positive integers")
+        c = config
+        shapes = {"centers": (c["k"], c["act_dim"]), "obs_mean": (c["obs_dim"],), "act_mean": (c["act_dim"],),
+                  "bin_head.weight": (c["k"], c["n_embd"])}
+        if c.get("offsets", True):
+            shapes["offset_head.weight"] = (c["k"] * c["act_dim"], c["n_embd"])
+        if c.get("trunk", "gpt") == "gpt":
+            shapes.update({"trunk.input_proj.weight": (c["n_embd"], c["obs_dim"]),
+                           "trunk.pos_emb": (1, c["context"], c["n_embd"]),
+                           f"trunk.blocks.{c['n_layer'] - 1}.ln1.weight": (c["n_embd"],)})
+        else:
+            shapes["trunk.net.0.weight"] = (c["n_embd"], c["context"] * c["obs_dim"])
+        for key, shape in shapes.items():
+            if key not in state:
+                raise ValueError(f"{path}: checkpoint lacks {key}")
+            if tuple(state[key].shape) != shape:
+                raise ValueError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, but its config implies {shape}")

@@ -12,6 +12,7 @@ Collection runs a scripted expert's `demo_episode(seed)` over seeds seed, seed+1
 optionally in parallel processes, and keeps only the successful episodes.
 """
 
+import hashlib
 import json
 import os
 import sys
@@ -82,8 +83,15 @@ def load_demos(path, obs_dim=None, act_dim=None, extra=None):
         if a.ndim != 2 or len(a) != n or (width is not None and a.shape[1] != width):
             want = f"({n}, {width if width is not None else 'D'})"
             raise DataError(f"{path}: '{key}' has shape {a.shape}, expected {want}")
-        if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
-            raise DataError(f"{path}: '{key}' contains non-finite or non-numeric values")
+        if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+            raise DataError(f"{path}: '{key}' has dtype {a.dtype}; expected real numbers (float or int)")
+        if key in ("obs", "actions"):
+            with np.errstate(over="ignore"):
+                a = arrays[key] = a.astype(np.float32)             # training runs in float32: check after the cast
+        if not np.all(np.isfinite(a)):
+            raise DataError(f"{path}: '{key}' contains NaN or inf" + (" (after the cast to float32)" if key in ("obs", "actions") else ""))
+    for key in ("obs", "actions"):
+        warn_outliers(path, key, arrays[key])
     ends = arrays["episode_ends"]
     if ends.ndim != 1 or len(ends) == 0 or not np.issubdtype(ends.dtype, np.integer):
         raise DataError(f"{path}: 'episode_ends' must be a non-empty 1-D integer array, got {ends.shape} {ends.dtype}")
@@ -91,10 +99,50 @@ def load_demos(path, obs_dim=None, act_dim=None, extra=None):
         raise DataError(f"{path}: 'episode_ends' must be strictly increasing and end at {n} (got last={ends[-1]})")
     if "seeds" in arrays and arrays["seeds"].shape != ends.shape:
         raise DataError(f"{path}: 'seeds' has shape {arrays['seeds'].shape}, expected one per episode {ends.shape}")
-    arrays["obs"] = arrays["obs"].astype(np.float32)
-    arrays["actions"] = arrays["actions"].astype(np.float32)
     arrays["episode_ends"] = ends.astype(np.int64)
     return arrays
+
+
+def warn_outliers(path, key, x, share=0.25):
+    """One warning line per dimension where a single sample holds over `share` of the variance: the z-score
+    normalisation (bet.BeT.fit_bins) would then squash every other sample towards one value."""
+    d = x.astype(np.float64) - x.mean(0, dtype=np.float64)                   # (N, D)
+    total = (d ** 2).sum(0)                                                  # (D,)
+    worst = np.divide((d ** 2).max(0), total, out=np.zeros_like(total), where=total > 0)
+    for dim in np.flatnonzero(worst > share):
+        print(f"warning: {path}: '{key}' dimension {dim} has an extreme outlier ({worst[dim]:.0%} of its variance "
+              f"in one sample); normalisation will be dominated by it", file=sys.stderr)
+
+
+def check_output_dir(path, flag="--out"):
+    """Raise ValueError unless `path` is, or can be created as, a writable directory (checked before any work)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{flag} {path}: exists and is not a directory")
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: not writable ({parent} does not allow it)")
+
+
+def check_output_file(path, flag, keep=()):
+    """Raise ValueError unless `path` can be written as a new file or replace a file of its own kind: not a
+    directory, not one of the files in `keep` (e.g. the checkpoint being evaluated), in a writable folder."""
+    if os.path.isdir(path):
+        raise ValueError(f"{flag} {path}: is a directory")
+    for other in keep:
+        if os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other):
+            raise ValueError(f"{flag} {path}: would overwrite {other}")
+    check_output_dir(os.path.dirname(os.path.abspath(path)), flag)
+
+
+def file_hash(path):
+    """sha256 of a file's bytes: ties a result to the exact checkpoint or dataset it came from."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def window_index(episode_ends, context):

@@ -12,6 +12,7 @@ nothing leaks from one episode into the next.
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -113,6 +114,9 @@ def metrics(env_name, trajectories, seconds):
         out["min_return"] = float(returns.min())
     if env_name == "pusht":
         out["mean_max_coverage"] = float(np.mean([t["rewards"].max() for t in trajectories]))
+    out["per_episode"] = [{"seed": t["seed"], "success": bool(t["success"]), "return": float(t["rewards"].sum()),
+                           "steps": len(t["actions"]), **({"max_coverage": float(t["rewards"].max())}
+                                                          if env_name == "pusht" else {})} for t in trajectories]
     return out
 
 
@@ -184,11 +188,12 @@ def print_results(results):
     """A small aligned table of the results."""
     print(f"\n{'metric':<22} value")
     for key, value in results.items():
-        if isinstance(value, dict):
-            for k, v in value.items():
-                print(f"{key + '/' + k:<22} {v:.3f}")
-        else:
-            print(f"{key:<22} {value:.3f}" if isinstance(value, float) else f"{key:<22} {value}")
+        for k, v in (value.items() if isinstance(value, dict) else [(None, value)]):
+            name = key if k is None else f"{key}/{k}"
+            if isinstance(v, float):
+                print(f"{name:<22} {v:.3f}")
+            elif not isinstance(v, (dict, list)):     # lists (per_episode) are in the JSON, too long for here
+                print(f"{name:<22} {v}")
 
 
 def plot_trajectories(env_name, trajectories, path, title):
@@ -236,6 +241,33 @@ def plot_losses(train_log, path):
     plt.close(fig)
 
 
+def check_args(args):
+    """Every flag and path, before any work: raise ValueError naming the first bad one."""
+    if args.checkpoint is None and not args.expert:
+        raise ValueError("give a checkpoint, or --expert to evaluate the scripted PushT expert alone")
+    for name, value, least in (("--episodes", args.episodes, 1), ("--seed", args.seed, 0),
+                               ("--video-episodes", args.video_episodes, 1)):
+        if value < least:
+            raise ValueError(f"{name} must be at least {least} (got {value})")
+    if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise ValueError(f"--temperature must be a finite number >= 0 (got {args.temperature})")
+    keep = [args.checkpoint] if args.checkpoint else []
+    if args.json:
+        data.check_output_file(args.json, "--json", keep)
+        if os.path.exists(args.json):
+            try:
+                with open(args.json) as f:
+                    json.load(f)
+            except (ValueError, UnicodeDecodeError):
+                raise ValueError(f"--json {args.json}: exists and is not a JSON file; not overwriting it") from None
+    if args.video:
+        if not args.video.endswith((".gif", ".mp4")):
+            raise ValueError(f"--video {args.video}: must end in .gif or .mp4")
+        data.check_output_file(args.video, "--video", keep)
+    if args.plot:
+        data.check_output_dir(args.plot, "--plot")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Evaluate a trained BeT checkpoint with parallel rollouts.")
     p.add_argument("checkpoint", nargs="?", help="a model.pt written by train.py (optional with --expert: "
@@ -252,14 +284,16 @@ def main(argv=None):
     p.add_argument("--expert", action="store_true", help="PushT: also run the scripted expert on the same seeds "
                    "and print both side by side with the imitation ratio (BeT success / expert success)")
     args = p.parse_args(argv)
-    if args.episodes < 1:
-        raise ValueError("--episodes must be at least 1")
-    if args.checkpoint is None and not args.expert:
-        raise ValueError("give a checkpoint, or --expert to evaluate the scripted PushT expert alone")
+    check_args(args)
     model = BeT.load(args.checkpoint) if args.checkpoint else None
     env_name = args.env or (model.meta.get("env") if model else "pusht")
     if env_name not in envs.ENV_NAMES:
         raise ValueError(f"unknown env '{env_name}'; choose one of {', '.join(envs.ENV_NAMES)}")
+    if model is not None:
+        check_obs_dim(model, env_name)
+    if model is not None and args.env and model.meta.get("env") not in (None, args.env):
+        print(f"note: {args.checkpoint} was trained on {model.meta['env']}; evaluating it on {args.env}, as --env asks",
+              file=sys.stderr)
     if args.expert and env_name != "pusht":
         raise ValueError("--expert is implemented for pusht only")
     render = min(args.video_episodes, args.episodes) if args.video else 0
@@ -282,6 +316,8 @@ def main(argv=None):
         write_video(trajectories, args.video)
         print(f"wrote {args.video}")
     if args.json:
+        if model is not None:
+            results["checkpoint"] = {"path": args.checkpoint, "sha256": data.file_hash(args.checkpoint)}
         data.write_json(args.json, results)
     if args.plot and model is not None:
         os.makedirs(args.plot, exist_ok=True)
@@ -298,6 +334,6 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         main()
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

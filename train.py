@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import math
 import os
+import shlex
 import sys
 import time
 
@@ -126,12 +127,14 @@ def learning_rate(cfg, step, total_steps):
     return cfg.lr
 
 
-def train(model, demos, cfg, seed, device="cpu", log=print, fit=True):
+def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state_path=None, resume=False, command=None):
     """Algorithm 1's training loop: k-means on the actions (unless fit=False: keep the model's bins, e.g. to
     train on), then minibatches of windows ending at every step of every episode (the last window included).
-    Returns the per-epoch loss history."""
+    With `state_path`, the full training state is saved there after every epoch; `resume=True` continues
+    from it, giving the same weights as an uninterrupted run (`command`, saved with the state, lets the caller
+    check that a resume continues the same run). Returns the per-epoch loss history."""
     torch.manual_seed(seed)
-    if fit:
+    if fit and not resume:
         model.fit_bins(demos["obs"], demos["actions"], seed=seed)
     model.to(device).train()
     obs = torch.as_tensor(demos["obs"], device=device)                                     # (N, obs_dim)
@@ -142,8 +145,15 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True):
     steps_per_epoch = math.ceil(len(index) / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     g = torch.Generator(device="cpu").manual_seed(seed)
-    history, t0, step = [], time.time(), 0
-    for epoch in range(cfg.epochs):
+    history, step, first_epoch = [], 0, 0
+    if resume:                           # everything the next epoch depends on: weights, Adam, step, RNGs
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"]); opt.load_state_dict(state["optimizer"])
+        g.set_state(state["generator"]); torch.set_rng_state(state["torch_rng"])
+        history, step, first_epoch = state["history"], state["step"], state["epoch"]
+        log(f"resuming after epoch {first_epoch}/{cfg.epochs}")
+    t0 = time.time() - (history[-1]["seconds"] if history else 0.0)
+    for epoch in range(first_epoch, cfg.epochs):
         perm = torch.randperm(len(index), generator=g).to(device)
         sums = {"loss": 0.0, "focal": 0.0, "offset": 0.0}
         for i in range(0, len(perm), cfg.batch_size):
@@ -151,6 +161,9 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True):
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, step, total_steps)
             loss, parts = model.loss(obs[rows], actions[rows])                              # (B, h, ...) windows
+            if not math.isfinite(loss.item()):
+                raise ValueError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                                 f"nothing was written (lower --lr, or check the data)")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -161,6 +174,11 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True):
             sums["offset"] += parts["offset"].item() * n
         history.append({"epoch": epoch + 1, **{k: v / len(perm) for k, v in sums.items()},
                         "seconds": round(time.time() - t0, 2)})
+        if state_path:
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": g.get_state(),
+                     "torch_rng": torch.get_rng_state(), "history": history, "step": step, "epoch": epoch + 1,
+                     "command": command}
+            data.atomic_write(state_path, lambda f: torch.save(state, f))
         h = history[-1]
         if epoch == 0 or (epoch + 1) % max(1, cfg.epochs // 20) == 0 or epoch + 1 == cfg.epochs:
             log(f"epoch {epoch + 1:4d}/{cfg.epochs}  loss {h['loss']:.4f}  focal {h['focal']:.4f}  "
@@ -180,6 +198,8 @@ def parser():
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for these small models)")
     p.add_argument("--out", help="output dir (default runs/<env>/, or runs/<env>-mse/)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its last "
+                   "finished epoch (same flags); the weights equal an uninterrupted run's")
     # Config overrides: each dest is a field name
     p.add_argument("--epochs", type=int)
     p.add_argument("--k", type=int, help="number of bins (1 = no binning)")
@@ -213,9 +233,55 @@ def config_from_args(args):
     return dataclasses.replace(ENVS[args.env], **given)
 
 
+def check_args(args, cfg, out):
+    """Every flag and path, checked before any work, so a bad one writes nothing: raise ValueError naming it."""
+    flag = lambda name: "--" + name.replace("_", "-")
+    for name in ("k", "context", "epochs", "batch_size", "rbc_layers", "rbc_width"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{flag(name)} must be at least 1 (got {getattr(cfg, name)})")
+    for name in ("workers", "threads"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"{flag(name)} must be at least 1 (got {getattr(args, name)})")
+    if args.collect is not None and args.collect < 1:
+        raise ValueError(f"--collect must be at least 1 (got {args.collect})")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ValueError(f"--lr must be a positive finite number (got {cfg.lr})")
+    for name in ("alpha", "gamma", "temperature"):
+        if not (math.isfinite(getattr(cfg, name)) and getattr(cfg, name) >= 0):
+            raise ValueError(f"{flag(name)} must be a finite number >= 0 (got {getattr(cfg, name)})")
+    for name, value in (("seed", args.seed), ("eval_seed", cfg.eval_seed), ("episodes", cfg.eval_episodes)):
+        if value < 0:
+            raise ValueError(f"{flag(name)} must be >= 0 (got {value})")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise ValueError(f"--device {args.device}: not a device name (e.g. cpu, cuda)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: CUDA is not available on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {args.device}: only cpu and cuda are supported")
+    data.check_output_dir(out)
+
+
+def check_resume(state_path, command):
+    """--resume continues only the run that wrote `state_path`: the same env, data, policy, seed and settings."""
+    if not os.path.exists(state_path):
+        raise ValueError(f"--resume: {state_path} not found (nothing to resume)")
+    try:
+        saved = torch.load(state_path, map_location="cpu", weights_only=True)["command"]
+    except Exception as e:
+        raise ValueError(f"--resume: {state_path} is not a readable training state ({type(e).__name__})") from None
+    if saved != command:
+        changed = sorted(k for k in set(saved) | set(command) if saved.get(k) != command.get(k))
+        raise ValueError(f"--resume: {state_path} belongs to another command (differs in {', '.join(changed)})")
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     cfg = config_from_args(args)
+    out = args.out or os.path.join("runs", args.env + ("-mse" if args.policy == "mse" else ""))
+    check_args(args, cfg, out)
     torch.set_num_threads(args.threads)
     path = args.data or data.default_path(args.env)
     if args.collect:
@@ -229,31 +295,48 @@ def main(argv=None):
     except data.DataError as e:
         hint = f"; regenerate it with: python train.py --env {args.env} --collect N" if not os.path.exists(path) else ""
         raise data.DataError(f"{e}{hint}") from None
-    out = args.out or os.path.join("runs", args.env + ("-mse" if args.policy == "mse" else ""))
+    meta = {"env": args.env, "policy": args.policy, "seed": args.seed, "data": os.path.abspath(path),
+            "data_sha256": data.file_hash(path), "epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size,
+            "schedule": cfg.schedule, "temperature": cfg.temperature}
+    state_path = os.path.join(out, "train_state.pt")
+    command = {**{k: v for k, v in meta.items() if k not in ("data",)},
+               **{k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}}
+    command = {k: v for k, v in command.items() if k not in ("eval_episodes", "eval_seed", "temperature")}
+    if args.resume:
+        check_resume(state_path, command)
     print(f"{args.env}: {len(demos['episode_ends'])} episodes, {len(demos['obs'])} steps from {path}")
     torch.manual_seed(args.seed)                 # weight init is part of the training seed
     model = build_model(cfg, args.policy)
     print(f"policy {args.policy}: {sum(p.numel() for p in model.parameters())} parameters, "
           f"k={model.k}, context={model.context}, trunk={model.config['trunk']}, offsets={model.config['offsets']}")
     t0 = time.time()
-    history = train(model, demos, cfg, args.seed, args.device)
+    try:
+        history = train(model, demos, cfg, args.seed, args.device, state_path=state_path, resume=args.resume,
+                        command=command)
+    except KeyboardInterrupt:
+        resume = shlex.join(["python", "train.py", *[a for a in argv if a != "--resume"], "--resume"])
+        done = f"the state after the last finished epoch is in {state_path}" if os.path.exists(state_path) else \
+            "no epoch had finished"
+        print(f"\ninterrupted: {done}; to resume: {resume}", file=sys.stderr)
+        sys.exit(130)
     train_seconds = time.time() - t0
-    meta = {"env": args.env, "policy": args.policy, "seed": args.seed, "data": os.path.abspath(path),
-            "epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size, "schedule": cfg.schedule,
-            "temperature": cfg.temperature}
-    model.save(os.path.join(out, "model.pt"), meta=meta)
+    model_path, results_path = os.path.join(out, "model.pt"), os.path.join(out, "eval.json")
+    if os.path.exists(results_path):
+        os.remove(results_path)                  # an earlier model's results never sit beside the new model
+    model.save(model_path, meta=meta)
     data.write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(train_seconds, 2), "history": history})
-    print(f"saved {os.path.join(out, 'model.pt')} after {train_seconds:.1f}s of training")
+    os.remove(state_path)                        # the run is complete: model.pt holds everything
+    print(f"saved {model_path} after {train_seconds:.1f}s of training")
     if cfg.eval_episodes > 0:
         results = evaluate.evaluate(model.cpu().eval(), args.env, cfg.eval_episodes, cfg.eval_seed, cfg.temperature)
-        results["train_seconds"] = round(train_seconds, 2)
-        data.write_json(os.path.join(out, "eval.json"), results)
+        results.update(train_seconds=round(train_seconds, 2), checkpoint={"path": model_path, "sha256": data.file_hash(model_path)})
+        data.write_json(results_path, results)
         evaluate.print_results(results)
 
 
 if __name__ == "__main__":
     try:
         main()
-    except (ValueError, FileNotFoundError, RuntimeError) as e:    # data.DataError is a ValueError
+    except (ValueError, FileNotFoundError) as e:    # data.DataError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -52,7 +52,8 @@ def test_workers_do_not_change_the_numbers(tmp_path):
                         "--variants", "BeT,No history (context 1)", "--workers", str(workers),
                         "--out", str(out / "docs"), "--runs", str(out / "runs")])
         runs = json.loads((out / "docs" / "ablations.json").read_text())["runs"]
-        results.append({n: [{k: v for k, v in r.items() if "seconds" not in k} for r in rs] for n, rs in runs.items()})
+        results.append({n: [{**{k: v for k, v in r.items() if "seconds" not in k and k != "checkpoint"},
+                             "weights": r["checkpoint"]["sha256"]} for r in rs] for n, rs in runs.items()})
     assert results[0] == results[1]
 
 

@@ -75,7 +75,7 @@ def test_flags_override_config_fields():
     assert (cfg.batch_size, cfg.rbc_width, cfg.offsets, cfg.eval_episodes, cfg.eval_seed, cfg.gamma) == (7, 9, False, 3, 11, 0.5)
     assert dataclasses.replace(cfg, batch_size=64, rbc_width=train.ENVS["pusht"].rbc_width, offsets=True,
                                eval_episodes=100, eval_seed=100000, gamma=2.0) == train.ENVS["pusht"]
-    run_flags = {"help", "env", "policy", "data", "collect", "workers", "seed", "device", "threads", "out"}
+    run_flags = {"help", "env", "policy", "data", "collect", "workers", "seed", "device", "threads", "out", "resume"}
     fields = {f.name for f in dataclasses.fields(train.Config)}
     assert {a.dest for a in train.parser()._actions} - run_flags <= fields      # no flag is silently ignored
 
