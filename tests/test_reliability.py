@@ -1,0 +1,230 @@
+"""Bad input is refused before any work, results always belong to their model, training resumes exactly,
+and ablations.py leaves no worker behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import ablations
+import data
+import train
+from bet import BeT
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(script, *args):
+    p = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def snapshot(folder):
+    """Every file below `folder`, with its bytes."""
+    return {os.path.relpath(os.path.join(d, f), folder): open(os.path.join(d, f), "rb").read()
+            for d, _, files in os.walk(folder) for f in files}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """An earlier, finished run (model, log, eval) and a few bad files next to it."""
+    root = tmp_path_factory.mktemp("reliability")
+    run_dir = root / "run"
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--out", str(run_dir)])
+    (root / "a_file").write_text("not a folder")
+    (root / "notes.txt").write_text("not JSON")
+    demos = data.load_demos(data.default_path("pointmass1"), 2, 2)
+    np.savez(root / "complex.npz", obs=demos["obs"].astype(np.complex64), actions=demos["actions"],
+             episode_ends=demos["episode_ends"])
+    np.savez(root / "huge.npz", obs=demos["obs"].astype(np.float64) * 1e39, actions=demos["actions"],
+             episode_ends=demos["episode_ends"])
+    model = BeT.load(run_dir / "model.pt")
+    ckpt = torch.load(run_dir / "model.pt", weights_only=True)
+    ckpt["config"]["k"] = 2_000_000                        # a 2-million-bin config on 2-bin weights
+    torch.save(ckpt, root / "forged.pt")
+    torch.save({"config": "k=2", "state_dict": {}}, root / "edited.pt")
+    assert model.k == 2
+    return root
+
+
+R = "{run}"    # the earlier run's folder, which every bad command must leave byte-identical
+TRAIN = ["train.py", "--env", "pointmass1", "--out", R]
+CASES = [
+    (TRAIN + ["--k", "0"], "--k must be at least 1"),
+    (TRAIN + ["--context", "0"], "--context must be at least 1"),
+    (TRAIN + ["--epochs", "0"], "--epochs must be at least 1"),
+    (TRAIN + ["--epochs", "-1"], "--epochs must be at least 1"),
+    (TRAIN + ["--batch-size", "0"], "--batch-size must be at least 1"),
+    (TRAIN + ["--batch-size", "-1"], "--batch-size must be at least 1"),
+    (TRAIN + ["--workers", "0", "--collect", "5"], "--workers must be at least 1"),
+    (TRAIN + ["--collect", "-5"], "--collect must be at least 1"),
+    (TRAIN + ["--lr", "inf"], "--lr must be a positive finite number"),
+    (TRAIN + ["--lr", "nan"], "--lr must be a positive finite number"),
+    (TRAIN + ["--lr", "0"], "--lr must be a positive finite number"),
+    (TRAIN + ["--alpha", "-1"], "--alpha must be a finite number >= 0"),
+    (TRAIN + ["--alpha", "nan"], "--alpha must be a finite number >= 0"),
+    (TRAIN + ["--temperature", "-1"], "--temperature must be a finite number >= 0"),
+    (TRAIN + ["--temperature", "nan"], "--temperature must be a finite number >= 0"),
+    (TRAIN + ["--seed", "-1"], "--seed must be >= 0"),
+    (TRAIN + ["--eval-seed", "-1"], "--eval-seed must be >= 0"),
+    (TRAIN + ["--episodes", "-1"], "--episodes must be >= 0"),
+    (TRAIN + ["--device", "cuda"], "CUDA is not available"),
+    (TRAIN + ["--device", "toaster"], "--device toaster"),
+    (TRAIN + ["--resume"], "nothing to resume"),
+    (TRAIN + ["--data", "{root}/complex.npz"], "dtype complex64"),
+    (TRAIN + ["--data", "{root}/huge.npz"], "NaN or inf (after the cast to float32)"),
+    (["train.py", "--env", "pointmass1", "--out", "{root}/a_file"], "exists and is not a directory"),
+    (["evaluate.py", R + "/model.pt", "--episodes", "0"], "--episodes must be at least 1"),
+    (["evaluate.py", R + "/model.pt", "--seed", "-1"], "--seed must be at least 0"),
+    (["evaluate.py", R + "/model.pt", "--temperature", "nan"], "--temperature must be a finite number"),
+    (["evaluate.py", R + "/model.pt", "--json", R + "/model.pt"], "would overwrite"),
+    (["evaluate.py", R + "/model.pt", "--json", "{root}/notes.txt"], "not a JSON file"),
+    (["evaluate.py", R + "/model.pt", "--json", R], "is a directory"),
+    (["evaluate.py", R + "/model.pt", "--video", "{root}/out.txt"], "must end in .gif or .mp4"),
+    (["evaluate.py", R + "/model.pt", "--plot", "{root}/a_file"], "exists and is not a directory"),
+    (["evaluate.py", "{root}/forged.pt"], "its config implies (2000000, 2)"),
+    (["evaluate.py", "{root}/edited.pt"], "not a BeT checkpoint"),
+    (["ablations.py", "--env", "pointmass1", "--runs", R, "--seeds", "0"], "--seeds must be at least 1"),
+    (["ablations.py", "--env", "pointmass1", "--runs", R, "--episodes", "0"], "--episodes must be at least 1"),
+    (["ablations.py", "--env", "pointmass1", "--runs", R, "--epochs", "0"], "--epochs must be at least 1"),
+    (["ablations.py", "--env", "pointmass1", "--runs", R, "--workers", "0"], "--workers must be at least 1"),
+    (["ablations.py", "--env", "pointmass1", "--runs", R, "--eval-seed", "-1"], "--eval-seed must be at least 0"),
+    (["ablations.py", "--env", "pointmass1", "--runs", R, "--k-sweep", "a,b"], "--k-sweep must be"),
+    (["ablations.py", "--env", "pointmass1", "--runs", R, "--k-sweep", "0"], "--k-sweep values must be at least 1"),
+    (["ablations.py", "--env", "pointmass1", "--runs", R, "--out", "{root}/a_file"], "exists and is not a directory"),
+]
+
+
+@pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(c[0][:1] + c[0][-2:]) for c in CASES])
+def test_bad_input_is_one_line_and_writes_nothing(workspace, argv, message):
+    before = snapshot(workspace)
+    script, *args = [a.replace("{run}", str(workspace / "run")).replace("{root}", str(workspace)) for a in argv]
+    code, _, err = run(script, *args)
+    lines = err.strip().splitlines()
+    assert code == 2 and "Traceback" not in err, err
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
+    assert snapshot(workspace) == before                           # nothing written, nothing overwritten
+
+
+def test_outliers_warn_in_one_line_naming_file_and_dimension(tmp_path, capsys):
+    demos = data.load_demos(data.default_path("pointmass1"), 2, 2)
+    obs = demos["obs"].copy()
+    obs[7, 1] = 1e30                                               # one sample, dimension 1
+    np.savez(tmp_path / "outlier.npz", obs=obs, actions=demos["actions"], episode_ends=demos["episode_ends"])
+    data.load_demos(str(tmp_path / "outlier.npz"), 2, 2)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "outlier.npz" in err[0] and "'obs' dimension 1" in err[0], err
+    data.load_demos(data.default_path("pointmass1"), 2, 2)        # the shipped data is clean
+    assert capsys.readouterr().err == ""
+
+
+def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
+    """A diverging run names the epoch and step, and writes nothing (an earlier model.pt stays)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "model.pt").write_bytes(b"previous")
+    original, calls = BeT.loss, []
+    def diverge(self, obs, actions):
+        loss, parts = original(self, obs, actions)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) == 30 else loss), parts
+    monkeypatch.setattr(BeT, "loss", diverge)
+    with pytest.raises(ValueError, match="diverged: the loss is nan at epoch 2, step 30"):
+        train.main(["--env", "pointmass1", "--epochs", "3", "--episodes", "0", "--out", str(out)])
+    assert (out / "model.pt").read_bytes() == b"previous"
+    assert sorted(os.listdir(out)) == ["model.pt", "train_state.pt"]   # the last finished epoch, for --resume
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch):
+    """Interrupt a short run (CartPole: dropout, so the torch RNG matters) in epoch 3, resume, compare weights."""
+    flags = ["--env", "cartpole", "--epochs", "4", "--episodes", "0"]
+    train.main(flags + ["--out", str(tmp_path / "whole")])
+    original, calls = BeT.loss, []
+    def interrupt(self, obs, actions):
+        calls.append(1)
+        if len(calls) == 2 * 235 + 10:                            # 15,000 windows / 64 = 235 steps an epoch
+            raise KeyboardInterrupt
+        return original(self, obs, actions)
+    monkeypatch.setattr(BeT, "loss", interrupt)
+    with pytest.raises(SystemExit) as stop:
+        train.main(flags + ["--out", str(tmp_path / "cut")])
+    assert stop.value.code == 130 and not (tmp_path / "cut" / "model.pt").exists()
+    monkeypatch.setattr(BeT, "loss", original)
+    with pytest.raises(ValueError, match="another command"):      # a resume must continue the same run
+        train.main(flags[:3] + ["5", "--episodes", "0", "--out", str(tmp_path / "cut"), "--resume"])
+    train.main(flags + ["--out", str(tmp_path / "cut"), "--resume"])
+    whole = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
+    cut = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(whole[k], cut[k]) for k in whole)
+    log = json.loads((tmp_path / "cut" / "train_log.json").read_text())
+    assert [h["epoch"] for h in log["history"]] == [1, 2, 3, 4] and not (tmp_path / "cut" / "train_state.pt").exists()
+
+
+def test_results_belong_to_their_model(tmp_path):
+    """eval.json names its checkpoint's hash and lists every episode; retraining removes a stale one."""
+    out = tmp_path / "run"
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "3", "--out", str(out)])
+    results = json.loads((out / "eval.json").read_text())
+    assert results["checkpoint"]["sha256"] == data.file_hash(out / "model.pt")
+    assert [e["seed"] for e in results["per_episode"]] == [100000, 100001, 100002]
+    assert np.mean([e["success"] for e in results["per_episode"]]) == results["success_rate"]
+    assert BeT.load(out / "model.pt").meta["data_sha256"] == data.file_hash(data.default_path("pointmass1"))
+    train.main(["--env", "pointmass1", "--epochs", "2", "--episodes", "0", "--out", str(out)])
+    assert not (out / "eval.json").exists()                       # no earlier model's results beside the new one
+
+
+def test_ablations_retrain_a_run_whose_checkpoint_changed(tmp_path):
+    base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--episodes", "2", "--variants", "BeT",
+            "--k-sweep", "none", "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
+    ablations.main(base)
+    model = tmp_path / "runs" / "bet-seed0" / "model.pt"
+    BeT.load(model).save(model, meta={"env": "pointmass1", "edited": True})     # another checkpoint, same place
+    edited = model.stat().st_mtime_ns
+    ablations.main(base)
+    assert model.stat().st_mtime_ns != edited and "edited" not in BeT.load(model).meta      # retrained
+
+
+def test_evaluate_says_when_env_overrides_the_checkpoint(workspace):
+    code, _, err = run("evaluate.py", workspace / "run" / "model.pt", "--env", "pointmass2", "--episodes", 1)
+    assert code == 0 and "trained on pointmass1; evaluating it on pointmass2" in err
+
+
+def children(pid):
+    """PIDs of the live processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_ablations_stop_their_workers_on_a_signal(tmp_path, sig):
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "ablations.py"), "--env", "pointmass1", "--seeds", "4",
+                          "--episodes", "2", "--workers", "2", "--variants", "BeT", "--k-sweep", "none",
+                          "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while len(children(p.pid)) < 2 and time.time() < deadline:    # the pool's workers (and a resource tracker)
+        time.sleep(0.2)
+    time.sleep(3)                                                  # let the workers start training
+    workers = children(p.pid)
+    assert len(workers) >= 2
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "run the same command again to resume" in err, err
+    time.sleep(1)
+    assert not [w for w in workers if os.path.exists(f"/proc/{w}") and "Z" not in open(f"/proc/{w}/stat").read().split(")")[1][:3]]
