@@ -187,9 +187,9 @@ class BeT(nn.Module):
 
     def save(self, path, meta=None):
         """Write config, weights and buffers (centres, normalisation) to `path`, atomically.
-        `meta` is an optional plain dict (e.g. env name, training seed) stored alongside."""
+        `meta` is an optional plain dict (e.g. env name, training seed) stored alongside. Returns the file's sha256."""
         ckpt = {"config": dict(self.config), "state_dict": self.state_dict(), "meta": dict(meta or {})}
-        data.atomic_write(path, lambda f: torch.save(ckpt, f))
+        return data.atomic_write(path, lambda f: torch.save(ckpt, f))
 
     @classmethod
     def load(cls, path):

@@ -84,6 +84,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.env != "pusht":
         raise ValueError("DAgger needs an expert that labels any state: pusht only")
+    for name, value, least in (("--rounds", args.rounds, 0), ("--seed", args.seed, 0), ("--episodes", args.episodes, 1)):
+        if value < least:
+            raise ValueError(f"{name} must be at least {least} (got {value})")
+    data.check_output_dir(args.out)
     torch.set_num_threads(1)
     cfg = train.ENVS["pusht"]
     demos = data.load_demos(data.default_path("pusht"), cfg.obs_dim, cfg.act_dim)

@@ -37,7 +37,8 @@ def default_path(env_name):
 def atomic_write(path, write):
     """Create or replace the file at `path` all at once: `write(f)` fills a uniquely named temp file (opened
     "wb") in the same folder, which is then renamed over `path`. A crash, or a concurrent writer, never leaves
-    half a file, and no temp file is left behind. Used for every checkpoint, dataset and JSON the project writes."""
+    half a file, and no temp file is left behind. Used for every checkpoint, dataset and JSON the project writes.
+    Returns the sha256 of the bytes written (see file_hash)."""
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
@@ -45,7 +46,9 @@ def atomic_write(path, write):
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.chmod(tmp, 0o644)                     # mkstemp makes it private; make it a normal file
+        digest = file_hash(tmp)
         os.replace(tmp, path)
+        return digest
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -134,6 +137,39 @@ def check_output_file(path, flag, keep=()):
         if os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other):
             raise ValueError(f"{flag} {path}: would overwrite {other}")
     check_output_dir(os.path.dirname(os.path.abspath(path)), flag)
+
+
+class RunLock:
+    """Claim a run folder for one process (a `.lock` file holding its pid, created exclusively), so two runs
+    never write into the same folder at once. A lock left by a process that no longer exists is taken over."""
+
+    def __init__(self, folder):
+        self.path = os.path.join(folder, ".lock")
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(open(self.path).read() or 0)
+                    os.kill(pid, 0)              # raises if no such process: the lock is stale
+                except (ValueError, ProcessLookupError, FileNotFoundError):
+                    if os.path.exists(self.path):
+                        os.remove(self.path)
+                    continue
+                except PermissionError:          # the process exists but is someone else's
+                    pass
+                raise ValueError(f"{os.path.dirname(self.path)} is in use by another run (pid {pid})") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise ValueError(f"{os.path.dirname(self.path)}: could not claim the folder")
+
+    def __exit__(self, *exc):
+        if os.path.exists(self.path):
+            os.remove(self.path)
 
 
 def file_hash(path):

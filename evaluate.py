@@ -286,6 +286,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     check_args(args)
     model = BeT.load(args.checkpoint) if args.checkpoint else None
+    digest = data.file_hash(args.checkpoint) if args.checkpoint else None     # the bytes these results belong to
     env_name = args.env or (model.meta.get("env") if model else "pusht")
     if env_name not in envs.ENV_NAMES:
         raise ValueError(f"unknown env '{env_name}'; choose one of {', '.join(envs.ENV_NAMES)}")
@@ -317,7 +318,7 @@ def main(argv=None):
         print(f"wrote {args.video}")
     if args.json:
         if model is not None:
-            results["checkpoint"] = {"path": args.checkpoint, "sha256": data.file_hash(args.checkpoint)}
+            results["checkpoint"] = {"path": args.checkpoint, "sha256": digest}
         data.write_json(args.json, results)
     if args.plot and model is not None:
         os.makedirs(args.plot, exist_ok=True)

@@ -68,8 +68,16 @@ def main(argv=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    os.makedirs(args.out, exist_ok=True)
+    if args.episodes < 1 or args.seed < 0:
+        raise ValueError(f"--episodes must be at least 1 and --seed at least 0 (got {args.episodes}, {args.seed})")
+    data.check_output_dir(args.out)
     torch.set_num_threads(1)
+    models = {} if args.bins_only else {path: BeT.load(path) for _, runs in PANELS.values() for _, path in runs}
+    for filename, (env_name, runs) in ([] if args.bins_only else PANELS.items()):   # every checkpoint, before drawing
+        for _, path in runs:
+            if models[path].meta.get("env") != env_name:
+                raise ValueError(f"{path}: trained on {models[path].meta.get('env')}, but {filename} needs a {env_name} run")
+    os.makedirs(args.out, exist_ok=True)
     draw_bins(os.path.join(args.out, "bins.png"))
     print(f"wrote {os.path.join(args.out, 'bins.png')}")
     if args.bins_only:
@@ -78,7 +86,7 @@ def main(argv=None):
         fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), sharex=True, sharey=True)
         evaluate.draw_pointmass(axes[0], env_name, demo_paths(env_name, args.episodes), "demonstrations")
         for ax, (label, path) in zip(axes[1:], runs):
-            model = BeT.load(path)
+            model = models[path]
             temperature = model.meta.get("temperature", 1.0)
             results, trajectories = evaluate.evaluate(model, env_name, args.episodes, args.seed, temperature, True)
             title = f"{label}\nsuccess {results['success_rate']:.0%}, single route {results['single_route']:.0%}"

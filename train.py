@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 import shlex
+import signal
 import sys
 import time
 
@@ -163,7 +164,7 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state_path
             loss, parts = model.loss(obs[rows], actions[rows])                              # (B, h, ...) windows
             if not math.isfinite(loss.item()):
                 raise ValueError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                                 f"nothing was written (lower --lr, or check the data)")
+                                 f"no model was written (lower --lr, or check the data)")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -263,6 +264,10 @@ def check_args(args, cfg, out):
     data.check_output_dir(out)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def check_resume(state_path, command):
     """--resume continues only the run that wrote `state_path`: the same env, data, policy, seed and settings."""
     if not os.path.exists(state_path):
@@ -304,34 +309,38 @@ def main(argv=None):
     command = {k: v for k, v in command.items() if k not in ("eval_episodes", "eval_seed", "temperature")}
     if args.resume:
         check_resume(state_path, command)
-    print(f"{args.env}: {len(demos['episode_ends'])} episodes, {len(demos['obs'])} steps from {path}")
-    torch.manual_seed(args.seed)                 # weight init is part of the training seed
-    model = build_model(cfg, args.policy)
-    print(f"policy {args.policy}: {sum(p.numel() for p in model.parameters())} parameters, "
-          f"k={model.k}, context={model.context}, trunk={model.config['trunk']}, offsets={model.config['offsets']}")
-    t0 = time.time()
-    try:
-        history = train(model, demos, cfg, args.seed, args.device, state_path=state_path, resume=args.resume,
-                        command=command)
-    except KeyboardInterrupt:
-        resume = shlex.join(["python", "train.py", *[a for a in argv if a != "--resume"], "--resume"])
-        done = f"the state after the last finished epoch is in {state_path}" if os.path.exists(state_path) else \
-            "no epoch had finished"
-        print(f"\ninterrupted: {done}; to resume: {resume}", file=sys.stderr)
-        sys.exit(130)
-    train_seconds = time.time() - t0
-    model_path, results_path = os.path.join(out, "model.pt"), os.path.join(out, "eval.json")
-    if os.path.exists(results_path):
-        os.remove(results_path)                  # an earlier model's results never sit beside the new model
-    model.save(model_path, meta=meta)
-    data.write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(train_seconds, 2), "history": history})
-    os.remove(state_path)                        # the run is complete: model.pt holds everything
-    print(f"saved {model_path} after {train_seconds:.1f}s of training")
-    if cfg.eval_episodes > 0:
-        results = evaluate.evaluate(model.cpu().eval(), args.env, cfg.eval_episodes, cfg.eval_seed, cfg.temperature)
-        results.update(train_seconds=round(train_seconds, 2), checkpoint={"path": model_path, "sha256": data.file_hash(model_path)})
-        data.write_json(results_path, results)
-        evaluate.print_results(results)
+    with data.RunLock(out):                      # one run at a time in a folder
+        print(f"{args.env}: {len(demos['episode_ends'])} episodes, {len(demos['obs'])} steps from {path}")
+        torch.manual_seed(args.seed)                 # weight init is part of the training seed
+        model = build_model(cfg, args.policy)
+        print(f"policy {args.policy}: {sum(p.numel() for p in model.parameters())} parameters, "
+              f"k={model.k}, context={model.context}, trunk={model.config['trunk']}, offsets={model.config['offsets']}")
+        t0 = time.time()
+        old_handler = signal.signal(signal.SIGTERM, _interrupt)     # a killed job (SIGTERM) stops like Ctrl-C
+        try:
+            history = train(model, demos, cfg, args.seed, args.device, state_path=state_path, resume=args.resume,
+                            command=command)
+        except KeyboardInterrupt:
+            resume = shlex.join(["python", "train.py", *[a for a in argv if a != "--resume"], "--resume"])
+            done = f"the state after the last finished epoch is in {state_path}" if os.path.exists(state_path) else \
+                "no epoch had finished"
+            print(f"\ninterrupted: {done}; to resume: {resume}", file=sys.stderr)
+            sys.exit(130)
+        finally:
+            signal.signal(signal.SIGTERM, old_handler)
+        train_seconds = time.time() - t0
+        model_path, results_path = os.path.join(out, "model.pt"), os.path.join(out, "eval.json")
+        if os.path.exists(results_path):
+            os.remove(results_path)                  # an earlier model's results never sit beside the new model
+        digest = model.save(model_path, meta=meta)
+        data.write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(train_seconds, 2), "history": history})
+        os.remove(state_path)                        # the run is complete: model.pt holds everything
+        print(f"saved {model_path} after {train_seconds:.1f}s of training")
+        if cfg.eval_episodes > 0:
+            results = evaluate.evaluate(model.cpu().eval(), args.env, cfg.eval_episodes, cfg.eval_seed, cfg.temperature)
+            results.update(train_seconds=round(train_seconds, 2), checkpoint={"path": model_path, "sha256": digest})
+            data.write_json(results_path, results)
+            evaluate.print_results(results)
 
 
 if __name__ == "__main__":

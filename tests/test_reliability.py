@@ -99,6 +99,9 @@ CASES = [
     (["ablations.py", "--env", "pointmass1", "--runs", R, "--k-sweep", "a,b"], "--k-sweep must be"),
     (["ablations.py", "--env", "pointmass1", "--runs", R, "--k-sweep", "0"], "--k-sweep values must be at least 1"),
     (["ablations.py", "--env", "pointmass1", "--runs", R, "--out", "{root}/a_file"], "exists and is not a directory"),
+    (["dagger.py", "--rounds", "-1", "--out", R], "--rounds must be at least 0"),
+    (["dagger.py", "--out", "{root}/a_file"], "exists and is not a directory"),
+    (["figures.py", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
 ]
 
 
@@ -178,6 +181,20 @@ def test_results_belong_to_their_model(tmp_path):
     assert BeT.load(out / "model.pt").meta["data_sha256"] == data.file_hash(data.default_path("pointmass1"))
     train.main(["--env", "pointmass1", "--epochs", "2", "--episodes", "0", "--out", str(out)])
     assert not (out / "eval.json").exists()                       # no earlier model's results beside the new one
+
+
+def test_one_run_at_a_time_in_a_folder(tmp_path):
+    """A folder held by a live run is refused before any work; a lock left by a dead process is taken over."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").write_text(str(os.getpid()))                     # this (live) process holds it
+    with pytest.raises(ValueError, match="in use by another run"):
+        train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", str(out)])
+    assert sorted(os.listdir(out)) == [".lock"]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / ".lock").write_text(dead.stdout.strip())                  # a process that has exited
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", str(out)])
+    assert sorted(os.listdir(out)) == ["model.pt", "train_log.json"]
 
 
 def test_ablations_retrain_a_run_whose_checkpoint_changed(tmp_path):
