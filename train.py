@@ -128,6 +128,22 @@ def learning_rate(cfg, step, total_steps):
     return cfg.lr
 
 
+def optimizer(model, cfg):
+    """Table 5's Adam with weight decay 0.1, as decoupled decay (AdamW) on Linear weights only, as minGPT does."""
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
+
+
+def train_step(model, opt, obs, actions, grad_clip):
+    """One update of Algorithm 1: the loss on a batch of windows, backward, gradient clipping, AdamW.
+    obs (B, h, obs_dim), actions (B, h, act_dim) -> (loss, parts) as BeT.loss returns them."""
+    loss, parts = model.loss(obs, actions)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return loss, parts
+
+
 def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state_path=None, resume=False, command=None):
     """Algorithm 1's training loop: k-means on the actions (unless fit=False: keep the model's bins, e.g. to
     train on), then minibatches of windows ending at every step of every episode (the last window included).
@@ -141,8 +157,7 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state_path
     obs = torch.as_tensor(demos["obs"], device=device)                                     # (N, obs_dim)
     actions = torch.as_tensor(demos["actions"], device=device)                             # (N, act_dim)
     index = torch.as_tensor(data.window_index(demos["episode_ends"], model.context), device=device)  # (N, h)
-    # Table 5's Adam with weight decay 0.1, as decoupled decay (AdamW) on Linear weights only, as minGPT does
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
+    opt = optimizer(model, cfg)
     steps_per_epoch = math.ceil(len(index) / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     g = torch.Generator(device="cpu").manual_seed(seed)
@@ -161,14 +176,10 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state_path
             rows = index[perm[i:i + cfg.batch_size]]                                       # (B, h)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, step, total_steps)
-            loss, parts = model.loss(obs[rows], actions[rows])                              # (B, h, ...) windows
+            loss, parts = train_step(model, opt, obs[rows], actions[rows], cfg.grad_clip)   # (B, h, ...) windows
             if not math.isfinite(loss.item()):
                 raise ValueError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
                                  f"no model was written (lower --lr, or check the data)")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
             step += 1
             n = len(rows)
             sums["loss"] += loss.item() * n; sums["focal"] += parts["focal"].item() * n

@@ -67,6 +67,29 @@ def test_mse_policy_and_ablation_flags(tmp_path):
         assert train.build_model(dataclasses.replace(cfg, k=k), "bet").k == grid_bins
 
 
+def test_bench_prints_its_numbers_as_json():
+    code, out, err = run("bench.py", "--env", "pointmass2", "--steps", 3, "--repeats", 3, "--episodes", 2)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["train_samples_per_second"] > 0 and set(result["ms_per_action"]) == {"1", "64"}
+    split = result["evaluation"]
+    assert split["episodes"] == 2 and split["policy_seconds"] > 0 and split["env_seconds"] > 0
+    code, _, err = run("bench.py", "--env", "pointmass2", "--steps", 0)
+    assert code == 2 and err.startswith("error: --steps must be at least 1")
+
+
+def test_sampling_leaves_the_training_mode_as_it_was():
+    """BeT.sample switches to eval mode only when it has to, and restores training mode afterwards."""
+    import torch
+    from bet import BeT
+    model = BeT(2, 2, k=2, context=2, n_layer=1, n_head=1, n_embd=8, dropout=0.5)
+    model.fitted.fill_(True)
+    x = torch.randn(3, 2, 2)
+    a = model.sample(x, 0)
+    assert model.training                                      # restored
+    assert torch.equal(a, model.eval().sample(x, 0)) and not model.training   # dropout was off in both
+
+
 def test_flags_override_config_fields():
     """Every flag whose dest is a Config field overrides it; the others keep the env's table row."""
     args = train.parse_args(["--env", "pusht", "--batch-size", "7", "--rbc-width", "9", "--no-offsets",
@@ -137,7 +160,7 @@ def test_evaluate_rejects_mismatched_env_and_bad_checkpoint(tmp_path):
 
 
 def test_help_works():
-    for script in ("train.py", "evaluate.py", "figures.py", "ablations.py", "dagger.py"):
+    for script in ("train.py", "evaluate.py", "figures.py", "ablations.py", "dagger.py", "bench.py"):
         code, out, _ = run(script, "--help")
         assert code == 0 and "usage:" in out
 

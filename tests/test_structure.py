@@ -11,7 +11,7 @@ import data
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the data flow, bottom first: a module may import only modules of a lower layer
 LAYERS = [("envs",), ("experts", "pusht_expert"), ("data",), ("kmeans", "mingpt"), ("bet",), ("evaluate",),
-          ("train",), ("dagger", "ablations", "figures")]
+          ("train",), ("dagger", "ablations", "figures", "bench")]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
 

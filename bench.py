@@ -1,0 +1,105 @@
+"""
+Speed of one env's configuration, printed as JSON: how fast training steps run, how long one action takes,
+and how evaluation time splits between the policy and the environment.
+
+    python bench.py --env pusht                   # one thread, the env's batch size
+    python bench.py --env pusht --episodes 500    # the evaluation split over 500 episodes
+
+Everything runs on real data (data/<env>.npz) with the env's Config from train.py; the model is freshly
+initialised (speed does not depend on the weights), with its bins fitted as train.train fits them.
+"""
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+import data
+import evaluate
+import train
+
+
+def train_samples_per_second(model, demos, cfg, steps, seed=0):
+    """Training windows per second through train.train_step (loss, backward, clip, AdamW), after 5 warm-up steps."""
+    obs, actions = torch.as_tensor(demos["obs"]), torch.as_tensor(demos["actions"])
+    index = torch.as_tensor(data.window_index(demos["episode_ends"], model.context))           # (N, h)
+    batches = torch.randint(len(index), (steps + 5, cfg.batch_size), generator=torch.Generator().manual_seed(seed))
+    opt = train.optimizer(model, cfg)
+    model.train()
+    for i, rows in enumerate(batches):
+        if i == 5:
+            t0 = time.perf_counter()
+        train.train_step(model, opt, obs[index[rows]], actions[index[rows]], cfg.grad_clip)
+    return steps * cfg.batch_size / (time.perf_counter() - t0)
+
+
+def ms_per_action(model, demos, batch, repeats, seed=0):
+    """Milliseconds for one BeT.sample call on `batch` windows (the rollout's call), median of `repeats`."""
+    index = data.window_index(demos["episode_ends"], model.context)
+    rows = np.random.default_rng(seed).integers(len(index), size=batch)
+    history = torch.as_tensor(demos["obs"][index[rows]])                                     # (batch, h, obs_dim)
+    generator = torch.Generator().manual_seed(seed)
+    model.eval()
+    times = []
+    for _ in range(repeats + 10):
+        t0 = time.perf_counter()
+        model.sample(history, 1.0, generator)
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times[10:]))
+
+
+def evaluation_split(model, env_name, episodes, seed, temperature):
+    """Seconds spent in the policy and everywhere else (env steps, bookkeeping) in one evaluate.rollout."""
+    policy, spent = evaluate.bet_policy(model, temperature, seed), [0.0]
+    def timed(history, ids, envs_):
+        t0 = time.perf_counter()
+        actions = policy(history, ids, envs_)
+        spent[0] += time.perf_counter() - t0
+        return actions
+    t0 = time.perf_counter()
+    evaluate.rollout(timed, env_name, episodes, seed, model.context)
+    total = time.perf_counter() - t0
+    return {"episodes": episodes, "policy_seconds": round(spent[0], 3), "env_seconds": round(total - spent[0], 3),
+            "policy_over_env": round(spent[0] / (total - spent[0]), 3)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Benchmark training and inference speed for one env's configuration (JSON).")
+    p.add_argument("--env", required=True, choices=list(train.ENVS))
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--batch-size", type=int, help="training batch (default: the env's)")
+    p.add_argument("--steps", type=int, default=100, help="timed training steps (default 100)")
+    p.add_argument("--repeats", type=int, default=200, help="timed sample calls per batch size (default 200)")
+    p.add_argument("--episodes", type=int, default=50, help="evaluation episodes for the time split (default 50; 0 = skip)")
+    p.add_argument("--seed", type=int, default=1000, help="first evaluation env seed (default 1000)")
+    args = p.parse_args(argv)
+    for name, value, least in (("--threads", args.threads, 1), ("--steps", args.steps, 1), ("--repeats", args.repeats, 1),
+                               ("--episodes", args.episodes, 0), ("--seed", args.seed, 0),
+                               ("--batch-size", args.batch_size if args.batch_size is not None else 1, 1)):
+        if value < least:
+            raise ValueError(f"{name} must be at least {least} (got {value})")
+    cfg = train.ENVS[args.env]
+    if args.batch_size:
+        cfg = dataclasses.replace(cfg, batch_size=args.batch_size)
+    torch.set_num_threads(args.threads)
+    demos = data.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)
+    torch.manual_seed(0)
+    model = train.build_model(cfg).fit_bins(demos["obs"], demos["actions"])
+    result = {"env": args.env, "threads": args.threads, "batch_size": cfg.batch_size, "torch": torch.__version__,
+              "train_samples_per_second": round(train_samples_per_second(model, demos, cfg, args.steps), 1),
+              "ms_per_action": {str(b): round(ms_per_action(model, demos, b, args.repeats), 3) for b in (1, 64)}}
+    if args.episodes:
+        result["evaluation"] = evaluation_split(model.eval(), args.env, args.episodes, args.seed, cfg.temperature)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
