@@ -18,7 +18,6 @@ import multiprocessing
 import math
 import os
 import shlex
-import signal
 import sys
 import time
 
@@ -65,9 +64,7 @@ def run(env, flags, seed, args):
         with open(os.path.join(out, "stdout.txt"), "a" if resume else "w") as log, contextlib.redirect_stdout(log):
             try:
                 train.main(argv + (["--resume"] if resume else []))
-            except ValueError as e:
-                if not (resume and str(e).startswith("--resume")):
-                    raise
+            except train.CannotResume:
                 train.main(argv)                 # the saved state belongs to another command: start over
         data.write_json(command_path, argv)      # written last (atomically): its presence means the run finished
     results = _read(results_path)
@@ -89,10 +86,6 @@ def _job(job):
     """One pool task: (name, flags, seed, env, args) -> (name, seed, results)."""
     name, flags, seed, env, args = job
     return name, seed, run(env, flags, seed, args)
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _read(path):
@@ -248,11 +241,9 @@ def main(argv=None):
         ks = [] if args.k_sweep == "none" else [int(k) for k in (args.k_sweep.split(",") if args.k_sweep else cfg.k_sweep)]
     except ValueError:
         raise ValueError(f"--k-sweep must be comma-separated integers or 'none' (got {args.k_sweep!r})") from None
-    for name, value, least in (("--seeds", args.seeds, 1), ("--episodes", args.episodes, 1), ("--workers", args.workers, 1),
-                               ("--eval-seed", args.eval_seed, 0), ("--epochs", args.epochs, 1),
-                               ("--k-sweep values", min(ks, default=1), 1)):
-        if value is not None and value < least:
-            raise ValueError(f"{name} must be at least {least} (got {value})")
+    data.check_at_least(("--seeds", args.seeds, 1), ("--episodes", args.episodes, 1), ("--workers", args.workers, 1),
+                        ("--eval-seed", args.eval_seed, 0), ("--epochs", args.epochs, 1),
+                        ("--k-sweep values", min(ks, default=1), 1))
     data.check_output_dir(args.out)
     data.check_output_dir(args.runs, "--runs")
     seeds, metric, t0 = list(range(args.seeds)), cfg.metric, time.time()
@@ -277,25 +268,17 @@ def main(argv=None):
           f"worker(s)", flush=True)
     done = {}
     # one thread per run, so a run's numbers do not depend on --workers (runs are deterministic on one thread)
-    old_handler = signal.signal(signal.SIGTERM, _interrupt)           # SIGTERM stops the table like Ctrl-C
-    pool = multiprocessing.get_context("spawn").Pool(args.workers)
-    try:
-        tasks = [(name, flags, s, args.env, args) for name, flags, s in jobs]
-        for i, (name, s, results) in enumerate(pool.imap_unordered(_job, tasks)):
-            done[name, s] = results
-            print(f"[{i + 1}/{len(jobs)}] {name:<24} seed {s}  {metric} {results[metric]:.3f}"
-                  f"   ({time.time() - t0:.0f}s)", flush=True)
-        pool.close()
+    tasks = [(name, flags, s, args.env, args) for name, flags, s in jobs]
+    try:   # SIGTERM stops the table like Ctrl-C; leaving the pool's block terminates every worker
+        with data.sigterm_as_ctrl_c(), multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+            for i, (name, s, results) in enumerate(pool.imap_unordered(_job, tasks)):
+                done[name, s] = results
+                print(f"[{i + 1}/{len(jobs)}] {name:<24} seed {s}  {metric} {results[metric]:.3f}"
+                      f"   ({time.time() - t0:.0f}s)", flush=True)
     except KeyboardInterrupt:
-        pool.terminate()                                           # no worker outlives the table
-        pool.join()
         print(f"\ninterrupted after {len(done)} of {len(jobs)} runs; run the same command again to resume "
               f"(finished runs are reused, an interrupted one continues from its last epoch)", file=sys.stderr)
         sys.exit(130)
-    finally:
-        signal.signal(signal.SIGTERM, old_handler)
-        pool.terminate()
-        pool.join()
     raw = {name: [done[same[name], s] for s in seeds] for name, _ in todo}
     command = "python ablations.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     commands = {name: command for name in raw}

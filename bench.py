@@ -77,13 +77,10 @@ def main(argv=None):
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes for the time split (default 50; 0 = skip)")
     p.add_argument("--seed", type=int, default=1000, help="first evaluation env seed (default 1000)")
     args = p.parse_args(argv)
-    for name, value, least in (("--threads", args.threads, 1), ("--steps", args.steps, 1), ("--repeats", args.repeats, 1),
-                               ("--episodes", args.episodes, 0), ("--seed", args.seed, 0),
-                               ("--batch-size", args.batch_size if args.batch_size is not None else 1, 1)):
-        if value < least:
-            raise ValueError(f"{name} must be at least {least} (got {value})")
+    data.check_at_least(("--threads", args.threads, 1), ("--steps", args.steps, 1), ("--repeats", args.repeats, 1),
+                        ("--episodes", args.episodes, 0), ("--seed", args.seed, 0), ("--batch-size", args.batch_size, 1))
     cfg = train.ENVS[args.env]
-    if args.batch_size:
+    if args.batch_size is not None:
         cfg = dataclasses.replace(cfg, batch_size=args.batch_size)
     torch.set_num_threads(args.threads)
     demos = data.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)

@@ -84,9 +84,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.env != "pusht":
         raise ValueError("DAgger needs an expert that labels any state: pusht only")
-    for name, value, least in (("--rounds", args.rounds, 0), ("--seed", args.seed, 0), ("--episodes", args.episodes, 1)):
-        if value < least:
-            raise ValueError(f"{name} must be at least {least} (got {value})")
+    data.check_at_least(("--rounds", args.rounds, 0), ("--seed", args.seed, 0), ("--episodes", args.episodes, 1))
     data.check_output_dir(args.out)
     torch.set_num_threads(1)
     cfg = train.ENVS["pusht"]

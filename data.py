@@ -12,9 +12,11 @@ Collection runs a scripted expert's `demo_episode(seed)` over seeds seed, seed+1
 optionally in parallel processes, and keeps only the successful episodes.
 """
 
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
 import zipfile
@@ -115,6 +117,25 @@ def warn_outliers(path, key, x, share=0.25):
     for dim in np.flatnonzero(worst > share):
         print(f"warning: {path}: '{key}' dimension {dim} has an extreme outlier ({worst[dim]:.0%} of its variance "
               f"in one sample); normalisation will be dominated by it", file=sys.stderr)
+
+
+def check_at_least(*checks):
+    """Raise ValueError for the first (flag, value, least) with value < least; a None value (flag not given) passes."""
+    for flag, value, least in checks:
+        if value is not None and value < least:
+            raise ValueError(f"{flag} must be at least {least} (got {value})")
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c():
+    """Within the block, SIGTERM (a killed job) raises KeyboardInterrupt, so it stops the way Ctrl-C does."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def check_output_dir(path, flag="--out"):

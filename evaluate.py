@@ -245,10 +245,8 @@ def check_args(args):
     """Every flag and path, before any work: raise ValueError naming the first bad one."""
     if args.checkpoint is None and not args.expert:
         raise ValueError("give a checkpoint, or --expert to evaluate the scripted PushT expert alone")
-    for name, value, least in (("--episodes", args.episodes, 1), ("--seed", args.seed, 0),
-                               ("--video-episodes", args.video_episodes, 1)):
-        if value < least:
-            raise ValueError(f"{name} must be at least {least} (got {value})")
+    data.check_at_least(("--episodes", args.episodes, 1), ("--seed", args.seed, 0),
+                        ("--video-episodes", args.video_episodes, 1))
     if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature >= 0):
         raise ValueError(f"--temperature must be a finite number >= 0 (got {args.temperature})")
     keep = [args.checkpoint] if args.checkpoint else []

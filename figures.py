@@ -68,8 +68,7 @@ def main(argv=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    if args.episodes < 1 or args.seed < 0:
-        raise ValueError(f"--episodes must be at least 1 and --seed at least 0 (got {args.episodes}, {args.seed})")
+    data.check_at_least(("--episodes", args.episodes, 1), ("--seed", args.seed, 0))
     data.check_output_dir(args.out)
     torch.set_num_threads(1)
     models = {} if args.bins_only else {path: BeT.load(path) for _, runs in PANELS.values() for _, path in runs}

@@ -14,7 +14,6 @@ import dataclasses
 import math
 import os
 import shlex
-import signal
 import sys
 import time
 
@@ -248,14 +247,8 @@ def config_from_args(args):
 def check_args(args, cfg, out):
     """Every flag and path, checked before any work, so a bad one writes nothing: raise ValueError naming it."""
     flag = lambda name: "--" + name.replace("_", "-")
-    for name in ("k", "context", "epochs", "batch_size", "rbc_layers", "rbc_width"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"{flag(name)} must be at least 1 (got {getattr(cfg, name)})")
-    for name in ("workers", "threads"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"{flag(name)} must be at least 1 (got {getattr(args, name)})")
-    if args.collect is not None and args.collect < 1:
-        raise ValueError(f"--collect must be at least 1 (got {args.collect})")
+    data.check_at_least(*[(flag(n), getattr(cfg, n), 1) for n in ("k", "context", "epochs", "batch_size", "rbc_layers", "rbc_width")],
+                        ("--workers", args.workers, 1), ("--threads", args.threads, 1), ("--collect", args.collect, 1))
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ValueError(f"--lr must be a positive finite number (got {cfg.lr})")
     for name in ("alpha", "gamma", "temperature"):
@@ -275,8 +268,8 @@ def check_args(args, cfg, out):
     data.check_output_dir(out)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+class CannotResume(ValueError):
+    """The training state in --out cannot continue this command: unreadable, or written by another command."""
 
 
 def check_resume(state_path, command):
@@ -286,10 +279,10 @@ def check_resume(state_path, command):
     try:
         saved = torch.load(state_path, map_location="cpu", weights_only=True)["command"]
     except Exception as e:
-        raise ValueError(f"--resume: {state_path} is not a readable training state ({type(e).__name__})") from None
+        raise CannotResume(f"--resume: {state_path} is not a readable training state ({type(e).__name__})") from None
     if saved != command:
         changed = sorted(k for k in set(saved) | set(command) if saved.get(k) != command.get(k))
-        raise ValueError(f"--resume: {state_path} belongs to another command (differs in {', '.join(changed)})")
+        raise CannotResume(f"--resume: {state_path} belongs to another command (differs in {', '.join(changed)})")
 
 
 def main(argv=None):
@@ -327,18 +320,16 @@ def main(argv=None):
         print(f"policy {args.policy}: {sum(p.numel() for p in model.parameters())} parameters, "
               f"k={model.k}, context={model.context}, trunk={model.config['trunk']}, offsets={model.config['offsets']}")
         t0 = time.time()
-        old_handler = signal.signal(signal.SIGTERM, _interrupt)     # a killed job (SIGTERM) stops like Ctrl-C
         try:
-            history = train(model, demos, cfg, args.seed, args.device, state_path=state_path, resume=args.resume,
-                            command=command)
+            with data.sigterm_as_ctrl_c():
+                history = train(model, demos, cfg, args.seed, args.device, state_path=state_path,
+                                resume=args.resume, command=command)
         except KeyboardInterrupt:
             resume = shlex.join(["python", "train.py", *[a for a in argv if a != "--resume"], "--resume"])
             done = f"the state after the last finished epoch is in {state_path}" if os.path.exists(state_path) else \
                 "no epoch had finished"
             print(f"\ninterrupted: {done}; to resume: {resume}", file=sys.stderr)
             sys.exit(130)
-        finally:
-            signal.signal(signal.SIGTERM, old_handler)
         train_seconds = time.time() - t0
         model_path, results_path = os.path.join(out, "model.pt"), os.path.join(out, "eval.json")
         if os.path.exists(results_path):

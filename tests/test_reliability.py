@@ -208,6 +208,18 @@ def test_ablations_retrain_a_run_whose_checkpoint_changed(tmp_path):
     assert model.stat().st_mtime_ns != edited and "edited" not in BeT.load(model).meta      # retrained
 
 
+def test_ablations_start_over_when_a_saved_state_belongs_to_another_command(tmp_path):
+    """A leftover train_state.pt from another command cannot be resumed: the run is trained from scratch."""
+    base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--episodes", "2", "--variants", "BeT",
+            "--k-sweep", "none", "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
+    run_dir = tmp_path / "runs" / "bet-seed0"
+    run_dir.mkdir(parents=True)
+    torch.save({"command": {"env": "pointmass2"}}, run_dir / "train_state.pt")
+    ablations.main(base)
+    assert (run_dir / "model.pt").exists() and not (run_dir / "train_state.pt").exists()
+    assert json.loads((run_dir / "eval.json").read_text())["checkpoint"]["sha256"] == data.file_hash(run_dir / "model.pt")
+
+
 def test_evaluate_says_when_env_overrides_the_checkpoint(workspace):
     code, _, err = run("evaluate.py", workspace / "run" / "model.pt", "--env", "pointmass2", "--episodes", 1)
     assert code == 0 and "trained on pointmass1; evaluating it on pointmass2" in err
