@@ -166,7 +166,9 @@ class BeT(nn.Module):
     def sample(self, obs, temperature=1.0, generator=None):
         """Algorithm 1's rollout step (Sec. 2.4): obs (B, T, obs_dim), the last T observations of each
         episode -> actions (B, D) in env units. Samples a bin from the last position's categorical
-        (temperature 0 = argmax), then decodes it with that bin's offset (kmeans.decode)."""
+        (temperature 0 = argmax), then decodes it with that bin's offset (kmeans.decode).
+        `generator` is one torch.Generator for the batch, or a list of B, one per row: then row i's draw
+        depends on its own generator only (evaluate gives each episode its own)."""
         if self.training:              # rollouts sample in eval mode; switching modes costs ~0.3 ms a call
             self.eval()
             try:
@@ -177,9 +179,13 @@ class BeT(nn.Module):
         logits = logits[:, -1]                                               # (B, k)
         if temperature == 0:
             bins = logits.argmax(-1)
-        else:
-            probs = F.softmax(logits / temperature, dim=-1)
-            bins = torch.multinomial(probs, 1, generator=generator).squeeze(1)   # (B,)
+        else:                          # inverse-CDF sampling: the first bin whose cumulative probability exceeds u
+            cdf = F.softmax(logits / temperature, dim=-1).cumsum(-1)         # (B, k)
+            if isinstance(generator, (list, tuple)):
+                u = torch.cat([torch.rand(1, generator=g) for g in generator])   # (B,) one draw per row
+            else:
+                u = torch.rand(len(cdf), generator=generator)                # (B,)
+            bins = torch.searchsorted(cdf, u[:, None], right=True).squeeze(1).clamp(max=self.k - 1)   # (B,)
         if offsets is None:
             residuals = torch.zeros(len(bins), self.act_dim, device=obs.device)
         else:

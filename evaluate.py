@@ -72,9 +72,20 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
 
 
 def bet_policy(model, temperature, seed):
-    """BeT as a rollout policy (Sec. 2.4): sample a bin from the last position's categorical, add its offset."""
-    generator = torch.Generator().manual_seed(seed)
-    return lambda history, ids, envs_: model.sample(history, temperature, generator).numpy()
+    """BeT as a rollout policy (Sec. 2.4): sample a bin from the last position's categorical, add its offset.
+    Episode i's actions depend only on the checkpoint and seed + i (on one thread, as evaluate.main sets):
+    not on how many episodes run beside it."""
+    generators = {}      # episode i draws from its own generator (seed + i): its result does not depend on --episodes
+    def policy(history, ids, envs_):
+        for i in ids:
+            if i not in generators:
+                generators[i] = torch.Generator().manual_seed(seed + int(i))
+        rows, pad = [generators[i] for i in ids], max(0, 4 - len(ids))
+        if pad:    # on CPU, matmuls of < 4 rows run another kernel, rounded differently: pad with throwaway rows
+            history = torch.cat([history, history[:1].expand(pad, -1, -1)])
+            rows += [torch.Generator() for _ in range(pad)]
+        return model.sample(history, temperature, rows)[:len(ids)].numpy()
+    return policy
 
 
 def expert_policy(experts):

@@ -339,6 +339,7 @@ def main(argv=None):
         os.remove(state_path)                        # the run is complete: model.pt holds everything
         print(f"saved {model_path} after {train_seconds:.1f}s of training")
         if cfg.eval_episodes > 0:
+            torch.set_num_threads(1)                 # as evaluate.py: episode i's floats then do not depend on the batch
             results = evaluate.evaluate(model.cpu().eval(), args.env, cfg.eval_episodes, cfg.eval_seed, cfg.temperature)
             results.update(train_seconds=round(train_seconds, 2), checkpoint={"path": model_path, "sha256": digest})
             data.write_json(results_path, results)

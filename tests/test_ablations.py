@@ -88,7 +88,7 @@ def test_mlp_trunk_sees_in_training_exactly_what_a_rollout_stacks():
     model.trunk.net.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].flatten(0, -2).clone()))
     policy = evaluate.bet_policy(model, 1.0, seed=0)
     trajectory = evaluate.rollout(policy, "pointmass2", 1, seed=7, context=model.context, max_steps=6)[0]
-    in_rollout = torch.cat(seen)                                                  # (T, h*D): one stack a step
+    in_rollout = torch.stack([batch[0] for batch in seen])                        # (T, h*D): the episode's row, a step
     seen.clear()
     obs = torch.as_tensor(trajectory["obs"][:-1], dtype=torch.float32)           # the T observations acted on
     actions = torch.as_tensor(trajectory["actions"], dtype=torch.float32)

@@ -183,6 +183,27 @@ def test_results_belong_to_their_model(tmp_path):
     assert not (out / "eval.json").exists()                       # no earlier model's results beside the new one
 
 
+def test_an_episode_does_not_depend_on_how_many_run_beside_it():
+    """Episode i's draws come from its own generator (seed + i): the first 3 of 8 episodes equal a 3-episode run,
+    step for step (with one generator shared by the batch, the draws would shift with the batch)."""
+    import evaluate
+    demos = data.load_demos(data.default_path("pointmass2"), 2, 2)
+    torch.manual_seed(0)
+    model = train.build_model(train.ENVS["pointmass2"]).fit_bins(demos["obs"], demos["actions"]).eval()  # untrained: random routes
+    policy = lambda n: evaluate.bet_policy(model, 1.0, seed=40)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)           # as evaluation runs: several threads split a matmul by its batch size
+    try:
+        eight = evaluate.rollout(policy(8), "pointmass2", 8, 40, model.context)
+        for n in (3, 1):                # 3 episodes, and 1: a batch of < 4 rows, which another kernel rounds differently
+            fewer = evaluate.rollout(policy(n), "pointmass2", n, 40, model.context)
+            for a, b in zip(eight, fewer):
+                assert np.array_equal(a["obs"], b["obs"]) and np.array_equal(a["actions"], b["actions"])
+    finally:
+        torch.set_num_threads(threads)
+    assert len({len(t["actions"]) for t in eight}) > 1          # the episodes differ, so a shift would show
+
+
 def test_one_run_at_a_time_in_a_folder(tmp_path):
     """A folder held by a live run is refused before any work; a lock left by a dead process is taken over."""
     out = tmp_path / "run"
