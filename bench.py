@@ -24,16 +24,17 @@ import train
 
 
 def train_samples_per_second(model, demos, cfg, steps, seed=0):
-    """Training windows per second through train.train_step (loss, backward, clip, AdamW), after 5 warm-up steps."""
+    """Training windows per second through train.train_step (loss, backward, clip, AdamW), after 5 warm-up steps
+    (which include torch.compile's compiling when cfg.compile is set)."""
     obs, actions = torch.as_tensor(demos["obs"]), torch.as_tensor(demos["actions"])
     index = torch.as_tensor(data.window_index(demos["episode_ends"], model.context))           # (N, h)
     batches = torch.randint(len(index), (steps + 5, cfg.batch_size), generator=torch.Generator().manual_seed(seed))
-    opt = train.optimizer(model, cfg)
+    opt, loss_fn = train.optimizer(model, cfg), train.loss_function(model, cfg)
     model.train()
     for i, rows in enumerate(batches):
         if i == 5:
             t0 = time.perf_counter()
-        train.train_step(model, opt, obs[index[rows]], actions[index[rows]], cfg.grad_clip)
+        train.train_step(model, opt, obs[index[rows]], actions[index[rows]], cfg.grad_clip, loss_fn)
     return steps * cfg.batch_size / (time.perf_counter() - t0)
 
 
@@ -72,6 +73,8 @@ def main(argv=None):
     p.add_argument("--env", required=True, choices=list(train.ENVS))
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--batch-size", type=int, help="training batch (default: the env's)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the training loss (default: the env's setting)")
     p.add_argument("--steps", type=int, default=100, help="timed training steps (default 100)")
     p.add_argument("--repeats", type=int, default=200, help="timed sample calls per batch size (default 200)")
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes for the time split (default 50; 0 = skip)")
@@ -82,11 +85,13 @@ def main(argv=None):
     cfg = train.ENVS[args.env]
     if args.batch_size is not None:
         cfg = dataclasses.replace(cfg, batch_size=args.batch_size)
+    if args.compile is not None:
+        cfg = dataclasses.replace(cfg, compile=args.compile)
     torch.set_num_threads(args.threads)
     demos = data.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)
     torch.manual_seed(0)
     model = train.build_model(cfg).fit_bins(demos["obs"], demos["actions"])
-    result = {"env": args.env, "threads": args.threads, "batch_size": cfg.batch_size, "torch": torch.__version__,
+    result = {"env": args.env, "threads": args.threads, "batch_size": cfg.batch_size, "compile": cfg.compile, "torch": torch.__version__,
               "train_samples_per_second": round(train_samples_per_second(model, demos, cfg, args.steps), 1),
               "ms_per_action": {str(b): round(ms_per_action(model, demos, b, args.repeats), 3) for b in (1, 64)}}
     if args.episodes:
