@@ -86,7 +86,7 @@ ENVS = {
     # PushT, from Table 4's block-push column (4 layers, 4 heads, width 72, context 5).
     # Departures, tuned on eval seeds 1000-1199 (docs/experiments.md has the tables):
     # - AdamW lr 2e-3, batch 256, cosine, 40 epochs, compiled (~7 min on one core): 1e-4 is far from converged
-    #   in a CPU budget; batch 256 runs 1.6x the samples/s of batch 64.
+    #   in a CPU budget; batch 256 runs ~1.4x the samples/s of batch 64.
     # - dropout 0 (paper 0.1): at this budget 0.1 gave 81.5 % against 87.5 % success, and costs 1.5x the time.
     # - k=96: the failures end next to the goal (coverage 0.9-0.95), where fine pushes need precise
     #   actions; finer bins shrink the offset error (k 24 / 48 / 96: 53 / 69 / 71.5 % success after 25 epochs).
@@ -133,14 +133,16 @@ def learning_rate(cfg, step, total_steps):
 
 def optimizer(model, cfg):
     """Table 5's Adam with weight decay 0.1, as decoupled decay (AdamW) on Linear weights only, as minGPT does.
-    fused=True updates all parameters in one kernel: 1.13x the training samples/s of the per-parameter loop."""
+    fused=True updates all parameters in one kernel: 1.13x the training samples/s of the per-parameter loop at
+    batch 64 (1.02x at 256)."""
     return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, fused=True)
 
 
 def loss_function(model, cfg, log=print):
-    """model.loss, through torch.compile when cfg.compile is set (PushT: the compiled step fuses the ~300 small
-    ops of a step into C++ loops, ~1.2x the samples/s after ~20 s of compiling per batch shape). On CPU the
-    compiler needs a C++ compiler on PATH; without one, training runs eagerly and says so."""
+    """model.loss, through torch.compile when cfg.compile is set (PushT: it fuses a step's small ops into C++
+    loops, 1.13x the samples/s of eager mode, after ~30 s of compiling on a first run; later runs reuse
+    torch's on-disk cache). On CPU this needs a C++ compiler on PATH; without one, training runs eagerly
+    and says so."""
     if not cfg.compile:
         return model.loss
     if not any(shutil.which(cxx) for cxx in ("g++", "c++", "clang++")):
@@ -194,7 +196,9 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state_path
             rows = index[perm[i:i + cfg.batch_size]]                                       # (B, h)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, step, total_steps)
-            loss, parts = train_step(model, opt, obs[rows], actions[rows], cfg.grad_clip, loss_fn)   # (B, h, ...) windows
+            # an epoch's shorter last batch runs eagerly: compiling its shape too would cost ~20 s more
+            step_loss = loss_fn if len(rows) == cfg.batch_size else model.loss
+            loss, parts = train_step(model, opt, obs[rows], actions[rows], cfg.grad_clip, step_loss)   # (B, h, ...) windows
             if not math.isfinite(loss.item()):
                 raise ValueError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
                                  f"no model was written (lower --lr, or check the data)")

@@ -93,11 +93,13 @@ def test_sampling_leaves_the_training_mode_as_it_was():
 def test_flags_override_config_fields():
     """Every flag whose dest is a Config field overrides it; the others keep the env's table row."""
     args = train.parse_args(["--env", "pusht", "--batch-size", "7", "--rbc-width", "9", "--no-offsets",
-                             "--episodes", "3", "--eval-seed", "11", "--gamma", "0.5"])
+                             "--episodes", "3", "--eval-seed", "11", "--gamma", "0.5", "--no-compile", "--dropout", "0.2"])
     cfg = train.config_from_args(args)
-    assert (cfg.batch_size, cfg.rbc_width, cfg.offsets, cfg.eval_episodes, cfg.eval_seed, cfg.gamma) == (7, 9, False, 3, 11, 0.5)
-    assert dataclasses.replace(cfg, batch_size=64, rbc_width=train.ENVS["pusht"].rbc_width, offsets=True,
-                               eval_episodes=100, eval_seed=100000, gamma=2.0) == train.ENVS["pusht"]
+    assert (cfg.batch_size, cfg.rbc_width, cfg.offsets, cfg.eval_episodes, cfg.eval_seed, cfg.gamma, cfg.compile,
+            cfg.dropout) == (7, 9, False, 3, 11, 0.5, False, 0.2)
+    table = train.ENVS["pusht"]
+    assert dataclasses.replace(cfg, batch_size=table.batch_size, rbc_width=table.rbc_width, offsets=True, eval_episodes=100,
+                               eval_seed=100000, gamma=2.0, compile=table.compile, dropout=table.dropout) == table
     run_flags = {"help", "env", "policy", "data", "collect", "workers", "seed", "device", "threads", "out", "resume"}
     fields = {f.name for f in dataclasses.fields(train.Config)}
     assert {a.dest for a in train.parser()._actions} - run_flags <= fields      # no flag is silently ignored

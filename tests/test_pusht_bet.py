@@ -24,7 +24,7 @@ def test_pusht_smoke_train_evaluate_expert_video(tmp_path):
     """A few epochs on 20 demos, then 2 episodes with the expert alongside: JSON keys, ratio and GIF."""
     npz, out = str(tmp_path / "pusht.npz"), str(tmp_path / "run")
     small_dataset(npz)
-    train.main(["--env", "pusht", "--data", npz, "--epochs", "2", "--episodes", "0", "--out", out])
+    train.main(["--env", "pusht", "--data", npz, "--epochs", "2", "--episodes", "0", "--out", out, "--no-compile"])
     ckpt = os.path.join(out, "model.pt")
     assert os.path.exists(ckpt) and os.path.exists(os.path.join(out, "train_log.json"))
     result_path, video = str(tmp_path / "eval.json"), str(tmp_path / "rollouts.gif")
@@ -72,8 +72,8 @@ def test_pusht_default_config_reaches_target(tmp_path):
     with open(os.path.join(out, "eval.json")) as f:
         results = json.load(f)
     assert results["episodes"] == 100
-    assert results["success_rate"] >= 0.80, results
-    assert results["train_seconds"] < 20 * 60, results
+    assert results["success_rate"] >= 0.80 and results["mean_max_coverage"] >= 0.95, results
+    assert results["train_seconds"] <= 7.5 * 60, results        # on one idle core of the 2-core reference machine
 
 
 def test_dagger_relabels_bet_states_with_expert_actions(tmp_path):
