@@ -279,7 +279,8 @@ def main(argv=None):
         print(f"\ninterrupted after {len(done)} of {len(jobs)} runs; run the same command again to resume "
               f"(finished runs are reused, an interrupted one continues from its last epoch)", file=sys.stderr)
         sys.exit(130)
-    raw = {name: [done[same[name], s] for s in seeds] for name, _ in todo}
+    summary = lambda results: {k: v for k, v in results.items() if k != "per_episode"}   # episodes stay in eval.json
+    raw = {name: [summary(done[same[name], s]) for s in seeds] for name, _ in todo}
     command = "python ablations.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     commands = {name: command for name in raw}
     if args.update:                                    # rows this command did not run keep their old runs

@@ -52,7 +52,7 @@ class Config:
     weight_decay: float = 0.1
     betas: tuple = (0.9, 0.95)
     grad_clip: float = 1.0
-    compile: bool = False         # torch.compile the loss (see loss_function): pays for its ~40 s only in long runs
+    compile: bool = False         # torch.compile the loss (see loss_function): repays its ~35 s only in long runs
     # the RBC baseline (Sec. 3.2): an MLP on the current observation, depth and width picked by validation
     # MSE on a 95/5 split of the demonstrations (App. B.1): `python ablations.py --env E --tune-rbc` writes
     # docs/ablations/<env>/rbc_tuning.json, whose best entry is copied here (the default is untuned)
@@ -140,7 +140,7 @@ def optimizer(model, cfg):
 
 def loss_function(model, cfg, log=print):
     """model.loss, through torch.compile when cfg.compile is set (PushT: it fuses a step's small ops into C++
-    loops, 1.13x the samples/s of eager mode, after ~30 s of compiling on a first run; later runs reuse
+    loops, 1.13x the samples/s of eager mode, after ~35 s of compiling on a first run; later runs reuse
     torch's on-disk cache). On CPU this needs a C++ compiler on PATH; without one, training runs eagerly
     and says so."""
     if not cfg.compile:
