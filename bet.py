@@ -159,7 +159,9 @@ class BeT(nn.Module):
         actions = actions[:, actions.shape[1] - logits.shape[1]:]            # (B, T', D) the targets of those positions
         bins, residuals = kmeans.encode(self.normalize_actions(actions), self.centers)   # (B, T), (B, T, D)
         focal = focal_loss(logits, bins, self.gamma)
-        offset = offset_loss(offsets, bins, residuals) if offsets is not None else torch.zeros((), device=obs.device)
+        if offsets is None:                  # the "No offsets" ablation: the bin head alone
+            return focal, {"focal": focal.detach(), "offset": torch.zeros((), device=obs.device)}
+        offset = offset_loss(offsets, bins, residuals)
         return focal + self.alpha * offset, {"focal": focal.detach(), "offset": offset.detach()}
 
     @torch.inference_mode()

@@ -31,9 +31,11 @@ def test_attention_is_the_causal_softmax_of_scaled_dot_products():
 
 
 @pytest.mark.skipif(not any(shutil.which(c) for c in ("g++", "c++", "clang++")), reason="no C++ compiler")
-def test_compiled_loss_gives_the_eager_loss_and_gradients():
-    """train.loss_function's torch.compile path computes the same focal + alpha * Eq. 2 loss, and gradients."""
-    cfg = dataclasses.replace(train.ENVS["pointmass2"], context=3, compile=True)
+@pytest.mark.parametrize("offsets", [True, False])
+def test_compiled_loss_gives_the_eager_loss_and_gradients(offsets):
+    """train.loss_function's torch.compile path computes the same focal + alpha * Eq. 2 loss, and gradients,
+    also for the "No offsets" ablation (whose compiled loss once came out detached from the graph)."""
+    cfg = dataclasses.replace(train.ENVS["pointmass2"], context=3, compile=True, offsets=offsets)
     demos = data.load_demos(data.default_path("pointmass2"), 2, 2)
     torch.manual_seed(0)
     model = train.build_model(cfg).fit_bins(demos["obs"], demos["actions"]).train()
