@@ -301,8 +301,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as e:    # data.DataError is a ValueError
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    data.cli(main)

@@ -12,7 +12,6 @@ initialised (speed does not depend on the weights), with its bins fitted as trai
 import argparse
 import dataclasses
 import json
-import sys
 import time
 
 import numpy as np
@@ -100,8 +99,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    data.cli(main)

@@ -13,7 +13,6 @@ env.unwrapped), so it can label those.
 import argparse
 import dataclasses
 import os
-import sys
 
 import numpy as np
 import torch
@@ -101,8 +100,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    data.cli(main)

@@ -119,6 +119,17 @@ def warn_outliers(path, key, x, share=0.25):
               f"in one sample); normalisation will be dominated by it", file=sys.stderr)
 
 
+def cli(main):
+    """Run a script's main() the way every script here ends: the errors bad input raises (ValueError, DataError
+    included, and FileNotFoundError) print one `error:` line and exit with code 2; any other error is a bug
+    and keeps its traceback."""
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
 def check_at_least(*checks):
     """Raise ValueError for the first (flag, value, least) with value < least; a None value (flag not given) passes."""
     for flag, value, least in checks:

@@ -12,7 +12,6 @@ Trajectories are coloured by the demonstrated route they follow; red ones leave 
 
 import argparse
 import os
-import sys
 
 import torch
 
@@ -97,8 +96,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    data.cli(main)
