@@ -1,102 +1,312 @@
 """
-DAgger for PushT (Ross, Gordon & Bagnell 2011): let the trained BeT drive, ask the scripted expert what it
-would have done in every state BeT visits, and add those (BeT's observations, expert's actions) episodes
-to the demonstrations before training on.
+DAgger (Ross, Gordon & Bagnell, AISTATS 2011) as a controlled experiment: does asking the expert in the
+learner's own states beat more demonstrations, for the same number of expert labels?
 
-Why: BeT imitates well in the states the expert visits, but its own small errors lead it into states the
-demonstrations never show. The expert re-plans from any true state (pusht_expert.PushTExpert.act reads
-env.unwrapped), so it can label those.
+    round 0   BC: BeT trained on N expert demonstrations (Ross et al.'s first iteration, beta_1 = 1)
+    round r   roll out pi_r = beta_r * expert + (1 - beta_r) * BeT (each step the expert's action with
+              probability beta_r), label every visited state with the expert (experts.label, a function of
+              the state), aggregate D <- D u D_r, retrain BeT on D
+    control   BC on the first |D| transitions of the expert demonstrations: as many labels, all from the expert
 
-    python dagger.py --rounds 1          # train BeT on data/pusht.npz, then one DAgger round (runs/pusht-dagger/)
+Every model of a training seed keeps the bins and normalisation fitted on round 0's demonstrations: refitting
+k-means would renumber the classes the bin head predicts, and the learner's off-course states would move the
+normalisation, so the comparison would mix a data change with a model change.
+
+    python dagger.py --env cartpole       # ~2 min on 2 cores: docs/dagger_cartpole.png and .json
+    python dagger.py --env pusht          # ~60 min on 2 cores: docs/dagger_pusht.png and .json
 """
 
 import argparse
 import dataclasses
+import math
+import multiprocessing as mp
 import os
+import time
 
 import numpy as np
 import torch
 
 import data
 import evaluate
-import pusht_expert
+import experts
 import train
 
-# one round: relabel EPISODES BeT rollouts (env seeds from SEED), then EPOCHS more epochs at LR (cosine)
-EPISODES, SEED, EPOCHS, LR = 50, 500, 10, 5e-4
+# per env: where the demonstrations come from, labels0 of their transitions in round 0, DAgger rounds, rollouts
+# labelled per round and their step limit (horizon, None: whole episodes), gradient steps per training,
+# held-out evaluation episodes per point. Tuned on evaluation seeds 1000+ (docs/experiments.md#dagger).
+# demos "file": data/<env>.npz in order. demos "expert": the labelling expert's own episodes of `horizon`
+# steps (CartPole: data/cartpole.npz's demonstrations carry DART-style flips, themselves a remedy for
+# compounding errors, so BC on them would not be the plain BC that DAgger is meant to improve on).
+SETTINGS = {
+    "cartpole": dict(demos="expert", labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, eval_episodes=50),
+    "pusht":    dict(demos="file", labels0=3000, rounds=3, episodes=20, horizon=None, steps=1500, eval_episodes=100),
+}
+SCHEDULES = ("ross", "half", "expert")   # beta_r for r >= 1: 0 (Ross et al.'s default), 0.5**r, 1 (= more demos)
+DEMO_SEED = 300000                       # demos "expert": episode i starts from env seed 300000 + i
+ROLLOUT_SEED = 200000                    # round r of training seed s rolls out env seeds 200000 + 10000 s + 1000 r + i
 
 
-def labelling(policy, experts, labels):
-    """Wrap a rollout policy so that, before each step, expert i records in labels[i] its action for env i's state."""
-    def act(history, ids, envs_):
-        for i in ids:
-            labels[i].append(experts[i].act(envs_[i]))
-        return policy(history, ids, envs_)
-    return act
+def beta(schedule, r):
+    """The expert's share of the actions executed in round r >= 1 (round 0 is the expert's demonstrations)."""
+    return {"ross": 0.0, "half": 0.5 ** r, "expert": 1.0}[schedule]
 
 
-def relabelled_rollouts(model, episodes, seed, temperature=1.0, max_steps=None):
-    """Run `episodes` BeT episodes in parallel (env seeds seed, seed+1, ...), executing BeT's sampled actions
-    and recording the expert's action as the label at every step. Returns a dataset in data.py's format:
-    obs (N, 18), actions (N, 2) expert labels, episode_ends (E,), seeds (E,), and success (E,) of BeT."""
-    experts = [pusht_expert.PushTExpert(seed=seed + i) for i in range(episodes)]
-    labels = [[] for _ in range(episodes)]
-    policy = labelling(evaluate.bet_policy(model, temperature, seed), experts, labels)
-    trajectories = evaluate.rollout(policy, "pusht", episodes, seed, model.context, max_steps=max_steps)
-    return dict(obs=np.concatenate([t["obs"][:-1] for t in trajectories]).astype(np.float32),   # one per label
-                actions=np.concatenate(labels).astype(np.float32),
+def first_transitions(demos, n):
+    """The first n transitions of a dataset, the last episode cut short if needed (BC with exactly n labels)."""
+    ends = demos["episode_ends"]
+    kept = int(np.searchsorted(ends, n)) + 1                     # episodes that hold the first n steps
+    return dict(obs=demos["obs"][:n], actions=demos["actions"][:n], seeds=demos["seeds"][:kept],
+                episode_ends=np.minimum(ends[:kept], n))
+
+
+def demonstrations(env_name, settings, n):
+    """At least n expert transitions, in the order round 0 and the BC control take them (see SETTINGS)."""
+    if settings["demos"] == "file":
+        demos = data.load_demos(data.default_path(env_name))
+        if n > len(demos["obs"]):
+            raise ValueError(f"BC needs {n} expert transitions but {data.default_path(env_name)} has {len(demos['obs'])}")
+        return demos
+    policy = lambda history, ids, envs_: np.stack([experts.label(env_name, envs_[i]) for i in ids])
+    episodes, trajectories = 1, []
+    while sum(len(t["actions"]) for t in trajectories) < n:       # the fewest episodes that hold n steps
+        trajectories = evaluate.rollout(policy, env_name, episodes, DEMO_SEED, max_steps=settings["horizon"])
+        episodes *= 2
+    episodes = len(trajectories)
+    return dict(obs=np.concatenate([t["obs"][:-1] for t in trajectories]).astype(np.float32),
+                actions=np.concatenate([t["actions"] for t in trajectories]).astype(np.float32),
                 episode_ends=np.cumsum([len(t["actions"]) for t in trajectories]).astype(np.int64),
-                seeds=np.arange(seed, seed + episodes, dtype=np.int64),
-                success=np.array([t["success"] for t in trajectories]))
+                seeds=np.arange(DEMO_SEED, DEMO_SEED + episodes, dtype=np.int64))
 
 
 def aggregate(demos, extra):
-    """The union of two datasets (obs, actions, episode_ends, seeds; other keys dropped): DAgger's D <- D u D_i."""
-    ends = np.concatenate([demos["episode_ends"], extra["episode_ends"] + demos["episode_ends"][-1]])
+    """D <- D u D_r: the two datasets end to end, episode boundaries and seeds kept."""
     return dict(obs=np.concatenate([demos["obs"], extra["obs"]]),
                 actions=np.concatenate([demos["actions"], extra["actions"]]),
-                episode_ends=ends, seeds=np.concatenate([demos["seeds"], extra["seeds"]]))
+                episode_ends=np.concatenate([demos["episode_ends"], extra["episode_ends"] + len(demos["obs"])]),
+                seeds=np.concatenate([demos["seeds"], extra["seeds"]]))
 
 
-def train_with_dagger(model, demos, cfg, rounds, seed, log=print):
-    """After train.train(): `rounds` rounds of (relabel EPISODES BeT rollouts, aggregate, train EPOCHS more
-    epochs at LR). The k-means centres and normalisation stay those of the expert data. Returns the loss history."""
-    history = []
-    for r in range(rounds):
-        first = SEED + r * EPISODES
-        extra = relabelled_rollouts(model.eval(), EPISODES, first, cfg.temperature)
-        log(f"dagger round {r + 1}: BeT solved {extra['success'].mean():.0%} of seeds {first}.."
-            f"{first + EPISODES - 1}; {len(extra['obs'])} states relabelled by the expert")
-        demos = aggregate(demos, extra)
-        round_cfg = dataclasses.replace(cfg, epochs=EPOCHS, lr=LR, schedule="cosine")
-        history += train.train(model, demos, round_cfg, seed + r + 1, log=log, fit=False)
-    return history
+def labelled_rollouts(model, env_name, episodes, seed, beta_r, temperature, horizon=None):
+    """Run pi = beta_r * expert + (1 - beta_r) * BeT on env seeds seed, seed+1, ...; label every visited state
+    with experts.label. Returns D_r (obs, expert actions, episode_ends, seeds) and the episodes' success."""
+    learner = evaluate.bet_policy(model, temperature, seed)
+    coins = [np.random.default_rng(seed + i) for i in range(episodes)]   # episode i's expert-or-learner draws
+    labels = [[] for _ in range(episodes)]
+
+    def policy(history, ids, envs_):
+        actions = learner(history, ids, envs_)                                  # (E_running, act_dim)
+        for row, i in enumerate(ids):
+            labels[i].append(experts.label(env_name, envs_[i]))
+            if coins[i].random() < beta_r:
+                actions[row] = labels[i][-1]
+        return actions
+    trajectories = evaluate.rollout(policy, env_name, episodes, seed, model.context, max_steps=horizon)
+    return dict(obs=np.concatenate([t["obs"][:-1] for t in trajectories]).astype(np.float32),   # one per label
+                actions=np.concatenate(labels).astype(np.float32),
+                episode_ends=np.cumsum([len(t["actions"]) for t in trajectories]).astype(np.int64),
+                seeds=np.arange(seed, seed + episodes, dtype=np.int64)), \
+        np.array([t["success"] for t in trajectories])
+
+
+def fit(cfg, demos, seed, steps, bins=None, model=None):
+    """BeT trained for about `steps` gradient steps on `demos` (cosine schedule over them). bins: a model
+    whose centres and normalisation to keep (else they are fitted on `demos`); model: continue this one."""
+    epochs = max(1, round(steps / math.ceil(len(demos["obs"]) / cfg.batch_size)))
+    if model is None:
+        torch.manual_seed(seed)
+        model = train.build_model(cfg)
+        if bins is not None:
+            for name in ("centers", "obs_mean", "obs_std", "act_mean", "act_std", "fitted"):
+                getattr(model, name).copy_(getattr(bins, name))
+    train.train(model, demos, dataclasses.replace(cfg, epochs=epochs, schedule="cosine"), seed,
+                log=lambda *a: None, fit=bins is None)
+    return model.eval()
+
+
+def score(model, env_name, cfg, episodes, seed):
+    """The point's y value on held-out seeds: success rate, or mean return for CartPole."""
+    results = evaluate.evaluate(model, env_name, episodes, seed, cfg.temperature)
+    return {"success_rate": results["success_rate"], "mean_return": results["mean_return"]}
+
+
+def round0(env_name, settings, seed):
+    """Round 0's data (the expert's first labels0 transitions) and an untrained model holding the bins and
+    normalisation fitted on them, exactly as train.train fits them, which every model of this seed keeps."""
+    cfg = dataclasses.replace(train.ENVS[env_name], compile=False)
+    D0 = first_transitions(demonstrations(env_name, settings, settings["labels0"]), settings["labels0"])
+    torch.manual_seed(seed)
+    return cfg, D0, train.build_model(cfg).fit_bins(D0["obs"], D0["actions"], seed=seed)
+
+
+def dagger_rounds(env_name, seed, settings, schedule, warm, out, eval_seed, log=print):
+    """One training seed's DAgger: round 0 (BC), then `rounds` rounds of labelled rollouts, aggregation and
+    retraining. Saves each round's D_r as <out>/seed<seed>/round<r>.npz. Returns the points (dicts)."""
+    torch.set_num_threads(1)
+    t0 = time.time()
+    cfg, D, bins = round0(env_name, settings, seed)
+    folder = os.path.join(out, f"seed{seed}")
+    os.makedirs(folder, exist_ok=True)
+    data.save_demos(os.path.join(folder, "round0.npz"), D)
+    model = fit(cfg, D, seed, settings["steps"], bins=bins)
+    points = [dict(arm="bc", round=0, labels=len(D["obs"]), beta=1.0,
+                   **score(model, env_name, cfg, settings["eval_episodes"], eval_seed))]
+    log(f"seed {seed} round 0: {points[-1]}  {time.time() - t0:.0f}s")
+    for r in range(1, settings["rounds"] + 1):
+        b = beta(schedule, r)
+        D_r, success = labelled_rollouts(model, env_name, settings["episodes"], ROLLOUT_SEED + 10000 * seed + 1000 * r,
+                                         b, cfg.temperature, settings["horizon"])
+        data.save_demos(os.path.join(folder, f"round{r}.npz"), D_r)
+        D = aggregate(D, D_r)
+        model = fit(cfg, D, seed, settings["steps"], bins=bins, model=model if warm else None)
+        points.append(dict(arm="dagger", round=r, labels=len(D["obs"]), beta=b, rollout_success=float(success.mean()),
+                           **score(model, env_name, cfg, settings["eval_episodes"], eval_seed)))
+        log(f"seed {seed} round {r}: {points[-1]}  {time.time() - t0:.0f}s")
+    return [dict(p, seed=seed) for p in points]
+
+
+def matched_bc(env_name, seed, settings, labels, r, eval_seed, log=print):
+    """The control for round r: BC on the expert's first `labels` transitions, with this seed's round-0 bins."""
+    torch.set_num_threads(1)
+    t0 = time.time()
+    cfg, _, bins = round0(env_name, settings, seed)
+    model = fit(cfg, first_transitions(demonstrations(env_name, settings, labels), labels), seed, settings["steps"],
+                bins=bins)
+    point = dict(arm="bc", round=r, labels=labels, beta=1.0, seed=seed,
+                 **score(model, env_name, cfg, settings["eval_episodes"], eval_seed))
+    log(f"seed {seed} BC with {labels} labels: {point}  {time.time() - t0:.0f}s")
+    return point
+
+
+def run(env_name, seeds, settings, schedule, warm, out, eval_seed, workers):
+    """Every seed's DAgger rounds, then each round's matched BC; in `workers` processes, the controls of a
+    seed starting as soon as its DAgger rounds end. Returns all points, in seed and round order."""
+    jobs = [(env_name, s, settings, schedule, warm, out, eval_seed) for s in range(seeds)]
+    if workers == 1:
+        points = [p for job in jobs for p in dagger_rounds(*job)]
+        return points + [matched_bc(env_name, p["seed"], settings, p["labels"], p["round"], eval_seed)
+                         for p in points if p["arm"] == "dagger"]
+    with mp.get_context("spawn").Pool(min(workers, 2 * seeds)) as pool:
+        chains = [pool.apply_async(dagger_rounds, job) for job in jobs]
+        points, controls = [], []
+        for chain in chains:
+            points += chain.get()
+            controls += [pool.apply_async(matched_bc, (env_name, p["seed"], settings, p["labels"], p["round"], eval_seed))
+                         for p in points[-settings["rounds"]:]]
+        return points + [c.get() for c in controls]
+
+
+def summarise(points, metric):
+    """Mean and std over seeds of each (arm, round): the curves of the figure."""
+    rows = []
+    for arm in ("bc", "dagger"):
+        for r in sorted({p["round"] for p in points}):
+            group = [p for p in points if p["arm"] == arm and p["round"] == r]
+            if group:
+                values = np.array([p[metric] for p in group])
+                rows.append(dict(arm=arm, round=r, labels=float(np.mean([p["labels"] for p in group])),
+                                 mean=float(values.mean()), std=float(values.std()), seeds=len(group)))
+    return rows
+
+
+def plot(summary, metric, expert, env_name, path):
+    """Expert labels against the metric: DAgger and matched BC with std bands, expert and round-0 BC as lines."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    round0 = next(s for s in summary if s["arm"] == "bc" and s["round"] == 0)
+    for arm, color, name in (("dagger", "tab:blue", "DAgger"), ("bc", "tab:orange", "BC, as many expert labels")):
+        rows = [round0] + [s for s in summary if s["arm"] == arm and s["round"] > 0]
+        x, y, e = (np.array([s[key] for s in rows]) for key in ("labels", "mean", "std"))
+        ax.plot(x, y, "o-", color=color, label=name)
+        ax.fill_between(x, y - e, y + e, color=color, alpha=0.2)
+    ax.axhline(expert, color="k", ls="--", lw=1, label="expert")
+    ax.axhline(round0["mean"], color="gray", ls=":", lw=1, label="BC, round 0")
+    ax.set_xlabel("expert-labelled transitions")
+    ax.set_ylabel("mean return" if metric == "mean_return" else "success rate")
+    ax.set_title(f"DAgger vs BC on {env_name} (mean ± std over {round0['seeds']} seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def expert_score(env_name, episodes, seed):
+    """The demonstrating expert on the evaluation seeds (the figure's top line)."""
+    if env_name == "pusht":
+        return evaluate.evaluate_expert(episodes, seed)[0]["success_rate"]
+    policy = lambda history, ids, envs_: np.stack([experts.label(env_name, envs_[i]) for i in ids])
+    return evaluate.metrics(env_name, evaluate.rollout(policy, env_name, episodes, seed), 0.0)[metric_of(env_name)]
+
+
+def metric_of(env_name):
+    return "mean_return" if env_name == "cartpole" else "success_rate"
+
+
+def parser():
+    p = argparse.ArgumentParser(description="DAgger against BC with as many expert labels, over several training seeds.")
+    p.add_argument("--env", required=True, choices=sorted(SETTINGS))
+    p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
+    p.add_argument("--rounds", type=int, help="DAgger rounds after round 0 (default per env)")
+    p.add_argument("--labels0", type=int, help="expert transitions in round 0 (default per env)")
+    p.add_argument("--episodes", type=int, help="rollouts labelled per round (default per env)")
+    p.add_argument("--horizon", type=int, help="step limit of the rollouts labelled per round (default per env)")
+    p.add_argument("--steps", type=int, help="gradient steps of each training (default per env)")
+    p.add_argument("--eval-episodes", type=int, help="held-out episodes per point (default per env)")
+    p.add_argument("--eval-seed", type=int, default=100000, help="first held-out env seed (default 100000)")
+    p.add_argument("--schedule", default="ross", choices=SCHEDULES,
+                   help="beta in rounds >= 1: ross 0, half 0.5**r, expert 1 (default ross)")
+    p.add_argument("--warm", action="store_true", help="continue training the previous round's model "
+                   "instead of retraining from scratch")
+    p.add_argument("--workers", type=int, default=2, help="training seeds run at once (default 2)")
+    p.add_argument("--out", help="each round's dataset (default runs/dagger-<env>)")
+    p.add_argument("--json", help="every point (default docs/dagger_<env>.json)")
+    p.add_argument("--plot", help="the figure (default docs/dagger_<env>.png)")
+    return p
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="BeT on PushT, then DAgger rounds with the scripted expert.")
-    p.add_argument("--env", default="pusht", help="pusht (the only env whose expert labels any state)")
-    p.add_argument("--rounds", type=int, default=1, help="DAgger rounds after training (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="training seed")
-    p.add_argument("--episodes", type=int, default=100, help="evaluation episodes at the end (default 100)")
-    p.add_argument("--out", default=os.path.join("runs", "pusht-dagger"))
-    args = p.parse_args(argv)
-    if args.env != "pusht":
-        raise ValueError("DAgger needs an expert that labels any state: pusht only")
-    data.check_at_least(("--rounds", args.rounds, 0), ("--seed", args.seed, 0), ("--episodes", args.episodes, 1))
-    data.check_output_dir(args.out)
-    torch.set_num_threads(1)
-    cfg = train.ENVS["pusht"]
-    demos = data.load_demos(data.default_path("pusht"), cfg.obs_dim, cfg.act_dim)
-    torch.manual_seed(args.seed)
-    model = train.build_model(cfg)
-    history = train.train(model, demos, cfg, args.seed)
-    history += train_with_dagger(model, demos, cfg, args.rounds, args.seed)
-    model.save(os.path.join(args.out, "model.pt"), meta={"env": "pusht", "policy": "bet", "seed": args.seed,
-                                                         "dagger_rounds": args.rounds, "temperature": cfg.temperature})
-    results = evaluate.evaluate(model.eval(), "pusht", args.episodes, cfg.eval_seed, cfg.temperature)
-    data.write_json(os.path.join(args.out, "eval.json"), {**results, "history": history})
-    evaluate.print_results(results)
+    args = parser().parse_args(argv)
+    settings = dict(SETTINGS[args.env])
+    for key in ("rounds", "labels0", "episodes", "horizon", "steps", "eval_episodes"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    data.check_at_least(("--seeds", args.seeds, 1), ("--rounds", settings["rounds"], 1), ("--labels0", settings["labels0"], 1),
+                        ("--episodes", settings["episodes"], 1), ("--horizon", settings["horizon"], 1), ("--steps", settings["steps"], 1),
+                        ("--eval-episodes", settings["eval_episodes"], 1), ("--eval-seed", args.eval_seed, 0),
+                        ("--workers", args.workers, 1))
+    out = args.out or os.path.join("runs", f"dagger-{args.env}")
+    json_path = args.json or os.path.join("docs", f"dagger_{args.env}.json")
+    plot_path = args.plot or os.path.join("docs", f"dagger_{args.env}.png")
+    data.check_output_dir(out)
+    data.check_output_file(json_path, "--json")
+    data.check_output_file(plot_path, "--plot")
+    if not json_path.endswith(".json"):
+        raise ValueError(f"--json {json_path}: must end in .json")
+    if not plot_path.endswith(".png"):
+        raise ValueError(f"--plot {plot_path}: must end in .png")
+    if settings["demos"] == "file":
+        demos = data.load_demos(data.default_path(args.env))
+        if settings["labels0"] > len(demos["obs"]):
+            raise ValueError(f"--labels0 {settings['labels0']}: {data.default_path(args.env)} has {len(demos['obs'])} transitions")
+    metric = metric_of(args.env)
+    print(f"dagger on {args.env}: {args.seeds} seeds, {settings}, schedule {args.schedule}, "
+          f"{'warm start' if args.warm else 'retrained from scratch'} each round", flush=True)
+    t0 = time.time()
+    with data.RunLock(out), data.sigterm_as_ctrl_c():
+        points = run(args.env, args.seeds, settings, args.schedule, args.warm, out, args.eval_seed, args.workers)
+        torch.set_num_threads(1)
+        expert = expert_score(args.env, settings["eval_episodes"], args.eval_seed)
+    summary = summarise(points, metric)
+    result = dict(env=args.env, metric=metric, settings=settings, schedule=args.schedule, warm=args.warm,
+                  seeds=args.seeds, eval_seed=args.eval_seed, expert=expert, seconds=round(time.time() - t0, 1),
+                  summary=summary, points=points)
+    data.write_json(json_path, result)
+    plot(summary, metric, expert, args.env, plot_path)
+    print(f"\n{'arm':<8} {'round':>5} {'labels':>8} {metric:>14}")
+    for s in summary:
+        print(f"{s['arm']:<8} {s['round']:>5} {s['labels']:>8.0f} {s['mean']:>8.3f} ± {s['std']:.3f}")
+    print(f"expert {expert:.3f}; {result['seconds']:.0f}s; wrote {json_path} and {plot_path}")
 
 
 if __name__ == "__main__":

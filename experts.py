@@ -95,6 +95,33 @@ def demo_episode_cartpole(seed):
     return episode
 
 
+def pointmass_label(env_name, pos):
+    """The point-mass expert's action from position `pos` alone: aim at the next unit-step grid point of
+    the nearest demonstrated route (the first route listed wins a tie, so a fork has one label)."""
+    best = None
+    for waypoints in envs.ROUTES[env_name].values():
+        targets = np.array([waypoints[0]] + unit_step_targets(waypoints))   # (S, 2) grid points, start first
+        d = np.linalg.norm(targets - pos, axis=1)
+        i = int(d.argmin())
+        if best is None or d[i] < best[0] - 1e-9:
+            best = (d[i], targets[min(i + 1, len(targets) - 1)])
+    return (best[1] - pos).astype(np.float32)
+
+
+def label(env_name, env):
+    """DAgger's label: the expert's action for env's current true state, a function of that state alone
+    (not of the episode so far), so the learner's states are labelled as the expert would act in them."""
+    state = env.unwrapped
+    if env_name in envs.POINTMASS:
+        return pointmass_label(env_name, state.pos)
+    if env_name == "cartpole":
+        return np.array([cartpole_expert_action(state.state)], np.float32)
+    if env_name == "pusht":
+        import pusht_expert
+        return pusht_expert.label(env)
+    raise ValueError(f"no expert labels env '{env_name}'")
+
+
 EPISODE_FNS = {
     "pointmass1": demo_episode_pointmass1,
     "pointmass2": demo_episode_pointmass2,

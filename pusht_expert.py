@@ -481,10 +481,12 @@ class PushTExpert:
     re-plans when it no longer fits, so it can act from any state (e.g. for DAgger relabelling).
     explore > 0 picks uniformly among pushes whose score is within `explore` (px) of the best one,
     with its own RNG, which makes demonstrations more diverse (multi-modal) and stays reproducible.
+    memoryless=True forgets the plan before every call, so the action is a function of the true state
+    alone (DAgger's labels, see label()); a push under way is then recognised from the state.
     """
 
-    def __init__(self, seed=0, explore=0.0):
-        self.explore = explore
+    def __init__(self, seed=0, explore=0.0, memoryless=False):
+        self.explore, self.memoryless = explore, memoryless
         self.reset(seed)
 
     def reset(self, seed=None):
@@ -637,6 +639,13 @@ class PushTExpert:
             start = contact_w + normal_w * (AGENT_RADIUS + s)
             offset = np.linalg.norm(agent - start)
             lateral = abs(cross2(agent - start, normal_w))
+            if self.memoryless and np.dot(start - agent, normal_w) > 0 and lateral <= ARRIVE_OFFSET:
+                # past the start, on the push line: a push under way (its plan was forgotten): push on to
+                # the planned depth, without _redepth's lookahead from a start the agent has already left
+                end = contact_w + normal_w * (AGENT_RADIUS - plan["depth"])
+                if np.dot(end - agent, -normal_w) <= cfg["done"]:
+                    return None
+                return push_target(agent, start, end, cfg["lead"])
             if offset > ARRIVE_OFFSET and (offset > ARRIVE or lateral > ARRIVE_OFFSET):
                 path = Navigator(agent, pose).path(start)
                 if path is None:
@@ -659,6 +668,8 @@ class PushTExpert:
 
     def act(self, env):
         """The expert's action (target position, float32 (2,)) for the env's current true state."""
+        if self.memoryless:
+            self.reset(0)
         agent, velocity, pose = read_state(env)
         goal = np.array(env.unwrapped.goal_pose, dtype=np.float64)
         for _ in range(3):
@@ -674,6 +685,13 @@ class PushTExpert:
         away = np.array([256.0, 256.0]) - agent
         step = away / max(np.linalg.norm(away), 1e-9) * min(30.0, np.linalg.norm(away))
         return np.clip(agent + step, *ARENA).astype(np.float32)
+
+
+def label(env):
+    """DAgger's expert label for PushT: the action for env's current true state (agent position and
+    velocity, block pose), whatever happened before. The demonstrating expert keeps a plan between calls,
+    so its action in a state could depend on its own past; this one plans afresh on every call."""
+    return PushTExpert(seed=0, memoryless=True).act(env)
 
 
 # -----------------------------------------------------------------------------

@@ -74,29 +74,3 @@ def test_pusht_default_config_reaches_target(tmp_path):
     assert results["episodes"] == 100
     assert results["success_rate"] >= 0.80 and results["mean_max_coverage"] >= 0.95, results
     assert results["train_seconds"] <= 7.5 * 60, results        # on one idle core of the 2-core reference machine
-
-
-def test_dagger_relabels_bet_states_with_expert_actions(tmp_path):
-    """dagger.py: BeT drives, every visited state gets the expert's action; aggregate keeps episode bounds."""
-    import dagger
-    import pusht_expert
-    import envs
-    from bet import BeT
-    demos = data.load_demos(data.default_path("pusht"), 18, 2)
-    model = BeT(18, 2, k=4, context=3, n_layer=1, n_head=1, n_embd=16).fit_bins(demos["obs"], demos["actions"])
-    extra = dagger.relabelled_rollouts(model, 2, seed=500, max_steps=15)
-    assert extra["obs"].shape == (30, 18) and extra["actions"].shape == (30, 2)
-    assert list(extra["episode_ends"]) == [15, 30] and list(extra["seeds"]) == [500, 501]
-    env = envs.make("pusht")                      # the first label is the expert's action from the reset state
-    obs, _ = env.reset(seed=500)
-    np.testing.assert_allclose(extra["obs"][0], obs)
-    np.testing.assert_allclose(extra["actions"][0], pusht_expert.PushTExpert(seed=500).act(env))
-    both = dagger.aggregate(demos, extra)
-    assert both["episode_ends"][-1] == len(both["obs"]) == len(demos["obs"]) + 30
-    assert both["episode_ends"][len(demos["episode_ends"])] == len(demos["obs"]) + 15
-
-
-def test_dagger_needs_pusht():
-    import dagger
-    with pytest.raises(ValueError, match="pusht only"):
-        dagger.main(["--env", "pointmass1"])

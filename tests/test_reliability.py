@@ -102,8 +102,12 @@ CASES = [
     (["ablations.py", "--env", "pointmass1", "--runs", R, "--k-sweep", "a,b"], "--k-sweep must be"),
     (["ablations.py", "--env", "pointmass1", "--runs", R, "--k-sweep", "0"], "--k-sweep values must be at least 1"),
     (["ablations.py", "--env", "pointmass1", "--runs", R, "--out", "{root}/a_file"], "exists and is not a directory"),
-    (["dagger.py", "--rounds", "-1", "--out", R], "--rounds must be at least 0"),
-    (["dagger.py", "--out", "{root}/a_file"], "exists and is not a directory"),
+    (["dagger.py", "--env", "cartpole", "--rounds", "0", "--out", R], "--rounds must be at least 1"),
+    (["dagger.py", "--env", "cartpole", "--horizon", "0", "--out", R], "--horizon must be at least 1"),
+    (["dagger.py", "--env", "cartpole", "--out", "{root}/a_file"], "exists and is not a directory"),
+    (["dagger.py", "--env", "cartpole", "--out", R, "--json", "{root}/x.txt"], "must end in .json"),
+    (["dagger.py", "--env", "cartpole", "--out", R, "--plot", "{run}"], "is a directory"),
+    (["dagger.py", "--env", "pusht", "--out", R, "--labels0", "999999"], "transitions"),
     (["figures.py", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
 ]
 
