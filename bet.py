@@ -33,17 +33,23 @@ def focal_loss(logits, target, gamma=2.0):
     """Focal loss (Sec. 2.2, App. B.2): mean over positions of -(1 - p_t)^gamma * log p_t,
     where p_t is the probability of the true bin. gamma=0 is cross-entropy.
     logits (..., k), target (...) int64 -> scalar."""
+    # Exercise focal_loss (Sec. 2.2): take log p_t from log_softmax (stable), then weight it by (1 - p_t)^gamma.
+    ### BEGIN SOLUTION focal_loss
     logp = F.log_softmax(logits, dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)   # (...) log p_t
     return (-(1 - logp.exp()) ** gamma * logp).mean()
+    ### END SOLUTION
 
 
 def offset_loss(pred_offsets, bins, residuals):
     """Masked multi-task loss, Eq. 2: mean over positions of ||<a> - <a_hat^(floor(a))>||^2, summed
     over action dims. Only the true bin's offset is selected, so no other offset gets a gradient.
     pred_offsets (..., k, D), bins (...), residuals (..., D) -> scalar."""
+    # Exercise offset_loss (Eq. 2): select each position's offset for its true bin, then a squared error.
+    ### BEGIN SOLUTION offset_loss
     index = bins[..., None, None].expand(*bins.shape, 1, pred_offsets.shape[-1])      # (..., 1, D)
     chosen = pred_offsets.gather(-2, index).squeeze(-2)                                # (..., D)
     return ((chosen - residuals) ** 2).sum(-1).mean()
+    ### END SOLUTION
 
 
 def _scale(x):
@@ -177,22 +183,26 @@ class BeT(nn.Module):
                 return self.sample(obs, temperature, generator)
             finally:
                 self.train()
-        logits, offsets = self(obs)
+        logits, offsets = self(obs)                                          # (B, T', k), (B, T', k, D) or None
+        if isinstance(generator, (list, tuple)):
+            u = torch.cat([torch.rand(1, generator=g) for g in generator])   # (B,) one uniform draw per row
+        else:
+            u = torch.rand(len(obs), generator=generator)                    # (B,)
+        # Exercise sample (Sec. 2.4): from the last position, pick a bin (argmax at temperature 0, else the first
+        # bin whose cumulative probability exceeds u), take that bin's offset, decode, return in env units.
+        ### BEGIN SOLUTION sample
         logits = logits[:, -1]                                               # (B, k)
         if temperature == 0:
             bins = logits.argmax(-1)
         else:                          # inverse-CDF sampling: the first bin whose cumulative probability exceeds u
             cdf = F.softmax(logits / temperature, dim=-1).cumsum(-1)         # (B, k)
-            if isinstance(generator, (list, tuple)):
-                u = torch.cat([torch.rand(1, generator=g) for g in generator])   # (B,) one draw per row
-            else:
-                u = torch.rand(len(cdf), generator=generator)                # (B,)
             bins = torch.searchsorted(cdf, u[:, None], right=True).squeeze(1).clamp(max=self.k - 1)   # (B,)
         if offsets is None:
             residuals = torch.zeros(len(bins), self.act_dim, device=obs.device)
         else:
             residuals = offsets[torch.arange(len(bins)), -1, bins]           # (B, D) the chosen bin's offset
         return self.unnormalize_actions(kmeans.decode(bins, residuals, self.centers))
+        ### END SOLUTION
 
     # ---- checkpoints: one self-contained file, written atomically ----
 

@@ -33,13 +33,16 @@ import train
 
 # per env: where the demonstrations come from, labels0 of their transitions in round 0, DAgger rounds, rollouts
 # labelled per round and their step limit (horizon, None: whole episodes), gradient steps per training,
-# held-out evaluation episodes per point. Tuned on evaluation seeds 1000+ (docs/experiments.md#dagger).
+# held-out evaluation episodes per point, and whether each round continues training the previous round's
+# model (warm, as CS285 does) or retrains from scratch. Tuned on evaluation seeds 1000+ (docs/experiments.md#dagger).
 # demos "file": data/<env>.npz in order. demos "expert": the labelling expert's own episodes of `horizon`
 # steps (CartPole: data/cartpole.npz's demonstrations carry DART-style flips, themselves a remedy for
 # compounding errors, so BC on them would not be the plain BC that DAgger is meant to improve on).
 SETTINGS = {
-    "cartpole": dict(demos="expert", labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, eval_episodes=50),
-    "pusht":    dict(demos="file", labels0=3000, rounds=3, episodes=20, horizon=None, steps=1500, eval_episodes=100),
+    "cartpole": dict(demos="expert", labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, eval_episodes=50,
+                     warm=True),
+    "pusht":    dict(demos="file", labels0=3000, rounds=3, episodes=20, horizon=None, steps=1500, eval_episodes=100,
+                     warm=True),
 }
 SCHEDULES = ("ross", "half", "expert")   # beta_r for r >= 1: 0 (Ross et al.'s default), 0.5**r, 1 (= more demos)
 DEMO_SEED = 300000                       # demos "expert": episode i starts from env seed 300000 + i
@@ -80,10 +83,13 @@ def demonstrations(env_name, settings, n):
 
 def aggregate(demos, extra):
     """D <- D u D_r: the two datasets end to end, episode boundaries and seeds kept."""
+    # Exercise dagger: concatenate; extra's episode_ends count from its own start, so shift them.
+    ### BEGIN SOLUTION dagger
     return dict(obs=np.concatenate([demos["obs"], extra["obs"]]),
                 actions=np.concatenate([demos["actions"], extra["actions"]]),
                 episode_ends=np.concatenate([demos["episode_ends"], extra["episode_ends"] + len(demos["obs"])]),
                 seeds=np.concatenate([demos["seeds"], extra["seeds"]]))
+    ### END SOLUTION
 
 
 def labelled_rollouts(model, env_name, episodes, seed, beta_r, temperature, horizon=None):
@@ -95,10 +101,14 @@ def labelled_rollouts(model, env_name, episodes, seed, beta_r, temperature, hori
 
     def policy(history, ids, envs_):
         actions = learner(history, ids, envs_)                                  # (E_running, act_dim)
+        # Exercise dagger (Ross et al. 2011, Alg. 3.1): label every state with the expert (experts.label); with
+        # probability beta_r (one coins[i].random() draw per step), execute the expert's action instead.
+        ### BEGIN SOLUTION dagger
         for row, i in enumerate(ids):
             labels[i].append(experts.label(env_name, envs_[i]))
             if coins[i].random() < beta_r:
                 actions[row] = labels[i][-1]
+        ### END SOLUTION
         return actions
     trajectories = evaluate.rollout(policy, env_name, episodes, seed, model.context, max_steps=horizon)
     return dict(obs=np.concatenate([t["obs"][:-1] for t in trajectories]).astype(np.float32),   # one per label
@@ -138,7 +148,7 @@ def round0(env_name, settings, seed):
     return cfg, D0, train.build_model(cfg).fit_bins(D0["obs"], D0["actions"], seed=seed)
 
 
-def dagger_rounds(env_name, seed, settings, schedule, warm, out, eval_seed, log=print):
+def dagger_rounds(env_name, seed, settings, schedule, out, eval_seed, log=print):
     """One training seed's DAgger: round 0 (BC), then `rounds` rounds of labelled rollouts, aggregation and
     retraining. Saves each round's D_r as <out>/seed<seed>/round<r>.npz. Returns the points (dicts)."""
     torch.set_num_threads(1)
@@ -157,7 +167,7 @@ def dagger_rounds(env_name, seed, settings, schedule, warm, out, eval_seed, log=
                                          b, cfg.temperature, settings["horizon"])
         data.save_demos(os.path.join(folder, f"round{r}.npz"), D_r)
         D = aggregate(D, D_r)
-        model = fit(cfg, D, seed, settings["steps"], bins=bins, model=model if warm else None)
+        model = fit(cfg, D, seed, settings["steps"], bins=bins, model=model if settings["warm"] else None)
         points.append(dict(arm="dagger", round=r, labels=len(D["obs"]), beta=b, rollout_success=float(success.mean()),
                            **score(model, env_name, cfg, settings["eval_episodes"], eval_seed)))
         log(f"seed {seed} round {r}: {points[-1]}  {time.time() - t0:.0f}s")
@@ -177,10 +187,10 @@ def matched_bc(env_name, seed, settings, labels, r, eval_seed, log=print):
     return point
 
 
-def run(env_name, seeds, settings, schedule, warm, out, eval_seed, workers):
+def run(env_name, seeds, settings, schedule, out, eval_seed, workers):
     """Every seed's DAgger rounds, then each round's matched BC; in `workers` processes, the controls of a
     seed starting as soon as its DAgger rounds end. Returns all points, in seed and round order."""
-    jobs = [(env_name, s, settings, schedule, warm, out, eval_seed) for s in range(seeds)]
+    jobs = [(env_name, s, settings, schedule, out, eval_seed) for s in range(seeds)]
     if workers == 1:
         points = [p for job in jobs for p in dagger_rounds(*job)]
         return points + [matched_bc(env_name, p["seed"], settings, p["labels"], p["round"], eval_seed)
@@ -256,8 +266,8 @@ def parser():
     p.add_argument("--eval-seed", type=int, default=100000, help="first held-out env seed (default 100000)")
     p.add_argument("--schedule", default="ross", choices=SCHEDULES,
                    help="beta in rounds >= 1: ross 0, half 0.5**r, expert 1 (default ross)")
-    p.add_argument("--warm", action="store_true", help="continue training the previous round's model "
-                   "instead of retraining from scratch")
+    p.add_argument("--warm", action=argparse.BooleanOptionalAction, help="continue training the previous round's "
+                   "model (--warm) or retrain from scratch (--no-warm) (default per env)")
     p.add_argument("--workers", type=int, default=2, help="training seeds run at once (default 2)")
     p.add_argument("--out", help="each round's dataset (default runs/dagger-<env>)")
     p.add_argument("--json", help="every point (default docs/dagger_<env>.json)")
@@ -268,7 +278,7 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     settings = dict(SETTINGS[args.env])
-    for key in ("rounds", "labels0", "episodes", "horizon", "steps", "eval_episodes"):
+    for key in ("rounds", "labels0", "episodes", "horizon", "steps", "eval_episodes", "warm"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     data.check_at_least(("--seeds", args.seeds, 1), ("--rounds", settings["rounds"], 1), ("--labels0", settings["labels0"], 1),
@@ -291,14 +301,14 @@ def main(argv=None):
             raise ValueError(f"--labels0 {settings['labels0']}: {data.default_path(args.env)} has {len(demos['obs'])} transitions")
     metric = metric_of(args.env)
     print(f"dagger on {args.env}: {args.seeds} seeds, {settings}, schedule {args.schedule}, "
-          f"{'warm start' if args.warm else 'retrained from scratch'} each round", flush=True)
+          f"{'warm start' if settings['warm'] else 'retrained from scratch'} each round", flush=True)
     t0 = time.time()
     with data.RunLock(out), data.sigterm_as_ctrl_c():
-        points = run(args.env, args.seeds, settings, args.schedule, args.warm, out, args.eval_seed, args.workers)
+        points = run(args.env, args.seeds, settings, args.schedule, out, args.eval_seed, args.workers)
         torch.set_num_threads(1)
         expert = expert_score(args.env, settings["eval_episodes"], args.eval_seed)
     summary = summarise(points, metric)
-    result = dict(env=args.env, metric=metric, settings=settings, schedule=args.schedule, warm=args.warm,
+    result = dict(env=args.env, metric=metric, settings=settings, schedule=args.schedule,
                   seeds=args.seeds, eval_seed=args.eval_seed, expert=expert, seconds=round(time.time() - t0, 1),
                   summary=summary, points=points)
     data.write_json(json_path, result)

@@ -220,12 +220,16 @@ def window_index(episode_ends, context):
     episode's first step (the same left-padding the rollout history uses at an episode start).
     Training gathers a batch with tensor indexing: obs[index[batch_rows]] -> (B, context, obs_dim).
     """
+    # Exercise windows (Algorithm 1): one row per step of every episode; steps before the episode's start
+    # repeat its first step, so no window crosses into the previous episode.
+    ### BEGIN SOLUTION windows
     ends = np.asarray(episode_ends, dtype=np.int64)
     starts = np.concatenate([[0], ends[:-1]])
     n = int(ends[-1])
     episode_start = np.repeat(starts, ends - starts)                # (N,) first step of each row's episode
     t = np.arange(n)[:, None] + np.arange(-context + 1, 1)[None]   # (N, context)
     return np.maximum(t, episode_start[:, None])
+    ### END SOLUTION
 
 
 def split_episodes(arrays):

@@ -125,15 +125,21 @@ def uniform_centers(actions, levels):
 def encode(actions, centers):
     """(..., D) actions -> bins (...) int64 and residuals (..., D): floor(a) and <a> of Sec. 2.1.
     Accepts tensors or numpy arrays; returns tensors."""
+    # Exercise kmeans_codec (Sec. 2.1): the bin is the nearest centre (squared_distances); the residual is what is left.
+    ### BEGIN SOLUTION kmeans_codec
     actions, centers = torch.as_tensor(actions), torch.as_tensor(centers)
     shape = actions.shape
     flat = actions.reshape(-1, shape[-1]).to(centers.dtype)     # (N, D)
     bins = squared_distances(flat, centers).argmin(dim=1)      # (N,)
     residuals = flat - centers[bins]                            # (N, D)
     return bins.reshape(shape[:-1]), residuals.reshape(shape)
+    ### END SOLUTION
 
 
 def decode(bins, residuals, centers):
     """bins (...), residuals (..., D) -> actions (..., D) = A_floor(a) + <a>."""
+    # Exercise kmeans_codec (Sec. 2.1): the inverse of encode, the bin's centre plus the residual.
+    ### BEGIN SOLUTION kmeans_codec
     centers = torch.as_tensor(centers)
     return centers[torch.as_tensor(bins, dtype=torch.long)] + torch.as_tensor(residuals, dtype=centers.dtype)
+    ### END SOLUTION

@@ -45,9 +45,13 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))   # (B, nh, T, hs)
         # written out rather than F.scaled_dot_product_attention: as fast in eager mode at T=5, and under
         # torch.compile (train.py, PushT) 1.15x the training samples/s of the fused kernel (docs/experiments.md)
+        # Exercise attention (Vaswani et al. 2017, Eq. 1): scaled scores, the causal mask (self.future), softmax,
+        # dropout on the weights (self.attn_drop), then the weighted sum of the values.
+        ### BEGIN SOLUTION attention
         att = (q @ k.transpose(-2, -1)) / math.sqrt(k.shape[-1])            # (B, nh, T, T)
         att = att.masked_fill(self.future[:T, :T], float("-inf")).softmax(-1)   # position t sees s <= t only
         y = self.attn_drop(att) @ v                                          # (B, nh, T, hs)
+        ### END SOLUTION
         y = y.transpose(1, 2).contiguous().view(B, T, C)                     # (B, T, C)
         return self.resid_drop(self.proj(y))
 

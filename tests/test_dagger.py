@@ -32,6 +32,7 @@ def test_first_transitions_cuts_the_last_episode_to_exactly_n():
     assert list(dagger.first_transitions(demos, 4)["episode_ends"]) == [4]
 
 
+@pytest.mark.ex_dagger
 def test_aggregate_keeps_episode_boundaries_and_seeds():
     a = dict(obs=np.arange(5.0)[:, None], actions=np.zeros((5, 1)), episode_ends=np.array([2, 5]), seeds=np.array([1, 2]))
     b = dict(obs=np.arange(5.0, 9.0)[:, None], actions=np.ones((4, 1)), episode_ends=np.array([1, 4]), seeds=np.array([9, 8]))
@@ -92,6 +93,34 @@ def test_pusht_label_is_the_same_after_two_different_histories():
         env_a.step(action)
     assert all(same_label)
     assert any(stateful_differs)
+
+
+class ConstantLearner:
+    """Stands in for BeT in labelled_rollouts: context 2, and (via bet_policy) always the action `push`."""
+    context = 2
+
+
+def constant_bet_policy(push):
+    return lambda model, temperature, seed: (lambda history, ids, envs_: np.full((len(ids), 1), push, np.float32))
+
+
+@pytest.mark.ex_dagger
+@pytest.mark.parametrize("beta_r", [0.0, 0.5, 1.0])
+def test_labelled_rollouts_label_every_state_and_mix_by_beta(monkeypatch, beta_r):
+    """Every visited state gets the expert's label; the executed action is the expert's exactly on the steps
+    where the episode's coin (np.random.default_rng(seed + i)) falls below beta_r, else the learner's."""
+    monkeypatch.setattr(dagger.evaluate, "bet_policy", constant_bet_policy(0.0))       # the learner: always push left
+    D, _ = dagger.labelled_rollouts(ConstantLearner(), "cartpole", 2, 4000, beta_r, 1.0, horizon=30)
+    for i, episode in enumerate(data.split_episodes(D)):
+        coins = np.random.default_rng(4000 + i)
+        env = envs.make("cartpole")
+        obs, _ = env.reset(seed=4000 + i)
+        for t in range(len(episode["obs"])):
+            np.testing.assert_array_equal(episode["obs"][t], obs)
+            label = experts.label("cartpole", env)
+            np.testing.assert_array_equal(episode["actions"][t], label)
+            obs, *_ = env.step(label if coins.random() < beta_r else np.zeros(1, np.float32))
+    assert list(D["seeds"]) == [4000, 4001]
 
 
 def test_beta_one_reproduces_bc_on_the_same_data():

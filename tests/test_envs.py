@@ -154,6 +154,7 @@ def test_classify_route_pure_switching_and_failed():
     assert envs.classify_route("pointmass2", densify([(0, 0), (8, 0), (8, 8)]))[1] is False           # no demo route
 
 
+@pytest.mark.ex_windows
 def test_window_index_keeps_last_window_and_clamps_at_episode_start():
     index = data.window_index(np.array([3, 7]), context=4)
     assert index.shape == (7, 4)

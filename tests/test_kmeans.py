@@ -9,6 +9,7 @@ import torch
 import kmeans
 
 
+@pytest.mark.ex_kmeans_codec
 @pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 4, 6)])
 @pytest.mark.parametrize("dim", [1, 2, 5])
 def test_encode_decode_round_trip_float64(shape, dim):
@@ -24,6 +25,7 @@ def test_encode_decode_round_trip_float64(shape, dim):
     assert torch.all((back - actions).abs() <= 2 * ulp)
 
 
+@pytest.mark.ex_kmeans_codec
 def test_encode_picks_brute_force_argmin():
     g = torch.Generator().manual_seed(1)
     actions = torch.randn(300, 3, generator=g, dtype=torch.float64)
@@ -95,6 +97,7 @@ def test_same_seed_same_centers_and_seed_matters():
     assert not torch.equal(a, c)
 
 
+@pytest.mark.ex_kmeans_codec
 def test_encode_decode_accept_numpy():
     rng = np.random.default_rng(3)
     actions, centers = rng.standard_normal((4, 5, 2)), rng.standard_normal((3, 2))

@@ -14,6 +14,7 @@ import train
 from mingpt import CausalSelfAttention, GPTConfig
 
 
+@pytest.mark.ex_attention
 def test_attention_is_the_causal_softmax_of_scaled_dot_products():
     """Against torch's fused kernel, and against the definition for one head by hand."""
     torch.manual_seed(0)

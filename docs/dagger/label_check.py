@@ -1,0 +1,58 @@
+"""
+How good and how costly are DAgger's PushT labels (pusht_expert.label, a fresh plan from the state on every call)?
+
+    python docs/dagger/label_check.py --episodes 50 --states 500
+
+Prints JSON with
+- the labeller as a policy on env seeds 1000.. (tuning seeds): success, mean steps, ms per label;
+- its agreement with the demonstrating expert on the states of data/pusht.npz: the distance (px) between
+  the label and the action the demonstrator recorded there, restored from the dataset's `state`.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import data       # noqa: E402
+import envs       # noqa: E402
+import evaluate   # noqa: E402
+import pusht_expert  # noqa: E402
+
+
+def as_policy(episodes, seed):
+    """The labeller driving PushT by itself."""
+    policy = lambda history, ids, envs_: np.stack([pusht_expert.label(envs_[i]) for i in ids])
+    t0 = time.perf_counter()
+    trajectories = evaluate.rollout(policy, "pusht", episodes, seed)
+    seconds = time.perf_counter() - t0
+    steps = sum(len(t["actions"]) for t in trajectories)
+    return {"episodes": episodes, "seed": seed, "success_rate": float(np.mean([t["success"] for t in trajectories])),
+            "mean_steps": steps / episodes, "ms_per_step": round(1000 * seconds / steps, 1)}
+
+
+def agreement(states, seed=0):
+    """Distance between the label and the demonstrator's action on `states` dataset states picked at random."""
+    demos = data.load_demos(data.default_path("pusht"), 18, 2, extra={"state": 5})
+    rows = np.random.default_rng(seed).choice(len(demos["obs"]), states, replace=False)
+    env = envs.make("pusht")
+    env.reset(seed=0)
+    distances, t0 = [], time.perf_counter()
+    for i in rows:
+        env.reset(options={"reset_to_state": demos["state"][i]})
+        distances.append(float(np.linalg.norm(pusht_expert.label(env) - demos["actions"][i])))
+    d = np.array(distances)
+    return {"states": states, "median_px": float(np.median(d)), "within_5px": float((d < 5).mean()),
+            "within_20px": float((d < 20).mean()), "ms_per_label": round(1000 * (time.perf_counter() - t0) / states, 1)}
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--states", type=int, default=500)
+    args = p.parse_args()
+    print(json.dumps({"as_policy": as_policy(args.episodes, 1000), "agreement": agreement(args.states)}, indent=1))
