@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 import data
+import envs
 import evaluate
 import experts
 import train
@@ -35,13 +36,15 @@ import train
 # labelled per round and their step limit (horizon, None: whole episodes), gradient steps per training,
 # held-out evaluation episodes per point, and whether each round continues training the previous round's
 # model (warm, as CS285 does) or retrains from scratch. Tuned on evaluation seeds 1000+ (docs/experiments.md#dagger).
-# demos "file": data/<env>.npz in order. demos "expert": the labelling expert's own episodes of `horizon`
-# steps (CartPole: data/cartpole.npz's demonstrations carry DART-style flips, themselves a remedy for
-# compounding errors, so BC on them would not be the plain BC that DAgger is meant to improve on).
+# demos "file": data/<env>.npz in order. demos "expert": the labelling expert's own episodes (at most `horizon`
+# steps, seeds 300000+), so that one expert, a function of the state, gives every label of every arm. Neither env
+# uses its data file: CartPole's demonstrations carry DART-style flips, themselves a remedy for compounding
+# errors; PushT's demonstrator keeps a plan and explores, and on its own states its actions differ from
+# pusht_expert.label's by a median 38 px (docs/experiments.md#dagger), which would mix two experts' labels.
 SETTINGS = {
     "cartpole": dict(demos="expert", labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, eval_episodes=50,
                      warm=True),
-    "pusht":    dict(demos="file", labels0=3000, rounds=3, episodes=20, horizon=None, steps=1500, eval_episodes=100,
+    "pusht":    dict(demos="expert", labels0=3000, rounds=2, episodes=20, horizon=None, steps=1500, eval_episodes=100,
                      warm=True),
 }
 SCHEDULES = ("ross", "half", "expert")   # beta_r for r >= 1: 0 (Ross et al.'s default), 0.5**r, 1 (= more demos)
@@ -62,23 +65,48 @@ def first_transitions(demos, n):
                 episode_ends=np.minimum(ends[:kept], n))
 
 
-def demonstrations(env_name, settings, n):
-    """At least n expert transitions, in the order round 0 and the BC control take them (see SETTINGS)."""
+def expert_episodes(env_name, first_seed, episodes, horizon):
+    """The labelling expert (experts.label) driving `episodes` episodes from env seeds first_seed, first_seed+1, ...
+    for at most `horizon` steps, failures included: a dataset (obs, actions, episode_ends, seeds)."""
+    policy = lambda history, ids, envs_: np.stack([experts.label(env_name, envs_[i]) for i in ids])
+    trajectories = evaluate.rollout(policy, env_name, episodes, first_seed, max_steps=horizon)
+    return dict(obs=np.concatenate([t["obs"][:-1] for t in trajectories]).astype(np.float32),
+                actions=np.concatenate([t["actions"] for t in trajectories]).astype(np.float32),
+                episode_ends=np.cumsum([len(t["actions"]) for t in trajectories]).astype(np.int64),
+                seeds=np.arange(first_seed, first_seed + episodes, dtype=np.int64))
+
+
+def collect_demonstrations(env_name, settings, n, workers=1, chunk=10):
+    """At least n transitions of expert episodes from seeds DEMO_SEED, DEMO_SEED+1, ..., in chunks of `chunk`
+    episodes, `workers` chunks at a time. The first n transitions do not depend on `workers`."""
+    parts, pool = [], mp.get_context("spawn").Pool(workers) if workers > 1 else None
+    try:
+        while sum(len(p["obs"]) for p in parts) < n:
+            jobs = [(env_name, DEMO_SEED + (len(parts) + j) * chunk, chunk, settings["horizon"]) for j in range(workers)]
+            parts += pool.starmap(expert_episodes, jobs) if pool else [expert_episodes(*job) for job in jobs]
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    demos = parts[0]
+    for part in parts[1:]:
+        demos = aggregate(demos, part)
+    return demos
+
+
+def demonstrations(env_name, settings, n, cache=None):
+    """At least n expert transitions, in the order round 0 and the BC control take them (see SETTINGS): from
+    data/<env>.npz, or the labelling expert's episodes (read from `cache` when it holds enough)."""
     if settings["demos"] == "file":
         demos = data.load_demos(data.default_path(env_name))
         if n > len(demos["obs"]):
             raise ValueError(f"BC needs {n} expert transitions but {data.default_path(env_name)} has {len(demos['obs'])}")
         return demos
-    policy = lambda history, ids, envs_: np.stack([experts.label(env_name, envs_[i]) for i in ids])
-    episodes, trajectories = 1, []
-    while sum(len(t["actions"]) for t in trajectories) < n:       # the fewest episodes that hold n steps
-        trajectories = evaluate.rollout(policy, env_name, episodes, DEMO_SEED, max_steps=settings["horizon"])
-        episodes *= 2
-    episodes = len(trajectories)
-    return dict(obs=np.concatenate([t["obs"][:-1] for t in trajectories]).astype(np.float32),
-                actions=np.concatenate([t["actions"] for t in trajectories]).astype(np.float32),
-                episode_ends=np.cumsum([len(t["actions"]) for t in trajectories]).astype(np.int64),
-                seeds=np.arange(DEMO_SEED, DEMO_SEED + episodes, dtype=np.int64))
+    if cache and os.path.exists(cache):
+        demos = data.load_demos(cache)
+        if len(demos["obs"]) >= n:
+            return demos
+    return collect_demonstrations(env_name, settings, n)
 
 
 def aggregate(demos, extra):
@@ -139,11 +167,11 @@ def score(model, env_name, cfg, episodes, seed):
     return {"success_rate": results["success_rate"], "mean_return": results["mean_return"]}
 
 
-def round0(env_name, settings, seed):
+def round0(env_name, settings, seed, cache=None):
     """Round 0's data (the expert's first labels0 transitions) and an untrained model holding the bins and
     normalisation fitted on them, exactly as train.train fits them, which every model of this seed keeps."""
     cfg = dataclasses.replace(train.ENVS[env_name], compile=False)
-    D0 = first_transitions(demonstrations(env_name, settings, settings["labels0"]), settings["labels0"])
+    D0 = first_transitions(demonstrations(env_name, settings, settings["labels0"], cache), settings["labels0"])
     torch.manual_seed(seed)
     return cfg, D0, train.build_model(cfg).fit_bins(D0["obs"], D0["actions"], seed=seed)
 
@@ -153,7 +181,7 @@ def dagger_rounds(env_name, seed, settings, schedule, out, eval_seed, log=print)
     retraining. Saves each round's D_r as <out>/seed<seed>/round<r>.npz. Returns the points (dicts)."""
     torch.set_num_threads(1)
     t0 = time.time()
-    cfg, D, bins = round0(env_name, settings, seed)
+    cfg, D, bins = round0(env_name, settings, seed, os.path.join(out, "demos.npz"))
     folder = os.path.join(out, f"seed{seed}")
     os.makedirs(folder, exist_ok=True)
     data.save_demos(os.path.join(folder, "round0.npz"), D)
@@ -174,13 +202,14 @@ def dagger_rounds(env_name, seed, settings, schedule, out, eval_seed, log=print)
     return [dict(p, seed=seed) for p in points]
 
 
-def matched_bc(env_name, seed, settings, labels, r, eval_seed, log=print):
+def matched_bc(env_name, seed, settings, labels, r, out, eval_seed, log=print):
     """The control for round r: BC on the expert's first `labels` transitions, with this seed's round-0 bins."""
     torch.set_num_threads(1)
     t0 = time.time()
-    cfg, _, bins = round0(env_name, settings, seed)
-    model = fit(cfg, first_transitions(demonstrations(env_name, settings, labels), labels), seed, settings["steps"],
-                bins=bins)
+    cache = os.path.join(out, "demos.npz")
+    cfg, _, bins = round0(env_name, settings, seed, cache)
+    model = fit(cfg, first_transitions(demonstrations(env_name, settings, labels, cache), labels), seed,
+                settings["steps"], bins=bins)
     point = dict(arm="bc", round=r, labels=labels, beta=1.0, seed=seed,
                  **score(model, env_name, cfg, settings["eval_episodes"], eval_seed))
     log(f"seed {seed} BC with {labels} labels: {point}  {time.time() - t0:.0f}s")
@@ -190,17 +219,25 @@ def matched_bc(env_name, seed, settings, labels, r, eval_seed, log=print):
 def run(env_name, seeds, settings, schedule, out, eval_seed, workers):
     """Every seed's DAgger rounds, then each round's matched BC; in `workers` processes, the controls of a
     seed starting as soon as its DAgger rounds end. Returns all points, in seed and round order."""
+    if settings["demos"] == "expert":      # every label any arm can need, collected once for all seeds
+        env = envs.make(env_name)
+        longest = settings["horizon"] or env.spec.max_episode_steps
+        env.close()
+        demos = collect_demonstrations(env_name, settings, settings["labels0"] + settings["rounds"] *
+                                       settings["episodes"] * longest, workers)
+        data.save_demos(os.path.join(out, "demos.npz"), demos)
     jobs = [(env_name, s, settings, schedule, out, eval_seed) for s in range(seeds)]
     if workers == 1:
         points = [p for job in jobs for p in dagger_rounds(*job)]
-        return points + [matched_bc(env_name, p["seed"], settings, p["labels"], p["round"], eval_seed)
+        return points + [matched_bc(env_name, p["seed"], settings, p["labels"], p["round"], out, eval_seed)
                          for p in points if p["arm"] == "dagger"]
     with mp.get_context("spawn").Pool(min(workers, 2 * seeds)) as pool:
         chains = [pool.apply_async(dagger_rounds, job) for job in jobs]
         points, controls = [], []
         for chain in chains:
             points += chain.get()
-            controls += [pool.apply_async(matched_bc, (env_name, p["seed"], settings, p["labels"], p["round"], eval_seed))
+            controls += [pool.apply_async(matched_bc, (env_name, p["seed"], settings, p["labels"], p["round"], out,
+                                                       eval_seed))
                          for p in points[-settings["rounds"]:]]
         return points + [c.get() for c in controls]
 

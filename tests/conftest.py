@@ -9,6 +9,8 @@ import coursework
 
 def pytest_configure(config):
     """One marker per coursework exercise (ex_<name>): `python coursework.py grade` selects a test by it."""
+    config.addinivalue_line("markers", "needs_solutions: uses the exercises' solutions indirectly (training, "
+                            "rollouts); in the handout it fails until they are done")
     for name, (points, title) in coursework.EXERCISES.items():
         config.addinivalue_line("markers", f"ex_{name}: a test of the coursework exercise '{name}' ({title})")
 

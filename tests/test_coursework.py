@@ -100,6 +100,15 @@ def test_handout_imports_and_every_exercise_test_fails_with_not_implemented(stud
         assert all("NotImplementedError" in output for _, _, output in results), (name, results)
 
 
+def test_handout_passes_its_tests_that_need_no_solution(student):
+    """Everything but the exercises' tests and the tests marked needs_solutions runs green in the handout."""
+    others = " and ".join(["not slow", "not needs_solutions"] + [f"not ex_{name}" for name in coursework.EXERCISES])
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-m", others],
+                       cwd=student, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:]
+    assert " passed" in p.stdout.splitlines()[-1]
+
+
 def test_grading_the_solution_gives_full_marks_and_the_handout_zero(student, tmp_path):
     p = subprocess.run([sys.executable, "coursework.py", "grade", "--json", str(tmp_path / "r.json")], cwd=ROOT,
                        capture_output=True, text=True)

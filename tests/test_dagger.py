@@ -123,6 +123,7 @@ def test_labelled_rollouts_label_every_state_and_mix_by_beta(monkeypatch, beta_r
     assert list(D["seeds"]) == [4000, 4001]
 
 
+@pytest.mark.needs_solutions
 def test_beta_one_reproduces_bc_on_the_same_data():
     """With beta = 1 the expert drives every step: a round's data are the expert's own episodes on those seeds,
     and the retrained model is bit for bit BC trained on that data."""
@@ -147,6 +148,7 @@ def test_beta_one_reproduces_bc_on_the_same_data():
     assert not np.array_equal(learner["obs"], D1["obs"]) or not np.array_equal(learner["actions"], D1["actions"])
 
 
+@pytest.mark.needs_solutions
 def test_two_round_smoke_run_writes_deterministic_files(tmp_path):
     args = ["--env", "cartpole", "--seeds", "1", "--workers", "1", "--rounds", "2", "--labels0", "30", "--episodes", "2",
             "--horizon", "20", "--steps", "15", "--eval-episodes", "2"]

@@ -126,6 +126,7 @@ def test_fit_rejects_bad_input_clearly(actions, k, message):
 
 # ---------------------------------------------------------------- uniform quantisation (Table 3, "Unif. quant.")
 
+@pytest.mark.needs_solutions
 def test_uniform_grid_round_trip_and_every_bin_reachable():
     rng = np.random.default_rng(6)
     x = torch.from_numpy(rng.uniform([-1.0, 2.0], [3.0, 2.5], size=(5000, 2)))

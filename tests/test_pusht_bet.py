@@ -20,6 +20,7 @@ def small_dataset(path, episodes=20):
     data.save_demos(path, {**sliced, "episode_ends": ends, "seeds": demos["seeds"][:episodes]})
 
 
+@pytest.mark.needs_solutions
 def test_pusht_smoke_train_evaluate_expert_video(tmp_path):
     """A few epochs on 20 demos, then 2 episodes with the expert alongside: JSON keys, ratio and GIF."""
     npz, out = str(tmp_path / "pusht.npz"), str(tmp_path / "run")
