@@ -186,10 +186,11 @@ def main(argv=None):
     if args.json and (os.path.isdir(args.json) or not args.json.endswith(".json")):
         raise ValueError(f"--json {args.json}: must be a file ending in .json")
     results = grade(os.path.abspath(args.dir))
-    if args.json:
+    if args.json:                      # written whole or not at all: a temp file, then a rename
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
+        with open(args.json + ".partial", "w") as f:
             json.dump(results, f, indent=1)
+        os.replace(args.json + ".partial", args.json)
 
 
 if __name__ == "__main__":

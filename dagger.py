@@ -36,19 +36,17 @@ import train
 # labelled per round and their step limit (horizon, None: whole episodes), gradient steps per training,
 # held-out evaluation episodes per point, and whether each round continues training the previous round's
 # model (warm, as CS285 does) or retrains from scratch. Tuned on evaluation seeds 1000+ (docs/experiments.md#dagger).
-# demos "file": data/<env>.npz in order. demos "expert": the labelling expert's own episodes (at most `horizon`
-# steps, seeds 300000+), so that one expert, a function of the state, gives every label of every arm. Neither env
-# uses its data file: CartPole's demonstrations carry DART-style flips, themselves a remedy for compounding
-# errors; PushT's demonstrator keeps a plan and explores, and on its own states its actions differ from
-# pusht_expert.label's by a median 38 px (docs/experiments.md#dagger), which would mix two experts' labels.
+# The demonstrations (round 0 and the control) are the labelling expert's own episodes (at most `horizon` steps,
+# seeds 300000+), so one expert, a function of the state, gives every label of every arm. The data files are not
+# used: CartPole's demonstrations carry DART-style flips, themselves a remedy for compounding errors; PushT's
+# demonstrator keeps a plan and explores, and on its own states its actions differ from pusht_expert.label's by
+# a median 38 px (docs/experiments.md#dagger-against-more-demonstrations), which would mix two experts' labels.
 SETTINGS = {
-    "cartpole": dict(demos="expert", labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, eval_episodes=50,
-                     warm=True),
-    "pusht":    dict(demos="expert", labels0=3000, rounds=2, episodes=20, horizon=None, steps=1500, eval_episodes=100,
-                     warm=True),
+    "cartpole": dict(labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, eval_episodes=50, warm=True),
+    "pusht":    dict(labels0=3000, rounds=2, episodes=20, horizon=None, steps=1500, eval_episodes=100, warm=True),
 }
 SCHEDULES = ("ross", "half", "expert")   # beta_r for r >= 1: 0 (Ross et al.'s default), 0.5**r, 1 (= more demos)
-DEMO_SEED = 300000                       # demos "expert": episode i starts from env seed 300000 + i
+DEMO_SEED = 300000                       # demonstration i starts from env seed 300000 + i
 ROLLOUT_SEED = 200000                    # round r of training seed s rolls out env seeds 200000 + 10000 s + 1000 r + i
 
 
@@ -95,13 +93,8 @@ def collect_demonstrations(env_name, settings, n, workers=1, chunk=10):
 
 
 def demonstrations(env_name, settings, n, cache=None):
-    """At least n expert transitions, in the order round 0 and the BC control take them (see SETTINGS): from
-    data/<env>.npz, or the labelling expert's episodes (read from `cache` when it holds enough)."""
-    if settings["demos"] == "file":
-        demos = data.load_demos(data.default_path(env_name))
-        if n > len(demos["obs"]):
-            raise ValueError(f"BC needs {n} expert transitions but {data.default_path(env_name)} has {len(demos['obs'])}")
-        return demos
+    """At least n transitions of the labelling expert's episodes, in the order round 0 and the BC control take
+    them (read from `cache` when it holds enough)."""
     if cache and os.path.exists(cache):
         demos = data.load_demos(cache)
         if len(demos["obs"]) >= n:
@@ -219,13 +212,12 @@ def matched_bc(env_name, seed, settings, labels, r, out, eval_seed, log=print):
 def run(env_name, seeds, settings, schedule, out, eval_seed, workers):
     """Every seed's DAgger rounds, then each round's matched BC; in `workers` processes, the controls of a
     seed starting as soon as its DAgger rounds end. Returns all points, in seed and round order."""
-    if settings["demos"] == "expert":      # every label any arm can need, collected once for all seeds
-        env = envs.make(env_name)
-        longest = settings["horizon"] or env.spec.max_episode_steps
-        env.close()
-        demos = collect_demonstrations(env_name, settings, settings["labels0"] + settings["rounds"] *
-                                       settings["episodes"] * longest, workers)
-        data.save_demos(os.path.join(out, "demos.npz"), demos)
+    env = envs.make(env_name)                # every demonstration any arm can need, collected once for all seeds
+    longest = settings["horizon"] or env.spec.max_episode_steps
+    env.close()
+    demos = collect_demonstrations(env_name, settings, settings["labels0"] + settings["rounds"] *
+                                   settings["episodes"] * longest, workers)
+    data.save_demos(os.path.join(out, "demos.npz"), demos)
     jobs = [(env_name, s, settings, schedule, out, eval_seed) for s in range(seeds)]
     if workers == 1:
         points = [p for job in jobs for p in dagger_rounds(*job)]
@@ -332,10 +324,6 @@ def main(argv=None):
         raise ValueError(f"--json {json_path}: must end in .json")
     if not plot_path.endswith(".png"):
         raise ValueError(f"--plot {plot_path}: must end in .png")
-    if settings["demos"] == "file":
-        demos = data.load_demos(data.default_path(args.env))
-        if settings["labels0"] > len(demos["obs"]):
-            raise ValueError(f"--labels0 {settings['labels0']}: {data.default_path(args.env)} has {len(demos['obs'])} transitions")
     metric = metric_of(args.env)
     print(f"dagger on {args.env}: {args.seeds} seeds, {settings}, schedule {args.schedule}, "
           f"{'warm start' if settings['warm'] else 'retrained from scratch'} each round", flush=True)

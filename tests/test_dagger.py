@@ -17,7 +17,7 @@ import experts
 import pusht_expert
 import train
 
-SMALL = dict(demos="expert", labels0=30, rounds=2, episodes=2, horizon=20, steps=15, eval_episodes=2)
+SMALL = dict(labels0=30, rounds=2, episodes=2, horizon=20, steps=15, eval_episodes=2)
 
 
 def cartpole_cfg():

@@ -109,8 +109,10 @@ CASES = [
     (["dagger.py", "--env", "cartpole", "--out", "{root}/a_file"], "exists and is not a directory"),
     (["dagger.py", "--env", "cartpole", "--out", R, "--json", "{root}/x.txt"], "must end in .json"),
     (["dagger.py", "--env", "cartpole", "--out", R, "--plot", "{run}"], "is a directory"),
-    (["dagger.py", "--env", "pusht", "--out", R, "--labels0", "999999"], "transitions"),
     (["figures.py", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
+    (["coursework.py", "handout", R], "already exists"),
+    (["coursework.py", "grade", "{root}/no_such_copy"], "not a copy of this repository"),
+    (["coursework.py", "grade", "--json", "{root}/results.txt"], "must be a file ending in .json"),
 ]
 
 
