@@ -158,8 +158,8 @@ def grade(root):
             hidden = f"{os.sep}hidden{os.sep}" in test or ".hidden." in test or test.startswith("tests.hidden")
             tests.append({"name": f"{name}: {test}", "score": round(share if passed else 0.0, 4),
                           "max_score": round(share, 4), "output": output, "visibility": "after_due_date" if hidden
-                          else "visible", "exercise": name})
-        earned = sum(t["score"] for t in tests if t["exercise"] == name)
+                          else "visible", "tags": [name]})
+        earned = sum(t["score"] for t in tests if t["tags"] == [name])
         print(f"{name:<14} {earned:>6.1f} / {points:<4} {sum(r[1] for r in results)}/{len(results)} tests  "
               f"{seconds:5.1f}s  {title}", flush=True)
     score = round(sum(t["score"] for t in tests), 2)
