@@ -5,15 +5,17 @@ learner's own states beat more demonstrations, for the same number of expert lab
     round 0   BC: BeT trained on N expert demonstrations (Ross et al.'s first iteration, beta_1 = 1)
     round r   roll out pi_r = beta_r * expert + (1 - beta_r) * BeT (each step the expert's action with
               probability beta_r), label every visited state with the expert (experts.label, a function of
-              the state), aggregate D <- D u D_r, retrain BeT on D
-    control   BC on the first |D| transitions of the expert demonstrations: as many labels, all from the expert
+              the state), aggregate D <- D u D_r, train BeT on D (continuing the last model, by default)
+    control   BC on the first |D| transitions of the expert's own episodes: as many labels, all in its states
 
 Every model of a training seed keeps the bins and normalisation fitted on round 0's demonstrations: refitting
 k-means would renumber the classes the bin head predicts, and the learner's off-course states would move the
 normalisation, so the comparison would mix a data change with a model change.
 
-    python dagger.py --env cartpole       # ~2 min on 2 cores: docs/dagger_cartpole.png and .json
-    python dagger.py --env pusht          # ~60 min on 2 cores: docs/dagger_pusht.png and .json
+    python dagger.py --env cartpole       # 1 min 46 s on 2 cores: docs/dagger_cartpole.png and .json
+    python dagger.py --env pusht          # 33 min on 2 cores: docs/dagger_pusht.png and .json
+
+Results and their diagnosis: docs/experiments.md#dagger-against-more-demonstrations.
 """
 
 import argparse
