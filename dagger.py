@@ -34,10 +34,10 @@ import evaluate
 import experts
 import train
 
-# per env: where the demonstrations come from, labels0 of their transitions in round 0, DAgger rounds, rollouts
-# labelled per round and their step limit (horizon, None: whole episodes), gradient steps per training,
-# held-out evaluation episodes per point, and whether each round continues training the previous round's
-# model (warm, as CS285 does) or retrains from scratch. Tuned on evaluation seeds 1000+ (docs/experiments.md#dagger).
+# per env: labels0 demonstration transitions in round 0, DAgger rounds, rollouts labelled per round and their
+# step limit (horizon, None: whole episodes), gradient steps per training, held-out evaluation episodes per point,
+# and whether each round continues training the previous round's model (warm, as CS285 does) or retrains from
+# scratch. Chosen on evaluation seeds 1000+ (docs/experiments.md#dagger-against-more-demonstrations).
 # The demonstrations (round 0 and the control) are the labelling expert's own episodes (at most `horizon` steps,
 # seeds 300000+), so one expert, a function of the state, gives every label of every arm. The data files are not
 # used: CartPole's demonstrations carry DART-style flips, themselves a remedy for compounding errors; PushT's
