@@ -65,15 +65,24 @@ def first_transitions(demos, n):
                 episode_ends=np.minimum(ends[:kept], n))
 
 
+def label_policy(env_name):
+    """The labelling expert (experts.label) as an evaluate.rollout policy: it reads each env's true state."""
+    return lambda history, ids, envs_: np.stack([experts.label(env_name, envs_[i]) for i in ids])
+
+
+def as_dataset(trajectories, labels, first_seed):
+    """evaluate.rollout's trajectories as a dataset: each step's observation with its label (one list per
+    episode), episode_ends and the episodes' env seeds."""
+    episodes = [{"obs": t["obs"][:-1].astype(np.float32), "actions": np.asarray(a, np.float32)}
+                for t, a in zip(trajectories, labels)]
+    return dict(data.join_episodes(episodes), seeds=np.arange(first_seed, first_seed + len(episodes), dtype=np.int64))
+
+
 def expert_episodes(env_name, first_seed, episodes, horizon):
-    """The labelling expert (experts.label) driving `episodes` episodes from env seeds first_seed, first_seed+1, ...
-    for at most `horizon` steps, failures included: a dataset (obs, actions, episode_ends, seeds)."""
-    policy = lambda history, ids, envs_: np.stack([experts.label(env_name, envs_[i]) for i in ids])
-    trajectories = evaluate.rollout(policy, env_name, episodes, first_seed, max_steps=horizon)
-    return dict(obs=np.concatenate([t["obs"][:-1] for t in trajectories]).astype(np.float32),
-                actions=np.concatenate([t["actions"] for t in trajectories]).astype(np.float32),
-                episode_ends=np.cumsum([len(t["actions"]) for t in trajectories]).astype(np.int64),
-                seeds=np.arange(first_seed, first_seed + episodes, dtype=np.int64))
+    """The labelling expert driving `episodes` episodes from env seeds first_seed, first_seed+1, ... for at most
+    `horizon` steps, failures included: a dataset (obs, actions, episode_ends, seeds)."""
+    trajectories = evaluate.rollout(label_policy(env_name), env_name, episodes, first_seed, max_steps=horizon)
+    return as_dataset(trajectories, [t["actions"] for t in trajectories], first_seed)
 
 
 def collect_demonstrations(env_name, settings, n, workers=1, chunk=10):
@@ -134,11 +143,7 @@ def labelled_rollouts(model, env_name, episodes, seed, beta_r, temperature, hori
         ### END SOLUTION
         return actions
     trajectories = evaluate.rollout(policy, env_name, episodes, seed, model.context, max_steps=horizon)
-    return dict(obs=np.concatenate([t["obs"][:-1] for t in trajectories]).astype(np.float32),   # one per label
-                actions=np.concatenate(labels).astype(np.float32),
-                episode_ends=np.cumsum([len(t["actions"]) for t in trajectories]).astype(np.int64),
-                seeds=np.arange(seed, seed + episodes, dtype=np.int64)), \
-        np.array([t["success"] for t in trajectories])
+    return as_dataset(trajectories, labels, seed), np.array([t["success"] for t in trajectories])
 
 
 def fit(cfg, demos, seed, steps, bins=None, model=None):
@@ -162,11 +167,11 @@ def score(model, env_name, cfg, episodes, seed):
     return {"success_rate": results["success_rate"], "mean_return": results["mean_return"]}
 
 
-def round0(env_name, settings, seed, cache=None):
-    """Round 0's data (the expert's first labels0 transitions) and an untrained model holding the bins and
+def round0(env_name, settings, seed, demos):
+    """Round 0's data (the first labels0 transitions of `demos`) and an untrained model holding the bins and
     normalisation fitted on them, exactly as train.train fits them, which every model of this seed keeps."""
     cfg = dataclasses.replace(train.ENVS[env_name], compile=False)
-    D0 = first_transitions(demonstrations(env_name, settings, settings["labels0"], cache), settings["labels0"])
+    D0 = first_transitions(demos, settings["labels0"])
     torch.manual_seed(seed)
     return cfg, D0, train.build_model(cfg).fit_bins(D0["obs"], D0["actions"], seed=seed)
 
@@ -176,7 +181,8 @@ def dagger_rounds(env_name, seed, settings, schedule, out, eval_seed, log=print)
     retraining. Saves each round's D_r as <out>/seed<seed>/round<r>.npz. Returns the points (dicts)."""
     torch.set_num_threads(1)
     t0 = time.time()
-    cfg, D, bins = round0(env_name, settings, seed, os.path.join(out, "demos.npz"))
+    demos = demonstrations(env_name, settings, settings["labels0"], os.path.join(out, "demos.npz"))
+    cfg, D, bins = round0(env_name, settings, seed, demos)
     folder = os.path.join(out, f"seed{seed}")
     os.makedirs(folder, exist_ok=True)
     data.save_demos(os.path.join(folder, "round0.npz"), D)
@@ -201,10 +207,9 @@ def matched_bc(env_name, seed, settings, labels, r, out, eval_seed, log=print):
     """The control for round r: BC on the expert's first `labels` transitions, with this seed's round-0 bins."""
     torch.set_num_threads(1)
     t0 = time.time()
-    cache = os.path.join(out, "demos.npz")
-    cfg, _, bins = round0(env_name, settings, seed, cache)
-    model = fit(cfg, first_transitions(demonstrations(env_name, settings, labels, cache), labels), seed,
-                settings["steps"], bins=bins)
+    demos = demonstrations(env_name, settings, max(labels, settings["labels0"]), os.path.join(out, "demos.npz"))
+    cfg, _, bins = round0(env_name, settings, seed, demos)
+    model = fit(cfg, first_transitions(demos, labels), seed, settings["steps"], bins=bins)
     point = dict(arm="bc", round=r, labels=labels, beta=1.0, seed=seed,
                  **score(model, env_name, cfg, settings["eval_episodes"], eval_seed))
     log(f"seed {seed} BC with {labels} labels: {point}  {time.time() - t0:.0f}s")
@@ -276,8 +281,8 @@ def expert_score(env_name, episodes, seed):
     """The demonstrating expert on the evaluation seeds (the figure's top line)."""
     if env_name == "pusht":
         return evaluate.evaluate_expert(episodes, seed)[0]["success_rate"]
-    policy = lambda history, ids, envs_: np.stack([experts.label(env_name, envs_[i]) for i in ids])
-    return evaluate.metrics(env_name, evaluate.rollout(policy, env_name, episodes, seed), 0.0)[metric_of(env_name)]
+    trajectories = evaluate.rollout(label_policy(env_name), env_name, episodes, seed)
+    return evaluate.metrics(env_name, trajectories, 0.0)[metric_of(env_name)]
 
 
 def metric_of(env_name):

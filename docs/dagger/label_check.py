@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import dagger     # noqa: E402
 import data       # noqa: E402
 import envs       # noqa: E402
 import evaluate   # noqa: E402
@@ -26,9 +27,8 @@ import pusht_expert  # noqa: E402
 
 def as_policy(episodes, seed):
     """The labeller driving PushT by itself."""
-    policy = lambda history, ids, envs_: np.stack([pusht_expert.label(envs_[i]) for i in ids])
     t0 = time.perf_counter()
-    trajectories = evaluate.rollout(policy, "pusht", episodes, seed)
+    trajectories = evaluate.rollout(dagger.label_policy("pusht"), "pusht", episodes, seed)
     seconds = time.perf_counter() - t0
     steps = sum(len(t["actions"]) for t in trajectories)
     return {"episodes": episodes, "seed": seed, "success_rate": float(np.mean([t["success"] for t in trajectories])),
