@@ -10,7 +10,6 @@ Every variant is a train.py flag on the one model. Each one is trained with trai
     k_sweep.png      the Fig. 6-style sweep over the number of bins k
 """
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -80,6 +79,18 @@ def finished(out, argv):
         return False
     results = _read(paths[1])
     return results.get("checkpoint", {}).get("sha256") == data.file_hash(paths[2])
+
+
+def check_folders_hold(env, out, runs):
+    """--out and --runs belong to one env: refuse folders that already hold another env's table or runs."""
+    table = os.path.join(out, "ablations.json")
+    if os.path.exists(table):
+        old = data.existing_json(table, "--out")
+        if old.get("env") != env:
+            raise ValueError(f"--out {out}: holds the ablation table of {old.get('env')}; write {env}'s elsewhere")
+    if os.path.isdir(runs):
+        for name in sorted(os.listdir(runs)):
+            train.check_run_folder(os.path.join(runs, name), env, "--runs")
 
 
 def _job(job):
@@ -199,7 +210,7 @@ def rbc_markdown(result):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Train and evaluate BeT's ablations (Table 3) and the k sweep (Fig. 6) for one env.")
+    p = data.ArgumentParser(description="Train and evaluate BeT's ablations (Table 3) and the k sweep (Fig. 6) for one env.")
     p.add_argument("--env", required=True, choices=list(train.ENVS))
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
     p.add_argument("--episodes", type=int, default=100, help="evaluation episodes per run (default 100)")
@@ -218,8 +229,8 @@ def main(argv=None):
                    "validation MSE (App. B.1) and write rbc_tuning.json to --out")
     p.add_argument("--tune-seed", type=int, default=100, help="--tune-rbc: split and training seed (default 100)")
     args = p.parse_args(argv)
-    args.out = args.out or os.path.join("docs", "ablations", args.env)
-    args.runs = args.runs or os.path.join("runs", "ablations", args.env)
+    args.out = args.out if args.out is not None else os.path.join("docs", "ablations", args.env)
+    args.runs = args.runs if args.runs is not None else os.path.join("runs", "ablations", args.env)
     cfg = train.ENVS[args.env]
     if args.tune_rbc:
         data.check_output_dir(args.out)
@@ -232,6 +243,9 @@ def main(argv=None):
         print(f"best: {result['best']['layers']} layers x {result['best']['width']} wide; "
               f"wrote {os.path.join(args.out, 'rbc_tuning.json')} and rbc_tuning.md")
         return
+    for flag, value in (("--variants", args.variants), ("--k-sweep", args.k_sweep)):
+        if value is not None and not value.strip():
+            raise ValueError(f"{flag} must not be empty (leave it out for the default)")
     names = args.variants.split(",") if args.variants else list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
     if unknown or ("BeT" not in names and not args.update):
@@ -243,9 +257,13 @@ def main(argv=None):
         raise ValueError(f"--k-sweep must be comma-separated integers or 'none' (got {args.k_sweep!r})") from None
     data.check_at_least(("--seeds", args.seeds, 1), ("--episodes", args.episodes, 1), ("--workers", args.workers, 1),
                         ("--eval-seed", args.eval_seed, 0), ("--epochs", args.epochs, 1),
-                        ("--k-sweep values", min(ks, default=1), 1))
+                        ("--k-sweep values", min(ks, default=1), 1), ("--k-sweep values", max(ks, default=1), 1))
     data.check_output_dir(args.out)
     data.check_output_dir(args.runs, "--runs")
+    check_folders_hold(args.env, args.out, args.runs)
+    actions = len(data.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)["actions"])
+    if max(ks, default=1) > actions:
+        raise ValueError(f"--k-sweep: k={max(ks)} is more bins than the {actions} actions of {args.env}'s demonstrations")
     seeds, metric, t0 = list(range(args.seeds)), cfg.metric, time.time()
     header = {"env": args.env, "metric": metric, "seeds": seeds, "episodes": args.episodes,
               "eval_seed": args.eval_seed, "epochs": args.epochs}

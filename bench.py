@@ -68,7 +68,7 @@ def evaluation_split(model, env_name, episodes, seed, temperature):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Benchmark training and inference speed for one env's configuration (JSON).")
+    p = data.ArgumentParser(description="Benchmark training and inference speed for one env's configuration (JSON).")
     p.add_argument("--env", required=True, choices=list(train.ENVS))
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--batch-size", type=int, help="training batch (default: the env's)")
@@ -86,6 +86,7 @@ def main(argv=None):
         cfg = dataclasses.replace(cfg, batch_size=args.batch_size)
     if args.compile is not None:
         cfg = dataclasses.replace(cfg, compile=args.compile)
+    data.check_threads(args.threads)
     torch.set_num_threads(args.threads)
     demos = data.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)
     torch.manual_seed(0)

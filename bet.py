@@ -243,6 +243,9 @@ class BeT(nn.Module):
         unexpected = [k for k in state if k not in expected]
         if unexpected:
             raise ValueError(f"{path}: checkpoint has unexpected entries {', '.join(unexpected[:4])}")
+        broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if broken:
+            raise ValueError(f"{path}: '{broken[0]}' contains NaN or inf")
         model.load_state_dict(state)
         if not model.fitted:
             raise ValueError(f"{path}: checkpoint has no fitted k-means centres")

@@ -91,8 +91,13 @@ def repository_files(root):
 def handout(root, out):
     """Write the student version of the repository at `root` into the new folder `out`: the same files,
     byte for byte, except that solution regions become stubs and tests/hidden/ is left out."""
+    if not out:
+        raise ValueError("the handout folder must not be empty")
     if os.path.exists(out):
         raise ValueError(f"{out}: already exists; choose a new folder (the handout never overwrites)")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not (os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)):
+        raise ValueError(f"{out}: cannot be created ({parent} is not a writable folder)")
     files = repository_files(root)
     stripped, found = {}, set()
     for rel in files:                                   # check every marker before writing anything
@@ -107,14 +112,19 @@ def handout(root, out):
         raise MarkerError(f"no solution region for exercise(s) {', '.join(sorted(missing))}")
     tmp = out + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
-    for rel in files:
-        os.makedirs(os.path.join(tmp, os.path.dirname(rel)), exist_ok=True)
-        if rel in stripped:
-            with open(os.path.join(tmp, rel), "w", encoding="utf-8", newline="") as f:
-                f.write(stripped[rel])
-        else:
-            shutil.copyfile(os.path.join(root, rel), os.path.join(tmp, rel))
-    os.rename(tmp, out)
+    try:
+        for rel in files:
+            os.makedirs(os.path.join(tmp, os.path.dirname(rel)), exist_ok=True)
+            if rel in stripped:
+                with open(os.path.join(tmp, rel), "w", encoding="utf-8", newline="") as f:
+                    f.write(stripped[rel])
+            else:
+                shutil.copyfile(os.path.join(root, rel), os.path.join(tmp, rel))
+        os.rename(tmp, out)
+    except OSError as e:                                # e.g. a read-only or special file system
+        raise ValueError(f"{out}: cannot write the handout there ({e.strerror})") from None
+    finally:                                            # a failed copy leaves nothing behind
+        shutil.rmtree(tmp, ignore_errors=True)
     return sorted(stripped)
 
 
@@ -167,8 +177,25 @@ def grade(root):
     return {"score": score, "execution_time": round(time.time() - t0, 1), "tests": tests}
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, except that a bad flag raises ValueError: one `error:` line, like any other bad input."""
+
+    def error(self, message):
+        raise ValueError(f"{message} (see {self.prog} --help)")
+
+
+def is_results_file(path):
+    """Whether `path` holds a results.json this grader wrote (the only file --json may replace)."""
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (ValueError, UnicodeDecodeError, OSError):
+        return False
+    return isinstance(old, dict) and {"score", "tests"} <= set(old)
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Make the student handout, or grade a copy of the exercises.")
+    p = ArgumentParser(description="Make the student handout, or grade a copy of the exercises.")
     sub = p.add_subparsers(dest="command", required=True)
     h = sub.add_parser("handout", help="write the student version of this repository into OUT_DIR")
     h.add_argument("out_dir")
@@ -185,6 +212,8 @@ def main(argv=None):
         raise ValueError(f"{args.dir}: not a copy of this repository (no tests/ folder)")
     if args.json and (os.path.isdir(args.json) or not args.json.endswith(".json")):
         raise ValueError(f"--json {args.json}: must be a file ending in .json")
+    if args.json and os.path.exists(args.json) and not is_results_file(args.json):
+        raise ValueError(f"--json {args.json}: exists and is not a grading result; not overwriting it")
     results = grade(os.path.abspath(args.dir))
     if args.json:                      # written whole or not at all: a temp file, then a rename
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)

@@ -290,7 +290,7 @@ def metric_of(env_name):
 
 
 def parser():
-    p = argparse.ArgumentParser(description="DAgger against BC with as many expert labels, over several training seeds.")
+    p = data.ArgumentParser(description="DAgger against BC with as many expert labels, over several training seeds.")
     p.add_argument("--env", required=True, choices=sorted(SETTINGS))
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
     p.add_argument("--rounds", type=int, help="DAgger rounds after round 0 (default per env)")
@@ -321,16 +321,19 @@ def main(argv=None):
                         ("--episodes", settings["episodes"], 1), ("--horizon", settings["horizon"], 1), ("--steps", settings["steps"], 1),
                         ("--eval-episodes", settings["eval_episodes"], 1), ("--eval-seed", args.eval_seed, 0),
                         ("--workers", args.workers, 1))
-    out = args.out or os.path.join("runs", f"dagger-{args.env}")
-    json_path = args.json or os.path.join("docs", f"dagger_{args.env}.json")
-    plot_path = args.plot or os.path.join("docs", f"dagger_{args.env}.png")
+    if settings["labels0"] < train.ENVS[args.env].k:
+        raise ValueError(f"--labels0 {settings['labels0']}: round 0 needs at least k={train.ENVS[args.env].k} labels for its bins")
+    out = args.out if args.out is not None else os.path.join("runs", f"dagger-{args.env}")
+    json_path = args.json if args.json is not None else os.path.join("docs", f"dagger_{args.env}.json")
+    plot_path = args.plot if args.plot is not None else os.path.join("docs", f"dagger_{args.env}.png")
     data.check_output_dir(out)
     data.check_output_file(json_path, "--json")
-    data.check_output_file(plot_path, "--plot")
     if not json_path.endswith(".json"):
         raise ValueError(f"--json {json_path}: must end in .json")
-    if not plot_path.endswith(".png"):
-        raise ValueError(f"--plot {plot_path}: must end in .png")
+    old = data.existing_json(json_path, "--json")
+    if old is not None and not (old.get("env") == args.env and "points" in old):
+        raise ValueError(f"--json {json_path}: holds something other than a DAgger result for {args.env}; not overwriting it")
+    data.check_png_output(plot_path, "--plot")
     metric = metric_of(args.env)
     print(f"dagger on {args.env}: {args.seeds} seeds, {settings}, schedule {args.schedule}, "
           f"{'warm start' if settings['warm'] else 'retrained from scratch'} each round", flush=True)

@@ -12,6 +12,7 @@ Collection runs a scripted expert's `demo_episode(seed)` over seeds seed, seed+1
 optionally in parallel processes, and keeps only the successful episodes.
 """
 
+import argparse
 import contextlib
 import hashlib
 import json
@@ -74,15 +75,21 @@ def load_demos(path, obs_dim=None, act_dim=None, extra=None):
     if not os.path.exists(path):
         raise DataError(f"{path}: file not found")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {key: f[key] for key in f.files}
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded as f:
+                arrays = {key: f[key] for key in f.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
         raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):          # a .npy file: one array, no named ones
+        raise DataError(f"{path}: not an .npz file of named arrays (it holds one {type(loaded).__name__})")
     required = {"obs": obs_dim, "actions": act_dim, **(extra or {})}
     missing = [k for k in list(required) + ["episode_ends"] if k not in arrays]
     if missing:
         raise DataError(f"{path}: missing key(s) {missing}; found {sorted(arrays)}")
     n = len(arrays["obs"])
+    if n == 0:
+        raise DataError(f"{path}: holds no steps ('obs' is empty)")
     for key, width in required.items():
         a = arrays[key]
         if a.ndim != 2 or len(a) != n or (width is not None and a.shape[1] != width):
@@ -130,11 +137,57 @@ def cli(main):
         sys.exit(2)
 
 
+LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
+
+
 def check_at_least(*checks):
-    """Raise ValueError for the first (flag, value, least) with value < least; a None value (flag not given) passes."""
+    """Raise ValueError for the first (flag, value, least) with value < least or > LARGEST; a None value (flag not
+    given) passes."""
     for flag, value, least in checks:
         if value is not None and value < least:
             raise ValueError(f"{flag} must be at least {least} (got {value})")
+        if value is not None and value > LARGEST:
+            raise ValueError(f"{flag} must be at most {LARGEST} (got {value})")
+
+
+def check_threads(threads, flag="--threads"):
+    """More torch threads than the machine's cores only slow the work down (and absurd counts crash torch)."""
+    cores = os.cpu_count() or 1
+    if threads is not None and threads > cores:
+        raise ValueError(f"{flag} {threads}: this machine has {cores} cores")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, except that a bad flag raises ValueError, so it ends in one `error:` line (see cli) like any
+    other bad input, instead of the usage text and a second message."""
+
+    def error(self, message):
+        raise ValueError(f"{message} (see {self.prog} --help)")
+
+
+def existing_json(path, flag):
+    """The JSON object already at `path`, or None if there is no file; ValueError if the file is something else."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"{flag} {path}: exists and is not a JSON file; not overwriting it") from None
+    if not isinstance(old, dict):
+        raise ValueError(f"{flag} {path}: exists and is not a JSON object; not overwriting it")
+    return old
+
+
+def check_png_output(path, flag):
+    """A figure may replace a PNG image only: raise ValueError if `path` is not a new .png or an existing PNG."""
+    check_output_file(path, flag)
+    if not path.endswith(".png"):
+        raise ValueError(f"{flag} {path}: must end in .png")
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                raise ValueError(f"{flag} {path}: exists and is not a PNG image; not overwriting it")
 
 
 @contextlib.contextmanager
@@ -151,6 +204,8 @@ def sigterm_as_ctrl_c():
 
 def check_output_dir(path, flag="--out"):
     """Raise ValueError unless `path` is, or can be created as, a writable directory (checked before any work)."""
+    if not path:
+        raise ValueError(f"{flag} must not be empty")
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{flag} {path}: exists and is not a directory")
     parent = os.path.abspath(path)

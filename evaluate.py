@@ -10,7 +10,6 @@ Episode i is reset with env seed S+i, and its observation history is rebuilt fro
 nothing leaks from one episode into the next.
 """
 
-import argparse
 import json
 import math
 import os
@@ -252,6 +251,44 @@ def plot_losses(train_log, path):
     plt.close(fig)
 
 
+def is_result_of(results, checkpoint):
+    """Whether a JSON object is evaluate's results for `checkpoint` (None: the expert alone), which --json may replace."""
+    if "success_rate" not in results:
+        return False
+    owner = results.get("checkpoint")
+    if checkpoint is None or owner is None:
+        return checkpoint is None and owner is None
+    path = owner.get("path") if isinstance(owner, dict) else None
+    return isinstance(path, str) and os.path.exists(path) and os.path.samefile(path, checkpoint)
+
+
+def training_log(checkpoint):
+    """The train_log.json beside a checkpoint (for the loss plot), or None; ValueError naming it if it is broken."""
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "train_log.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            log = json.load(f)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"{path}: not a JSON file (--plot draws the loss curve from it)") from None
+    fields = {"epoch", "loss", "focal", "offset"}
+    if not (isinstance(log, dict) and isinstance(log.get("history"), list)
+            and all(isinstance(row, dict) and fields <= set(row) for row in log["history"])):
+        raise ValueError(f"{path}: not a training log (no 'history' list; --plot draws the loss curve from it)")
+    return log
+
+
+def sampling_temperature(args, model):
+    """--temperature, else the one train.py recorded in the checkpoint (which must be a number >= 0)."""
+    if args.temperature is not None:
+        return args.temperature
+    t = model.meta.get("temperature", 1.0)
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not (math.isfinite(t) and t >= 0):
+        raise ValueError(f"{args.checkpoint}: its recorded temperature {t!r} is not a number >= 0; give --temperature")
+    return float(t)
+
+
 def check_args(args):
     """Every flag and path, before any work: raise ValueError naming the first bad one."""
     if args.checkpoint is None and not args.expert:
@@ -263,12 +300,12 @@ def check_args(args):
     keep = [args.checkpoint] if args.checkpoint else []
     if args.json:
         data.check_output_file(args.json, "--json", keep)
-        if os.path.exists(args.json):
-            try:
-                with open(args.json) as f:
-                    json.load(f)
-            except (ValueError, UnicodeDecodeError):
-                raise ValueError(f"--json {args.json}: exists and is not a JSON file; not overwriting it") from None
+        if not args.json.endswith(".json"):
+            raise ValueError(f"--json {args.json}: must end in .json")
+        old = data.existing_json(args.json, "--json")
+        if old is not None and not is_result_of(old, args.checkpoint):
+            raise ValueError(f"--json {args.json}: holds something other than an evaluation of "
+                             f"{args.checkpoint or 'the expert'}; not overwriting it")
     if args.video:
         if not args.video.endswith((".gif", ".mp4")):
             raise ValueError(f"--video {args.video}: must end in .gif or .mp4")
@@ -278,7 +315,7 @@ def check_args(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Evaluate a trained BeT checkpoint with parallel rollouts.")
+    p = data.ArgumentParser(description="Evaluate a trained BeT checkpoint with parallel rollouts.")
     p.add_argument("checkpoint", nargs="?", help="a model.pt written by train.py (optional with --expert: "
                    "without it only the expert is evaluated, on --env pusht)")
     p.add_argument("--episodes", type=int, default=100)
@@ -301,6 +338,8 @@ def main(argv=None):
         raise ValueError(f"unknown env '{env_name}'; choose one of {', '.join(envs.ENV_NAMES)}")
     if model is not None:
         check_obs_dim(model, env_name)
+        temperature = sampling_temperature(args, model)
+        log = training_log(args.checkpoint) if args.plot else None
     if model is not None and args.env and model.meta.get("env") not in (None, args.env):
         print(f"note: {args.checkpoint} was trained on {model.meta['env']}; evaluating it on {args.env}, as --env asks",
               file=sys.stderr)
@@ -314,7 +353,6 @@ def main(argv=None):
     if model is None:
         results, trajectories = expert, expert_trajectories
     else:
-        temperature = args.temperature if args.temperature is not None else model.meta.get("temperature", 1.0)
         results, trajectories = evaluate(model, env_name, args.episodes, args.seed, temperature, True, render)
         if expert is not None:
             results["imitation_ratio"] = results["success_rate"] / max(expert["success_rate"], 1e-9)
@@ -335,10 +373,8 @@ def main(argv=None):
         if env_name in envs.ROUTES:
             plot_trajectories(env_name, trajectories, os.path.join(args.plot, f"{tag}-rollouts.png"),
                               f"{tag}: {results['success_rate']:.0%} success")
-        log = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "train_log.json")
-        if os.path.exists(log):
-            with open(log) as f:
-                plot_losses(json.load(f), os.path.join(args.plot, f"{tag}-loss.png"))
+        if log is not None:
+            plot_losses(log, os.path.join(args.plot, f"{tag}-loss.png"))
 
 
 if __name__ == "__main__":

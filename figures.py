@@ -10,7 +10,6 @@ The paper's point-mass figures, redrawn from our own checkpoints (matplotlib, im
 Trajectories are coloured by the demonstrated route they follow; red ones leave every route.
 """
 
-import argparse
 import os
 
 import torch
@@ -58,7 +57,7 @@ def draw_bins(path, k=24, arrows=40, seed=0):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Draw the Fig. 2 / Fig. 5 analogues from trained point-mass checkpoints.")
+    p = data.ArgumentParser(description="Draw the Fig. 2 / Fig. 5 analogues from trained point-mass checkpoints.")
     p.add_argument("--out", default="docs", help="output directory (default docs/)")
     p.add_argument("--episodes", type=int, default=100, help="rollouts per panel (default 100)")
     p.add_argument("--seed", type=int, default=100000, help="first evaluation env seed")

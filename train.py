@@ -18,6 +18,7 @@ import shutil
 import sys
 import time
 
+import numpy as np
 import torch
 
 import data
@@ -222,7 +223,7 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state_path
 
 def parser():
     """The flags. Those whose dest is a Config field override that field (see config_from_args)."""
-    p = argparse.ArgumentParser(description="Train a Behavior Transformer (or the MSE baseline) on scripted demonstrations, then evaluate it.")
+    p = data.ArgumentParser(description="Train a Behavior Transformer (or the MSE baseline) on scripted demonstrations, then evaluate it.")
     p.add_argument("--env", required=True, help=f"one of {', '.join(ENVS)}")
     p.add_argument("--policy", default="bet", choices=["bet", "mse"], help="bet, or mse = MSE behaviour cloning (RBC)")
     p.add_argument("--data", help="demonstrations .npz (default data/<env>.npz)")
@@ -274,7 +275,9 @@ def check_args(args, cfg, out):
     """Every flag and path, checked before any work, so a bad one writes nothing: raise ValueError naming it."""
     flag = lambda name: "--" + name.replace("_", "-")
     data.check_at_least(*[(flag(n), getattr(cfg, n), 1) for n in ("k", "context", "epochs", "batch_size", "rbc_layers", "rbc_width")],
-                        ("--workers", args.workers, 1), ("--threads", args.threads, 1), ("--collect", args.collect, 1))
+                        ("--workers", args.workers, 1), ("--threads", args.threads, 1), ("--collect", args.collect, 1),
+                        ("--seed", args.seed, 0), ("--eval-seed", cfg.eval_seed, 0), ("--episodes", cfg.eval_episodes, 0))
+    data.check_threads(args.threads)
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ValueError(f"--lr must be a positive finite number (got {cfg.lr})")
     for name in ("alpha", "gamma", "temperature"):
@@ -282,9 +285,6 @@ def check_args(args, cfg, out):
             raise ValueError(f"{flag(name)} must be a finite number >= 0 (got {getattr(cfg, name)})")
     if not (0 <= cfg.dropout < 1):
         raise ValueError(f"--dropout must be in [0, 1) (got {cfg.dropout})")
-    for name, value in (("seed", args.seed), ("eval_seed", cfg.eval_seed), ("episodes", cfg.eval_episodes)):
-        if value < 0:
-            raise ValueError(f"{flag(name)} must be >= 0 (got {value})")
     try:
         device = torch.device(args.device)
     except RuntimeError:
@@ -294,6 +294,36 @@ def check_args(args, cfg, out):
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"--device {args.device}: only cpu and cuda are supported")
     data.check_output_dir(out)
+
+
+def check_collect_path(path):
+    """--collect writes a new dataset, or replaces one: never a checkpoint, a folder or another kind of file."""
+    if not path.endswith(".npz"):
+        raise ValueError(f"--data {path}: must end in .npz (a dataset)")
+    data.check_output_file(path, "--data")
+
+
+def check_fits_data(cfg, demos, path):
+    """The model's sizes must make sense for the dataset: k-means needs at least k actions, and a window longer
+    than the longest episode only repeats its first observation."""
+    if cfg.k > len(demos["actions"]):
+        raise data.DataError(f"--k {cfg.k}: {path} holds only {len(demos['actions'])} actions to cluster")
+    longest = int(np.diff(demos["episode_ends"], prepend=0).max())
+    if cfg.context > longest:
+        raise ValueError(f"--context {cfg.context}: longer than the longest episode in {path} ({longest} steps)")
+
+
+def check_run_folder(out, env, flag="--out"):
+    """A run folder holds one env's run: refuse to train into a folder whose model.pt is another env's."""
+    model_path = os.path.join(out, "model.pt")
+    if not os.path.exists(model_path):
+        return
+    try:
+        previous = BeT.load(model_path).meta.get("env")
+    except ValueError:
+        return                                          # not a readable checkpoint: nothing of value to mix up
+    if previous not in (None, env):
+        raise ValueError(f"{flag} {out}: holds a {previous} run; train {env} into another folder")
 
 
 class CannotResume(ValueError):
@@ -308,6 +338,8 @@ def check_resume(state_path, command):
         saved = torch.load(state_path, map_location="cpu", weights_only=True)["command"]
     except Exception as e:
         raise CannotResume(f"--resume: {state_path} is not a readable training state ({type(e).__name__})") from None
+    if not isinstance(saved, dict):
+        raise CannotResume(f"--resume: {state_path} is not a training state written by train.py")
     if saved != command:
         changed = sorted(k for k in set(saved) | set(command) if saved.get(k) != command.get(k))
         raise CannotResume(f"--resume: {state_path} belongs to another command (differs in {', '.join(changed)})")
@@ -317,11 +349,12 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     cfg = config_from_args(args)
-    out = args.out or os.path.join("runs", args.env + ("-mse" if args.policy == "mse" else ""))
+    out = args.out if args.out is not None else os.path.join("runs", args.env + ("-mse" if args.policy == "mse" else ""))
     check_args(args, cfg, out)
     torch.set_num_threads(args.threads)
-    path = args.data or data.default_path(args.env)
+    path = args.data if args.data is not None else data.default_path(args.env)
     if args.collect:
+        check_collect_path(path)
         demos = data.collect(episode_fn(args.env), args.collect, seed=args.seed, workers=args.workers)
         data.save_demos(path, demos)
         print(f"wrote {path}: {len(demos['episode_ends'])} episodes, {len(demos['obs'])} steps")
@@ -332,6 +365,9 @@ def main(argv=None):
     except data.DataError as e:
         hint = f"; regenerate it with: python train.py --env {args.env} --collect N" if not os.path.exists(path) else ""
         raise data.DataError(f"{e}{hint}") from None
+    if args.policy == "bet":                         # (the MSE baseline has one bin and no history)
+        check_fits_data(cfg, demos, path)
+    check_run_folder(out, args.env)
     meta = {"env": args.env, "policy": args.policy, "seed": args.seed, "data": os.path.abspath(path),
             "data_sha256": data.file_hash(path), "epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size,
             "schedule": cfg.schedule, "temperature": cfg.temperature}

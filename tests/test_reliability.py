@@ -3,6 +3,7 @@ and ablations.py leaves no worker behind."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,6 +54,28 @@ def workspace(tmp_path_factory):
     torch.save(ckpt, root / "forged.pt")
     torch.save({"config": "k=2", "state_dict": {}}, root / "edited.pt")
     assert model.k == 2
+    np.save(root / "one_array.npy", demos["obs"])
+    np.savez(root / "empty.npz", obs=np.zeros((0, 2), np.float32), actions=np.zeros((0, 2), np.float32),
+             episode_ends=np.zeros(0, np.int64))
+    (root / "forged_state").mkdir()
+    torch.save({"command": "x"}, root / "forged_state" / "train_state.pt")
+    nan = torch.load(run_dir / "model.pt", weights_only=True)
+    nan["state_dict"]["centers"][0, 0] = float("nan")
+    torch.save(nan, root / "nan.pt")
+    (root / "hot").mkdir()
+    hot = torch.load(run_dir / "model.pt", weights_only=True)
+    hot["meta"]["temperature"] = "hot"
+    torch.save(hot, root / "hot" / "model.pt")
+    (root / "badlog").mkdir()
+    shutil.copy(run_dir / "model.pt", root / "badlog" / "model.pt")
+    (root / "badlog" / "train_log.json").write_text('{"x": 1}')
+    other = torch.load(run_dir / "model.pt", weights_only=True)    # a run of another env in a runs folder
+    other["meta"]["env"] = "pointmass2"
+    (root / "other_runs" / "BeT-seed0").mkdir(parents=True)
+    torch.save(other, root / "other_runs" / "BeT-seed0" / "model.pt")
+    (root / "other_table").mkdir()
+    (root / "other_table" / "ablations.json").write_text('{"env": "cartpole"}')
+    (root / "notes.png").write_text("not a PNG")
     return root
 
 
@@ -77,9 +100,9 @@ CASES = [
     (TRAIN + ["--dropout", "1"], "--dropout must be in [0, 1)"),
     (TRAIN + ["--dropout", "nan"], "--dropout must be in [0, 1)"),
     (["bench.py", "--env", "pointmass1", "--batch-size", "0"], "--batch-size must be at least 1"),
-    (TRAIN + ["--seed", "-1"], "--seed must be >= 0"),
-    (TRAIN + ["--eval-seed", "-1"], "--eval-seed must be >= 0"),
-    (TRAIN + ["--episodes", "-1"], "--episodes must be >= 0"),
+    (TRAIN + ["--seed", "-1"], "--seed must be at least 0"),
+    (TRAIN + ["--eval-seed", "-1"], "--eval-seed must be at least 0"),
+    (TRAIN + ["--episodes", "-1"], "--episodes must be at least 0"),
     (TRAIN + ["--device", "cuda"], "CUDA is not available"),
     (TRAIN + ["--device", "toaster"], "--device toaster"),
     (TRAIN + ["--resume"], "nothing to resume"),
@@ -90,7 +113,7 @@ CASES = [
     (["evaluate.py", R + "/model.pt", "--seed", "-1"], "--seed must be at least 0"),
     (["evaluate.py", R + "/model.pt", "--temperature", "nan"], "--temperature must be a finite number"),
     (["evaluate.py", R + "/model.pt", "--json", R + "/model.pt"], "would overwrite"),
-    (["evaluate.py", R + "/model.pt", "--json", "{root}/notes.txt"], "not a JSON file"),
+    (["evaluate.py", R + "/model.pt", "--json", "{root}/notes.txt"], "must end in .json"),
     (["evaluate.py", R + "/model.pt", "--json", R], "is a directory"),
     (["evaluate.py", R + "/model.pt", "--video", "{root}/out.txt"], "must end in .gif or .mp4"),
     (["evaluate.py", R + "/model.pt", "--plot", "{root}/a_file"], "exists and is not a directory"),
@@ -120,6 +143,35 @@ CASES = [
     (["coursework.py", "handout", R], "already exists"),
     (["coursework.py", "grade", "{root}/no_such_copy"], "not a copy of this repository"),
     (["coursework.py", "grade", "--json", "{root}/results.txt"], "must be a file ending in .json"),
+    # found by an audit of every script (2026-11-22): tracebacks, late checks, and other runs' files replaced
+    (TRAIN + ["--epochs", "abc"], "argument --epochs: invalid int value"),
+    (["coursework.py", "frob"], "invalid choice: 'frob'"),
+    (["train.py", "--env", "pointmass1", "--out", ""], "--out must not be empty"),
+    (TRAIN + ["--seed", str(2 ** 63)], "--seed must be at most"),
+    (TRAIN + ["--threads", "100000"], "this machine has"),
+    (TRAIN + ["--k", "1000000"], "holds only"),
+    (TRAIN + ["--context", "100000"], "longer than the longest episode"),
+    (TRAIN + ["--data", "{root}/one_array.npy"], "not an .npz file"),
+    (TRAIN + ["--data", "{root}/empty.npz"], "holds no steps"),
+    (TRAIN + ["--collect", "2", "--workers", "1", "--data", R + "/model.pt"], "must end in .npz"),
+    (["train.py", "--env", "pointmass1", "--out", "{root}/forged_state", "--resume"], "not a training state"),
+    (["train.py", "--env", "pointmass1", "--out", "{root}/other_runs/BeT-seed0"], "holds a pointmass2 run"),
+    (["evaluate.py", "{root}/nan.pt"], "contains NaN or inf"),
+    (["evaluate.py", "{root}/hot/model.pt"], "recorded temperature 'hot'"),
+    (["evaluate.py", "{root}/badlog/model.pt", "--plot", "{root}/plots"], "not a training log"),
+    (["evaluate.py", R + "/model.pt", "--json", R + "/train_log.json"], "holds something other than an evaluation"),
+    (["evaluate.py", "{root}/badlog/model.pt", "--json", R + "/eval.json"], "holds something other than an evaluation"),
+    (["evaluate.py", R + "/model.pt", "--json", "{root}/same.gif", "--video", "{root}/same.gif"], "must end in .json"),
+    (["ablations.py", "--env", "pointmass1", "--runs", R, "--variants", ""], "--variants must not be empty"),
+    (["ablations.py", "--env", "pointmass1", "--runs", R, "--k-sweep", "1000000"], "more bins than"),
+    (["ablations.py", "--env", "pointmass1", "--runs", "{root}/other_runs"], "holds a pointmass2 run"),
+    (["ablations.py", "--env", "pointmass1", "--runs", R, "--out", "{root}/other_table"], "ablation table of cartpole"),
+    (["dagger.py", "--env", "cartpole", "--out", R, "--json", R + "/eval.json"], "other than a DAgger result"),
+    (["dagger.py", "--env", "cartpole", "--out", R, "--plot", "{root}/notes.png"], "not a PNG image"),
+    (["dagger.py", "--env", "cartpole", "--out", R, "--eval-seed", "99999999999"], "--eval-seed must be at most"),
+    (["dagger.py", "--env", "pusht", "--out", R, "--labels0", "20"], "needs at least k=96 labels"),
+    (["coursework.py", "handout", ""], "must not be empty"),
+    (["coursework.py", "grade", "--json", R + "/eval.json"], "not a grading result"),
 ]
 
 
