@@ -258,6 +258,7 @@ def main(argv=None):
     data.check_at_least(("--seeds", args.seeds, 1), ("--episodes", args.episodes, 1), ("--workers", args.workers, 1),
                         ("--eval-seed", args.eval_seed, 0), ("--epochs", args.epochs, 1),
                         ("--k-sweep values", min(ks, default=1), 1), ("--k-sweep values", max(ks, default=1), 1))
+    data.check_workers(args.workers)
     data.check_output_dir(args.out)
     data.check_output_dir(args.runs, "--runs")
     check_folders_hold(args.env, args.out, args.runs)

@@ -321,6 +321,7 @@ def main(argv=None):
                         ("--episodes", settings["episodes"], 1), ("--horizon", settings["horizon"], 1), ("--steps", settings["steps"], 1),
                         ("--eval-episodes", settings["eval_episodes"], 1), ("--eval-seed", args.eval_seed, 0),
                         ("--workers", args.workers, 1))
+    data.check_workers(args.workers)
     if settings["labels0"] < train.ENVS[args.env].k:
         raise ValueError(f"--labels0 {settings['labels0']}: round 0 needs at least k={train.ENVS[args.env].k} labels for its bins")
     out = args.out if args.out is not None else os.path.join("runs", f"dagger-{args.env}")

@@ -157,6 +157,13 @@ def check_threads(threads, flag="--threads"):
         raise ValueError(f"{flag} {threads}: this machine has {cores} cores")
 
 
+def check_workers(workers, flag="--workers"):
+    """Worker processes beyond a few per core only add start-up time and memory (each imports torch)."""
+    cores = os.cpu_count() or 1
+    if workers is not None and workers > 4 * cores:
+        raise ValueError(f"{flag} {workers}: at most {4 * cores} on this machine ({cores} cores)")
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, except that a bad flag raises ValueError, so it ends in one `error:` line (see cli) like any
     other bad input, instead of the usage text and a second message."""

@@ -277,6 +277,7 @@ def check_args(args, cfg, out):
     data.check_at_least(*[(flag(n), getattr(cfg, n), 1) for n in ("k", "context", "epochs", "batch_size", "rbc_layers", "rbc_width")],
                         ("--workers", args.workers, 1), ("--threads", args.threads, 1), ("--collect", args.collect, 1),
                         ("--seed", args.seed, 0), ("--eval-seed", cfg.eval_seed, 0), ("--episodes", cfg.eval_episodes, 0))
+    data.check_workers(args.workers)
     data.check_threads(args.threads)
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ValueError(f"--lr must be a positive finite number (got {cfg.lr})")
