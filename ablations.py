@@ -85,7 +85,7 @@ def check_folders_hold(env, out, runs):
     """--out and --runs belong to one env: refuse folders that already hold another env's table or runs."""
     table = os.path.join(out, "ablations.json")
     if os.path.exists(table):
-        old = data.existing_json(table, "--out")
+        old = data.existing_json(table, "--out would overwrite it")
         if old.get("env") != env:
             raise ValueError(f"--out {out}: holds the ablation table of {old.get('env')}; write {env}'s elsewhere")
     if os.path.isdir(runs):

@@ -331,7 +331,7 @@ def main(argv=None):
     data.check_output_file(json_path, "--json")
     if not json_path.endswith(".json"):
         raise ValueError(f"--json {json_path}: must end in .json")
-    old = data.existing_json(json_path, "--json")
+    old = data.existing_json(json_path, "--json would overwrite it")
     if old is not None and not (old.get("env") == args.env and "points" in old):
         raise ValueError(f"--json {json_path}: holds something other than a DAgger result for {args.env}; not overwriting it")
     data.check_png_output(plot_path, "--plot")

@@ -172,17 +172,18 @@ class ArgumentParser(argparse.ArgumentParser):
         raise ValueError(f"{message} (see {self.prog} --help)")
 
 
-def existing_json(path, flag):
-    """The JSON object already at `path`, or None if there is no file; ValueError if the file is something else."""
+def existing_json(path, why):
+    """The JSON object at `path`, or None if there is no file; ValueError naming the file, and `why` its content
+    matters, if it is anything else."""
     if not os.path.exists(path):
         return None
     try:
         with open(path) as f:
             old = json.load(f)
     except (ValueError, UnicodeDecodeError):
-        raise ValueError(f"{flag} {path}: exists and is not a JSON file; not overwriting it") from None
+        old = None
     if not isinstance(old, dict):
-        raise ValueError(f"{flag} {path}: exists and is not a JSON object; not overwriting it")
+        raise ValueError(f"{path}: exists and is not a JSON object ({why})")
     return old
 
 

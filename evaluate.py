@@ -10,7 +10,6 @@ Episode i is reset with env seed S+i, and its observation history is rebuilt fro
 nothing leaks from one episode into the next.
 """
 
-import json
 import math
 import os
 import sys
@@ -265,17 +264,11 @@ def is_result_of(results, checkpoint):
 def training_log(checkpoint):
     """The train_log.json beside a checkpoint (for the loss plot), or None; ValueError naming it if it is broken."""
     path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "train_log.json")
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path) as f:
-            log = json.load(f)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError(f"{path}: not a JSON file (--plot draws the loss curve from it)") from None
+    log = data.existing_json(path, "--plot draws the loss curve from it")
     fields = {"epoch", "loss", "focal", "offset"}
-    if not (isinstance(log, dict) and isinstance(log.get("history"), list)
-            and all(isinstance(row, dict) and fields <= set(row) for row in log["history"])):
-        raise ValueError(f"{path}: not a training log (no 'history' list; --plot draws the loss curve from it)")
+    history = log.get("history") if log is not None else []
+    if not (isinstance(history, list) and all(isinstance(row, dict) and fields <= set(row) for row in history)):
+        raise ValueError(f"{path}: not a training log (no 'history' of epochs; --plot draws the loss curve from it)")
     return log
 
 
@@ -302,7 +295,7 @@ def check_args(args):
         data.check_output_file(args.json, "--json", keep)
         if not args.json.endswith(".json"):
             raise ValueError(f"--json {args.json}: must end in .json")
-        old = data.existing_json(args.json, "--json")
+        old = data.existing_json(args.json, "--json would overwrite it")
         if old is not None and not is_result_of(old, args.checkpoint):
             raise ValueError(f"--json {args.json}: holds something other than an evaluation of "
                              f"{args.checkpoint or 'the expert'}; not overwriting it")
