@@ -284,6 +284,8 @@ def check_args(args, cfg, out):
     for name in ("alpha", "gamma", "temperature"):
         if not (math.isfinite(getattr(cfg, name)) and getattr(cfg, name) >= 0):
             raise ValueError(f"{flag(name)} must be a finite number >= 0 (got {getattr(cfg, name)})")
+    if args.policy == "mse" and cfg.rbc_width ** 2 * cfg.rbc_layers > 10 ** 9:
+        raise ValueError(f"--rbc-width {cfg.rbc_width} with --rbc-layers {cfg.rbc_layers}: over a billion weights")
     if not (0 <= cfg.dropout < 1):
         raise ValueError(f"--dropout must be in [0, 1) (got {cfg.dropout})")
     try:

@@ -149,6 +149,7 @@ CASES = [
     (["train.py", "--env", "pointmass1", "--out", ""], "--out must not be empty"),
     (TRAIN + ["--seed", str(2 ** 63)], "--seed must be at most"),
     (TRAIN + ["--threads", "100000"], "this machine has"),
+    (TRAIN + ["--policy", "mse", "--rbc-width", "100000000"], "over a billion weights"),
     (["dagger.py", "--env", "cartpole", "--out", R, "--workers", "100000"], "--workers 100000: at most"),
     (TRAIN + ["--k", "1000000"], "holds only"),
     (TRAIN + ["--context", "100000"], "longer than the longest episode"),
