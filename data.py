@@ -180,7 +180,7 @@ def existing_json(path, why):
     try:
         with open(path) as f:
             old = json.load(f)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError, IsADirectoryError):
         old = None
     if not isinstance(old, dict):
         raise ValueError(f"{path}: exists and is not a JSON object ({why})")

@@ -234,7 +234,7 @@ def draw_pointmass(ax, env_name, paths, title):
     ax.set_aspect("equal")
 
 
-def plot_losses(train_log, path):
+def plot_losses(train_log, path, title):
     """Loss curve of one training run from its train_log.json."""
     import matplotlib
     matplotlib.use("Agg")
@@ -244,10 +244,17 @@ def plot_losses(train_log, path):
     for key in ("loss", "focal", "offset"):
         ax.plot([r["epoch"] for r in h], [r[key] for r in h], label=key)
     ax.set_yscale("log"); ax.set_xlabel("epoch"); ax.legend()
-    ax.set_title(f"{train_log['meta']['env']} ({train_log['meta']['policy']})", fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def is_video(path):
+    """Whether a file starts as a GIF or an MP4 does (the only files --video may replace)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head[:6] in (b"GIF87a", b"GIF89a") or head[4:8] == b"ftyp"
 
 
 def is_result_of(results, checkpoint):
@@ -284,6 +291,8 @@ def sampling_temperature(args, model):
 
 def check_args(args):
     """Every flag and path, before any work: raise ValueError naming the first bad one."""
+    if args.checkpoint == "":
+        raise ValueError("the checkpoint path must not be empty")
     if args.checkpoint is None and not args.expert:
         raise ValueError("give a checkpoint, or --expert to evaluate the scripted PushT expert alone")
     data.check_at_least(("--episodes", args.episodes, 1), ("--seed", args.seed, 0),
@@ -303,6 +312,8 @@ def check_args(args):
         if not args.video.endswith((".gif", ".mp4")):
             raise ValueError(f"--video {args.video}: must end in .gif or .mp4")
         data.check_output_file(args.video, "--video", keep)
+        if os.path.isfile(args.video) and not is_video(args.video):
+            raise ValueError(f"--video {args.video}: exists and is not a GIF or MP4 video; not overwriting it")
     if args.plot:
         data.check_output_dir(args.plot, "--plot")
 
@@ -367,7 +378,7 @@ def main(argv=None):
             plot_trajectories(env_name, trajectories, os.path.join(args.plot, f"{tag}-rollouts.png"),
                               f"{tag}: {results['success_rate']:.0%} success")
         if log is not None:
-            plot_losses(log, os.path.join(args.plot, f"{tag}-loss.png"))
+            plot_losses(log, os.path.join(args.plot, f"{tag}-loss.png"), f"{tag}: training loss")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Tables 4-5); a flag of the same name overrides any field. Run `python train.py -
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import shlex
@@ -317,16 +318,25 @@ def check_fits_data(cfg, demos, path):
 
 
 def check_run_folder(out, env, flag="--out"):
-    """A run folder holds one env's run: refuse to train into a folder whose model.pt is another env's."""
-    model_path = os.path.join(out, "model.pt")
-    if not os.path.exists(model_path):
-        return
-    try:
-        previous = BeT.load(model_path).meta.get("env")
-    except ValueError:
-        return                                          # not a readable checkpoint: nothing of value to mix up
-    if previous not in (None, env):
-        raise ValueError(f"{flag} {out}: holds a {previous} run; train {env} into another folder")
+    """A run folder holds one env's run: refuse to train into a folder whose model.pt or train_log.json is
+    another env's, or whose model.pt cannot be read (so it cannot be told apart)."""
+    model_path, log_path = os.path.join(out, "model.pt"), os.path.join(out, "train_log.json")
+    previous = []
+    if os.path.exists(model_path):
+        try:
+            previous.append(BeT.load(model_path).meta.get("env"))
+        except ValueError:
+            raise ValueError(f"{flag} {out}: holds an unreadable model.pt; remove it or pick another folder") from None
+    if os.path.isfile(log_path):
+        try:
+            with open(log_path) as f:
+                meta = json.load(f).get("meta", {})
+            previous.append(meta.get("env"))
+        except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
+            pass                                         # not a log this script wrote: the model decides
+    for other in previous:
+        if other is not None and other != env:
+            raise ValueError(f"{flag} {out}: holds a {other} run; train {env} into another folder")
 
 
 class CannotResume(ValueError):

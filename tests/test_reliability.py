@@ -76,6 +76,9 @@ def workspace(tmp_path_factory):
     (root / "other_table").mkdir()
     (root / "other_table" / "ablations.json").write_text('{"env": "cartpole"}')
     (root / "notes.png").write_text("not a PNG")
+    (root / "text.gif").write_text("not a GIF")
+    (root / "log_only").mkdir()                          # an evaluated run of another env whose model.pt is gone
+    (root / "log_only" / "train_log.json").write_text('{"meta": {"env": "cartpole"}, "history": []}')
     return root
 
 
@@ -173,6 +176,9 @@ CASES = [
     (["dagger.py", "--env", "cartpole", "--out", R, "--eval-seed", "99999999999"], "--eval-seed must be at most"),
     (["dagger.py", "--env", "pusht", "--out", R, "--labels0", "20"], "needs at least k=96 labels"),
     (["coursework.py", "handout", ""], "must not be empty"),
+    (["evaluate.py", ""], "must not be empty"),
+    (["evaluate.py", R + "/model.pt", "--video", "{root}/text.gif"], "not a GIF or MP4"),
+    (["train.py", "--env", "pointmass1", "--out", "{root}/log_only"], "holds a cartpole run"),
     (["coursework.py", "grade", "--json", R + "/eval.json"], "not a grading result"),
 ]
 
