@@ -111,7 +111,8 @@ def handout(root, out):
     if missing:
         raise MarkerError(f"no solution region for exercise(s) {', '.join(sorted(missing))}")
     tmp = out + ".partial"
-    shutil.rmtree(tmp, ignore_errors=True)
+    if os.path.exists(tmp):
+        raise ValueError(f"{tmp}: already exists (an interrupted handout?); remove it first")
     try:
         for rel in files:
             os.makedirs(os.path.join(tmp, os.path.dirname(rel)), exist_ok=True)
@@ -214,12 +215,18 @@ def main(argv=None):
         raise ValueError(f"--json {args.json}: must be a file ending in .json")
     if args.json and os.path.exists(args.json) and not is_results_file(args.json):
         raise ValueError(f"--json {args.json}: exists and is not a grading result; not overwriting it")
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise ValueError(f"--json {args.json}: cannot create its folder ({e.strerror})") from None
     results = grade(os.path.abspath(args.dir))
-    if args.json:                      # written whole or not at all: a temp file, then a rename
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json + ".partial", "w") as f:
+    if args.json:                      # written whole or not at all: a temp file of its own, then a rename
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".partial")
+        with os.fdopen(fd, "w") as f:
             json.dump(results, f, indent=1)
-        os.replace(args.json + ".partial", args.json)
+        os.replace(tmp, args.json)
 
 
 if __name__ == "__main__":

@@ -328,6 +328,12 @@ def main(argv=None):
     json_path = args.json if args.json is not None else os.path.join("docs", f"dagger_{args.env}.json")
     plot_path = args.plot if args.plot is not None else os.path.join("docs", f"dagger_{args.env}.png")
     data.check_output_dir(out)
+    cache, cfg = os.path.join(out, "demos.npz"), train.ENVS[args.env]
+    if os.path.exists(cache):                # an earlier run's demonstrations, reused: they must be this env's
+        try:
+            data.load_demos(cache, cfg.obs_dim, cfg.act_dim)
+        except data.DataError:
+            raise ValueError(f"--out {out}: its demos.npz is not {args.env} demonstrations; pick another folder") from None
     data.check_output_file(json_path, "--json")
     if not json_path.endswith(".json"):
         raise ValueError(f"--json {json_path}: must end in .json")

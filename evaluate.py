@@ -279,13 +279,11 @@ def training_log(checkpoint):
     return log
 
 
-def sampling_temperature(args, model):
-    """--temperature, else the one train.py recorded in the checkpoint (which must be a number >= 0)."""
-    if args.temperature is not None:
-        return args.temperature
+def recorded_temperature(model, path):
+    """The sampling temperature train.py recorded in the checkpoint at `path` (1 if none), which must be a number >= 0."""
     t = model.meta.get("temperature", 1.0)
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not (math.isfinite(t) and t >= 0):
-        raise ValueError(f"{args.checkpoint}: its recorded temperature {t!r} is not a number >= 0; give --temperature")
+        raise ValueError(f"{path}: its recorded temperature {t!r} is not a number >= 0; give --temperature")
     return float(t)
 
 
@@ -342,7 +340,7 @@ def main(argv=None):
         raise ValueError(f"unknown env '{env_name}'; choose one of {', '.join(envs.ENV_NAMES)}")
     if model is not None:
         check_obs_dim(model, env_name)
-        temperature = sampling_temperature(args, model)
+        temperature = args.temperature if args.temperature is not None else recorded_temperature(model, args.checkpoint)
         log = training_log(args.checkpoint) if args.plot else None
     if model is not None and args.env and model.meta.get("env") not in (None, args.env):
         print(f"note: {args.checkpoint} was trained on {model.meta['env']}; evaluating it on {args.env}, as --env asks",

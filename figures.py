@@ -70,10 +70,14 @@ def main(argv=None):
     data.check_output_dir(args.out)
     torch.set_num_threads(1)
     models = {} if args.bins_only else {path: BeT.load(path) for _, runs in PANELS.values() for _, path in runs}
+    temperatures = {}
     for filename, (env_name, runs) in ([] if args.bins_only else PANELS.items()):   # every checkpoint, before drawing
         for _, path in runs:
             if models[path].meta.get("env") != env_name:
                 raise ValueError(f"{path}: trained on {models[path].meta.get('env')}, but {filename} needs a {env_name} run")
+            temperatures[path] = evaluate.recorded_temperature(models[path], path)
+    for filename in ["bins.png"] + ([] if args.bins_only else list(PANELS)):
+        data.check_png_output(os.path.join(args.out, filename), "--out")
     os.makedirs(args.out, exist_ok=True)
     draw_bins(os.path.join(args.out, "bins.png"))
     print(f"wrote {os.path.join(args.out, 'bins.png')}")
@@ -84,8 +88,7 @@ def main(argv=None):
         evaluate.draw_pointmass(axes[0], env_name, demo_paths(env_name, args.episodes), "demonstrations")
         for ax, (label, path) in zip(axes[1:], runs):
             model = models[path]
-            temperature = model.meta.get("temperature", 1.0)
-            results, trajectories = evaluate.evaluate(model, env_name, args.episodes, args.seed, temperature, True)
+            results, trajectories = evaluate.evaluate(model, env_name, args.episodes, args.seed, temperatures[path], True)
             title = f"{label}\nsuccess {results['success_rate']:.0%}, single route {results['single_route']:.0%}"
             evaluate.draw_pointmass(ax, env_name, [t["obs"][:, :2] for t in trajectories], title)
         fig.tight_layout()

@@ -77,6 +77,13 @@ def workspace(tmp_path_factory):
     (root / "other_table" / "ablations.json").write_text('{"env": "cartpole"}')
     (root / "notes.png").write_text("not a PNG")
     (root / "text.gif").write_text("not a GIF")
+    (root / "textfig").mkdir()
+    (root / "textfig" / "bins.png").write_text("not a PNG")
+    (root / "handout.partial").mkdir()                   # someone's folder that happens to carry the temp name
+    (root / "handout.partial" / "mine.txt").write_text("keep me")
+    (root / "dg").mkdir()                                # a DAgger folder holding CartPole's demonstrations
+    np.savez(root / "dg" / "demos.npz", obs=np.zeros((3, 4), np.float32), actions=np.zeros((3, 1), np.float32),
+             episode_ends=np.array([3]))
     (root / "log_only").mkdir()                          # an evaluated run of another env whose model.pt is gone
     (root / "log_only" / "train_log.json").write_text('{"meta": {"env": "cartpole"}, "history": []}')
     return root
@@ -177,6 +184,9 @@ CASES = [
     (["dagger.py", "--env", "pusht", "--out", R, "--labels0", "20"], "needs at least k=96 labels"),
     (["coursework.py", "handout", ""], "must not be empty"),
     (["evaluate.py", ""], "must not be empty"),
+    (["coursework.py", "handout", "{root}/handout"], "interrupted handout"),
+    (["figures.py", "--bins-only", "--out", "{root}/textfig"], "not a PNG image"),
+    (["dagger.py", "--env", "pusht", "--out", "{root}/dg"], "not pusht demonstrations"),
     (["evaluate.py", R + "/model.pt", "--video", "{root}/text.gif"], "not a GIF or MP4"),
     (["train.py", "--env", "pointmass1", "--out", "{root}/log_only"], "holds a cartpole run"),
     (["coursework.py", "grade", "--json", R + "/eval.json"], "not a grading result"),
