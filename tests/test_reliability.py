@@ -219,8 +219,10 @@ def test_outliers_warn_in_one_line_naming_file_and_dimension(tmp_path, capsys):
 def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
     """A diverging run names the epoch and step, and writes nothing (an earlier model.pt stays)."""
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "model.pt").write_bytes(b"previous")
+    demos = data.load_demos(data.default_path("pointmass1"), 2, 2)
+    train.build_model(train.ENVS["pointmass1"]).fit_bins(demos["obs"], demos["actions"]).save(
+        out / "model.pt", meta={"env": "pointmass1"})
+    previous = (out / "model.pt").read_bytes()
     original, calls = BeT.loss, []
     def diverge(self, obs, actions):
         loss, parts = original(self, obs, actions)
@@ -229,7 +231,7 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
     monkeypatch.setattr(BeT, "loss", diverge)
     with pytest.raises(ValueError, match="diverged: the loss is nan at epoch 2, step 30"):
         train.main(["--env", "pointmass1", "--epochs", "3", "--episodes", "0", "--out", str(out)])
-    assert (out / "model.pt").read_bytes() == b"previous"
+    assert (out / "model.pt").read_bytes() == previous
     assert sorted(os.listdir(out)) == ["model.pt", "train_state.pt"]   # the last finished epoch, for --resume
 
 
