@@ -246,6 +246,9 @@ class BeT(nn.Module):
         broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
         if broken:
             raise ValueError(f"{path}: '{broken[0]}' contains NaN or inf")
+        scales = [k for k in ("obs_std", "act_std") if not (state[k] > 0).all()]
+        if scales:
+            raise ValueError(f"{path}: '{scales[0]}' must be positive (it divides the observations or actions)")
         model.load_state_dict(state)
         if not model.fitted:
             raise ValueError(f"{path}: checkpoint has no fitted k-means centres")

@@ -211,7 +211,7 @@ def main(argv=None):
         return
     if not os.path.isdir(os.path.join(args.dir, "tests")):
         raise ValueError(f"{args.dir}: not a copy of this repository (no tests/ folder)")
-    if args.json and (os.path.isdir(args.json) or not args.json.endswith(".json")):
+    if args.json is not None and (os.path.isdir(args.json) or not args.json.endswith(".json")):
         raise ValueError(f"--json {args.json}: must be a file ending in .json")
     if args.json and os.path.exists(args.json) and not is_results_file(args.json):
         raise ValueError(f"--json {args.json}: exists and is not a grading result; not overwriting it")

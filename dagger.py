@@ -23,6 +23,7 @@ import dataclasses
 import math
 import multiprocessing as mp
 import os
+import sys
 import time
 
 import numpy as np
@@ -345,10 +346,15 @@ def main(argv=None):
     print(f"dagger on {args.env}: {args.seeds} seeds, {settings}, schedule {args.schedule}, "
           f"{'warm start' if settings['warm'] else 'retrained from scratch'} each round", flush=True)
     t0 = time.time()
-    with data.RunLock(out), data.sigterm_as_ctrl_c():
-        points = run(args.env, args.seeds, settings, args.schedule, out, args.eval_seed, args.workers)
-        torch.set_num_threads(1)
-        expert = expert_score(args.env, settings["eval_episodes"], args.eval_seed)
+    try:
+        with data.RunLock(out), data.sigterm_as_ctrl_c():
+            points = run(args.env, args.seeds, settings, args.schedule, out, args.eval_seed, args.workers)
+            torch.set_num_threads(1)
+            expert = expert_score(args.env, settings["eval_episodes"], args.eval_seed)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: nothing written to {json_path} or {plot_path}; the rounds so far are in {out}",
+              file=sys.stderr)
+        sys.exit(130)
     summary = summarise(points, metric)
     result = dict(env=args.env, metric=metric, settings=settings, schedule=args.schedule,
                   seeds=args.seeds, eval_seed=args.eval_seed, expert=expert, seconds=round(time.time() - t0, 1),

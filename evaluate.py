@@ -272,9 +272,11 @@ def training_log(checkpoint):
     """The train_log.json beside a checkpoint (for the loss plot), or None; ValueError naming it if it is broken."""
     path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "train_log.json")
     log = data.existing_json(path, "--plot draws the loss curve from it")
-    fields = {"epoch", "loss", "focal", "offset"}
+    fields = ("epoch", "loss", "focal", "offset")
     history = log.get("history") if log is not None else []
-    if not (isinstance(history, list) and all(isinstance(row, dict) and fields <= set(row) for row in history)):
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if not (isinstance(history, list) and all(isinstance(row, dict) and all(number(row.get(f)) for f in fields)
+                                              for row in history)):
         raise ValueError(f"{path}: not a training log (no 'history' of epochs; --plot draws the loss curve from it)")
     return log
 
@@ -289,8 +291,10 @@ def recorded_temperature(model, path):
 
 def check_args(args):
     """Every flag and path, before any work: raise ValueError naming the first bad one."""
-    if args.checkpoint == "":
-        raise ValueError("the checkpoint path must not be empty")
+    for name, value in (("the checkpoint path", args.checkpoint), ("--json", args.json), ("--plot", args.plot),
+                        ("--video", args.video)):
+        if value == "":
+            raise ValueError(f"{name} must not be empty")
     if args.checkpoint is None and not args.expert:
         raise ValueError("give a checkpoint, or --expert to evaluate the scripted PushT expert alone")
     data.check_at_least(("--episodes", args.episodes, 1), ("--seed", args.seed, 0),
@@ -342,6 +346,10 @@ def main(argv=None):
         check_obs_dim(model, env_name)
         temperature = args.temperature if args.temperature is not None else recorded_temperature(model, args.checkpoint)
         log = training_log(args.checkpoint) if args.plot else None
+        if args.plot:                        # the figures it would replace must be figures
+            tag = f"{env_name}-{model.meta.get('policy', 'bet')}"
+            for name in ("rollouts", "loss"):
+                data.check_png_output(os.path.join(args.plot, f"{tag}-{name}.png"), "--plot")
     if model is not None and args.env and model.meta.get("env") not in (None, args.env):
         print(f"note: {args.checkpoint} was trained on {model.meta['env']}; evaluating it on {args.env}, as --env asks",
               file=sys.stderr)

@@ -300,11 +300,17 @@ def check_args(args, cfg, out):
     data.check_output_dir(out)
 
 
-def check_collect_path(path):
-    """--collect writes a new dataset, or replaces one: never a checkpoint, a folder or another kind of file."""
+def check_collect_path(path, cfg, env):
+    """--collect writes a new dataset, or replaces one of the same env: never a checkpoint, a folder, another
+    env's dataset or another kind of file."""
     if not path.endswith(".npz"):
         raise ValueError(f"--data {path}: must end in .npz (a dataset)")
     data.check_output_file(path, "--data")
+    if os.path.exists(path):
+        try:
+            data.load_demos(path, cfg.obs_dim, cfg.act_dim)
+        except data.DataError:
+            raise ValueError(f"--data {path}: holds something other than {env} demonstrations; not overwriting it") from None
 
 
 def check_fits_data(cfg, demos, path):
@@ -351,7 +357,10 @@ def check_resume(state_path, command):
         saved = torch.load(state_path, map_location="cpu", weights_only=True)["command"]
     except Exception as e:
         raise CannotResume(f"--resume: {state_path} is not a readable training state ({type(e).__name__})") from None
-    if not isinstance(saved, dict):
+    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    parts = {"model": dict, "optimizer": dict, "generator": torch.Tensor, "torch_rng": torch.Tensor, "history": list,
+             "step": int, "epoch": int}
+    if not isinstance(saved, dict) or not all(isinstance(state.get(k), t) for k, t in parts.items()):
         raise CannotResume(f"--resume: {state_path} is not a training state written by train.py")
     if saved != command:
         changed = sorted(k for k in set(saved) | set(command) if saved.get(k) != command.get(k))
@@ -367,7 +376,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     path = args.data if args.data is not None else data.default_path(args.env)
     if args.collect:
-        check_collect_path(path)
+        check_collect_path(path, cfg, args.env)
         demos = data.collect(episode_fn(args.env), args.collect, seed=args.seed, workers=args.workers)
         data.save_demos(path, demos)
         print(f"wrote {path}: {len(demos['episode_ends'])} episodes, {len(demos['obs'])} steps")

@@ -77,6 +77,14 @@ def workspace(tmp_path_factory):
     (root / "other_table" / "ablations.json").write_text('{"env": "cartpole"}')
     (root / "notes.png").write_text("not a PNG")
     (root / "text.gif").write_text("not a GIF")
+    std0 = torch.load(run_dir / "model.pt", weights_only=True)
+    std0["state_dict"]["obs_std"][0] = 0.0
+    torch.save(std0, root / "std0.pt")
+    (root / "textplot").mkdir()
+    (root / "textplot" / "pointmass1-bet-rollouts.png").write_text("not a PNG")
+    (root / "notes.npz").write_text("not a dataset")
+    (root / "broken_state").mkdir()                      # the right command, but no optimizer state
+    torch.save({"command": {"env": "pointmass1"}, "model": {}}, root / "broken_state" / "train_state.pt")
     (root / "textfig").mkdir()
     (root / "textfig" / "bins.png").write_text("not a PNG")
     (root / "handout.partial").mkdir()                   # someone's folder that happens to carry the temp name
@@ -184,6 +192,11 @@ CASES = [
     (["dagger.py", "--env", "pusht", "--out", R, "--labels0", "20"], "needs at least k=96 labels"),
     (["coursework.py", "handout", ""], "must not be empty"),
     (["evaluate.py", ""], "must not be empty"),
+    (["evaluate.py", R + "/model.pt", "--json", ""], "--json must not be empty"),
+    (["evaluate.py", "{root}/std0.pt"], "'obs_std' must be positive"),
+    (["evaluate.py", R + "/model.pt", "--plot", "{root}/textplot"], "not a PNG image"),
+    (TRAIN + ["--collect", "2", "--workers", "1", "--data", "{root}/notes.npz"], "other than pointmass1 demonstrations"),
+    (["train.py", "--env", "pointmass1", "--out", "{root}/broken_state", "--resume"], "not a training state"),
     (["coursework.py", "handout", "{root}/handout"], "interrupted handout"),
     (["figures.py", "--bins-only", "--out", "{root}/textfig"], "not a PNG image"),
     (["dagger.py", "--env", "pusht", "--out", "{root}/dg"], "not pusht demonstrations"),
