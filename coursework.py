@@ -179,7 +179,8 @@ def grade(root):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, except that a bad flag raises ValueError: one `error:` line, like any other bad input."""
+    """argparse, except that a bad flag raises ValueError: one `error:` line, like any other bad input.
+    (data.ArgumentParser's twin: coursework.py imports no project module, so the handout tools run on their own.)"""
 
     def error(self, message):
         raise ValueError(f"{message} (see {self.prog} --help)")

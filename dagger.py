@@ -323,18 +323,16 @@ def main(argv=None):
                         ("--eval-episodes", settings["eval_episodes"], 1), ("--eval-seed", args.eval_seed, 0),
                         ("--workers", args.workers, 1))
     data.check_workers(args.workers)
-    if settings["labels0"] < train.ENVS[args.env].k:
-        raise ValueError(f"--labels0 {settings['labels0']}: round 0 needs at least k={train.ENVS[args.env].k} labels for its bins")
+    cfg = train.ENVS[args.env]
+    if settings["labels0"] < cfg.k:
+        raise ValueError(f"--labels0 {settings['labels0']}: round 0 needs at least k={cfg.k} labels for its bins")
     out = args.out if args.out is not None else os.path.join("runs", f"dagger-{args.env}")
     json_path = args.json if args.json is not None else os.path.join("docs", f"dagger_{args.env}.json")
     plot_path = args.plot if args.plot is not None else os.path.join("docs", f"dagger_{args.env}.png")
     data.check_output_dir(out)
-    cache, cfg = os.path.join(out, "demos.npz"), train.ENVS[args.env]
-    if os.path.exists(cache):                # an earlier run's demonstrations, reused: they must be this env's
-        try:
-            data.load_demos(cache, cfg.obs_dim, cfg.act_dim)
-        except data.DataError:
-            raise ValueError(f"--out {out}: its demos.npz is not {args.env} demonstrations; pick another folder") from None
+    cache = os.path.join(out, "demos.npz")     # an earlier run's demonstrations, reused: they must be this env's
+    if os.path.exists(cache) and not data.holds_demos(cache, cfg.obs_dim, cfg.act_dim):
+        raise ValueError(f"--out {out}: its demos.npz is not {args.env} demonstrations; pick another folder")
     data.check_output_file(json_path, "--json")
     if not json_path.endswith(".json"):
         raise ValueError(f"--json {json_path}: must end in .json")

@@ -137,6 +137,15 @@ def cli(main):
         sys.exit(2)
 
 
+def holds_demos(path, obs_dim, act_dim):
+    """Whether `path` is a valid dataset with these observation and action widths (see load_demos)."""
+    try:
+        load_demos(path, obs_dim, act_dim)
+    except DataError:
+        return False
+    return True
+
+
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
 
 

@@ -379,7 +379,6 @@ def main(argv=None):
         data.write_json(args.json, results)
     if args.plot and model is not None:
         os.makedirs(args.plot, exist_ok=True)
-        tag = f"{env_name}-{model.meta.get('policy', 'bet')}"
         if env_name in envs.ROUTES:
             plot_trajectories(env_name, trajectories, os.path.join(args.plot, f"{tag}-rollouts.png"),
                               f"{tag}: {results['success_rate']:.0%} success")

@@ -11,7 +11,6 @@ Tables 4-5); a flag of the same name overrides any field. Run `python train.py -
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import shlex
@@ -306,11 +305,8 @@ def check_collect_path(path, cfg, env):
     if not path.endswith(".npz"):
         raise ValueError(f"--data {path}: must end in .npz (a dataset)")
     data.check_output_file(path, "--data")
-    if os.path.exists(path):
-        try:
-            data.load_demos(path, cfg.obs_dim, cfg.act_dim)
-        except data.DataError:
-            raise ValueError(f"--data {path}: holds something other than {env} demonstrations; not overwriting it") from None
+    if os.path.exists(path) and not data.holds_demos(path, cfg.obs_dim, cfg.act_dim):
+        raise ValueError(f"--data {path}: holds something other than {env} demonstrations; not overwriting it")
 
 
 def check_fits_data(cfg, demos, path):
@@ -333,13 +329,12 @@ def check_run_folder(out, env, flag="--out"):
             previous.append(BeT.load(model_path).meta.get("env"))
         except ValueError:
             raise ValueError(f"{flag} {out}: holds an unreadable model.pt; remove it or pick another folder") from None
-    if os.path.isfile(log_path):
-        try:
-            with open(log_path) as f:
-                meta = json.load(f).get("meta", {})
-            previous.append(meta.get("env"))
-        except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
-            pass                                         # not a log this script wrote: the model decides
+    try:
+        meta = (data.existing_json(log_path, "the run's training log") or {}).get("meta")
+    except ValueError:
+        meta = None                                      # not a log this script wrote: the model decides
+    if isinstance(meta, dict):
+        previous.append(meta.get("env"))
     for other in previous:
         if other is not None and other != env:
             raise ValueError(f"{flag} {out}: holds a {other} run; train {env} into another folder")
@@ -354,10 +349,10 @@ def check_resume(state_path, command):
     if not os.path.exists(state_path):
         raise ValueError(f"--resume: {state_path} not found (nothing to resume)")
     try:
-        saved = torch.load(state_path, map_location="cpu", weights_only=True)["command"]
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        saved = state["command"]
     except Exception as e:
         raise CannotResume(f"--resume: {state_path} is not a readable training state ({type(e).__name__})") from None
-    state = torch.load(state_path, map_location="cpu", weights_only=True)
     parts = {"model": dict, "optimizer": dict, "generator": torch.Tensor, "torch_rng": torch.Tensor, "history": list,
              "step": int, "epoch": int}
     if not isinstance(saved, dict) or not all(isinstance(state.get(k), t) for k, t in parts.items()):
