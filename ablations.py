@@ -21,10 +21,11 @@ import sys
 import time
 
 import numpy as np
-
 import torch
 
 import data
+import plots
+import runs
 import train
 
 VARIANTS = {                       # Table 3 row -> train.py flags
@@ -52,7 +53,7 @@ def run(env, flags, seed, args):
     picks up where it was."""
     name = "_".join([f.strip("-").replace("-", "") for f in flags]) or "bet"
     out = os.path.join(args.runs, f"{name}-seed{seed}")
-    argv = ["--env", env, "--seed", str(seed), "--out", out, "--episodes", str(args.episodes),
+    argv = ["--env", env, "--seed", str(seed), "--out", out, "--episodes", str(args.eval_episodes),
             "--eval-seed", str(args.eval_seed), *flags]
     if args.epochs is not None:
         argv += ["--epochs", str(args.epochs)]
@@ -63,9 +64,9 @@ def run(env, flags, seed, args):
         with open(os.path.join(out, "stdout.txt"), "a" if resume else "w") as log, contextlib.redirect_stdout(log):
             try:
                 train.main(argv + (["--resume"] if resume else []))
-            except train.CannotResume:
+            except runs.CannotResume:
                 train.main(argv)                 # the saved state belongs to another command: start over
-        data.write_json(command_path, argv)      # written last (atomically): its presence means the run finished
+        runs.write_json(command_path, argv)      # written last (atomically): its presence means the run finished
     results = _read(results_path)
     if "routes" in results:
         results["route_entropy"] = route_entropy(results["routes"])
@@ -78,19 +79,19 @@ def finished(out, argv):
     if not all(os.path.exists(p) for p in paths) or _read(paths[0]) != argv:
         return False
     results = _read(paths[1])
-    return results.get("checkpoint", {}).get("sha256") == data.file_hash(paths[2])
+    return results.get("checkpoint", {}).get("sha256") == runs.file_hash(paths[2])
 
 
-def check_folders_hold(env, out, runs):
+def check_folders_hold(env, out, runs_dir):
     """--out and --runs belong to one env: refuse folders that already hold another env's table or runs."""
     table = os.path.join(out, "ablations.json")
     if os.path.exists(table):
-        old = data.existing_json(table, "--out would overwrite it")
+        old = runs.existing_json(table, "--out would overwrite it")
         if old.get("env") != env:
             raise ValueError(f"--out {out}: holds the ablation table of {old.get('env')}; write {env}'s elsewhere")
-    if os.path.isdir(runs):
-        for name in sorted(os.listdir(runs)):
-            train.check_run_folder(os.path.join(runs, name), env, "--runs")
+    if os.path.isdir(runs_dir):
+        for name in sorted(os.listdir(runs_dir)):
+            runs.check_run_folder(os.path.join(runs_dir, name), env, "--runs")
 
 
 def _job(job):
@@ -129,7 +130,7 @@ def markdown(env, table, seeds, args):
         cols += ["mean max coverage"]
     if pointmass:
         cols += ["single route", "route entropy"] if metric != "single_route" else ["route entropy"]
-    lines = [f"{env}: {len(seeds)} training seeds, {args.episodes} evaluation episodes from seed {args.eval_seed}"
+    lines = [f"{env}: {len(seeds)} training seeds, {args.eval_episodes} evaluation episodes from seed {args.eval_seed}"
              + (f", {args.epochs} epochs" if args.epochs else ""), "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for name, s in table.items():
@@ -142,29 +143,6 @@ def markdown(env, table, seeds, args):
             row += [f"{s['route_entropy']:.2f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
-
-
-def plot_k_sweep(env, sweep, path):
-    """Fig. 6 analogue: the metric against k, normalised by the best k's mean, mean ± std over seeds."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    ks = sorted(sweep, key=int)
-    means = np.array([sweep[k]["mean"] for k in ks])
-    stds = np.array([sweep[k]["std"] for k in ks])
-    best = means.max() if means.max() > 0 else 1.0
-    fig, ax = plt.subplots(figsize=(4.5, 3))
-    ax.errorbar([int(k) for k in ks], means / best, yerr=stds / best, marker="o", capsize=3,
-                label=f"{train.ENVS[env].metric} / best")
-    if "route_entropy" in sweep[ks[0]]:    # point-mass: a collapse to one route shows here, not in the metric
-        ax.plot([int(k) for k in ks], [sweep[k]["route_entropy"] for k in ks], marker="s", label="route entropy")
-        ax.legend(fontsize=8)
-    ax.set_xscale("log", base=2); ax.set_xticks([int(k) for k in ks]); ax.set_xticklabels(ks)
-    ax.set_xlabel("number of bins k"); ax.set_ylabel("relative performance"); ax.set_ylim(-0.05, 1.1)
-    ax.set_title(f"{env}: ablating k (Fig. 6 analogue)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def tune_rbc(env, layers, widths, seed):
@@ -209,13 +187,12 @@ def rbc_markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
-    p = data.ArgumentParser(description="Train and evaluate BeT's ablations (Table 3) and the k sweep (Fig. 6) for one env.")
+def parser():
+    p = runs.ArgumentParser(description="Train and evaluate BeT's ablations (Table 3) and the k sweep (Fig. 6) for one env.")
     p.add_argument("--env", required=True, choices=list(train.ENVS))
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
-    p.add_argument("--episodes", type=int, default=100, help="evaluation episodes per run (default 100)")
-    p.add_argument("--eval-seed", type=int, default=100000, help="first evaluation env seed (default 100000)")
-    p.add_argument("--epochs", type=int, help="override the env's training epochs (e.g. a cheaper PushT table)")
+    runs.add_flags(p, train.Config, ["epochs", "eval_episodes", "eval_seed"], defaults={"eval_episodes": 100,
+                                                                                      "eval_seed": 100000})
     p.add_argument("--variants", help="comma-separated subset of: " + ", ".join(VARIANTS))
     p.add_argument("--k-sweep", help="comma-separated k values (default per env; 'none' to skip)")
     p.add_argument("--update", action="store_true", help="keep the rows and k values of --out's ablations.json "
@@ -228,21 +205,12 @@ def main(argv=None):
     p.add_argument("--tune-rbc", action="store_true", help="instead: pick the RBC baseline's depth and width by "
                    "validation MSE (App. B.1) and write rbc_tuning.json to --out")
     p.add_argument("--tune-seed", type=int, default=100, help="--tune-rbc: split and training seed (default 100)")
-    args = p.parse_args(argv)
-    args.out = args.out if args.out is not None else os.path.join("docs", "ablations", args.env)
-    args.runs = args.runs if args.runs is not None else os.path.join("runs", "ablations", args.env)
+    return p
+
+
+def checked(args):
+    """Every flag and folder, before any run: returns (variant names, k values, the table's header)."""
     cfg = train.ENVS[args.env]
-    if args.tune_rbc:
-        data.check_output_dir(args.out)
-        torch.set_num_threads(1)
-        result = tune_rbc(args.env, (1, 2, 3, 4), (32, 64, 128, 256), args.tune_seed)
-        data.write_json(os.path.join(args.out, "rbc_tuning.json"), result)
-        text = rbc_markdown(result)
-        data.atomic_write(os.path.join(args.out, "rbc_tuning.md"), lambda f: f.write(text.encode()))
-        print("\n" + text)
-        print(f"best: {result['best']['layers']} layers x {result['best']['width']} wide; "
-              f"wrote {os.path.join(args.out, 'rbc_tuning.json')} and rbc_tuning.md")
-        return
     for flag, value in (("--variants", args.variants), ("--k-sweep", args.k_sweep)):
         if value is not None and not value.strip():
             raise ValueError(f"{flag} must not be empty (leave it out for the default)")
@@ -251,31 +219,71 @@ def main(argv=None):
     if unknown or ("BeT" not in names and not args.update):
         raise ValueError(f"--variants must include 'BeT' (unless --update) and only these: {', '.join(VARIANTS)} "
                          f"(got {unknown or names})")
+    if len(set(names)) < len(names):
+        raise ValueError(f"--variants names a variant twice ({args.variants}); each trains into its own folders")
     try:
         ks = [] if args.k_sweep == "none" else [int(k) for k in (args.k_sweep.split(",") if args.k_sweep else cfg.k_sweep)]
     except ValueError:
         raise ValueError(f"--k-sweep must be comma-separated integers or 'none' (got {args.k_sweep!r})") from None
-    data.check_at_least(("--seeds", args.seeds, 1), ("--episodes", args.episodes, 1), ("--workers", args.workers, 1),
-                        ("--eval-seed", args.eval_seed, 0), ("--epochs", args.epochs, 1),
-                        ("--k-sweep values", min(ks, default=1), 1), ("--k-sweep values", max(ks, default=1), 1))
-    data.check_workers(args.workers)
-    data.check_output_dir(args.out)
-    data.check_output_dir(args.runs, "--runs")
+    runs.check_counts(("--seeds", args.seeds, 1), ("--episodes", args.eval_episodes, 1), ("--workers", args.workers, 1),
+                      ("--eval-seed", args.eval_seed, 0), ("--epochs", args.epochs, 1),
+                      ("--k-sweep values", min(ks, default=1), 1), ("--k-sweep values", max(ks, default=1), 1))
+    runs.check_episodes(("--episodes", args.eval_episodes))
+    runs.check_workers(args.workers)
+    runs.check_output_dir(args.out)
+    runs.check_output_dir(args.runs, "--runs")
     check_folders_hold(args.env, args.out, args.runs)
     actions = len(data.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)["actions"])
     if max(ks, default=1) > actions:
         raise ValueError(f"--k-sweep: k={max(ks)} is more bins than the {actions} actions of {args.env}'s demonstrations")
-    seeds, metric, t0 = list(range(args.seeds)), cfg.metric, time.time()
-    header = {"env": args.env, "metric": metric, "seeds": seeds, "episodes": args.episodes,
+    header = {"env": args.env, "metric": cfg.metric, "seeds": list(range(args.seeds)), "episodes": args.eval_episodes,
               "eval_seed": args.eval_seed, "epochs": args.epochs}
-    previous = os.path.join(args.out, "ablations.json")
     if args.update:
+        previous = os.path.join(args.out, "ablations.json")
         if not os.path.exists(previous):
             raise ValueError(f"--update: {previous} not found")
         old = _read(previous)
         if any(old.get(key) != value for key, value in header.items()):
             raise ValueError(f"--update: {previous} was made with other settings "
                              f"({ {key: old.get(key) for key in header} }), not {header}")
+    return names, ks, header
+
+
+def run_rbc_tuning(args):
+    """--tune-rbc: the RBC grid of App. B.1, written to --out as rbc_tuning.json and .md."""
+    runs.check_output_dir(args.out)
+    torch.set_num_threads(1)
+    result = tune_rbc(args.env, (1, 2, 3, 4), (32, 64, 128, 256), args.tune_seed)
+    runs.write_json(os.path.join(args.out, "rbc_tuning.json"), result)
+    text = rbc_markdown(result)
+    runs.write_text(os.path.join(args.out, "rbc_tuning.md"), text)
+    print("\n" + text)
+    print(f"best: {result['best']['layers']} layers x {result['best']['width']} wide; "
+          f"wrote {os.path.join(args.out, 'rbc_tuning.json')} and rbc_tuning.md")
+
+
+def train_all(args, jobs):
+    """Every (variant, flags, seed) run in --workers processes, one thread each; {(variant, seed): results}."""
+    done, t0, metric = {}, time.time(), train.ENVS[args.env].metric
+    tasks = [(name, flags, s, args.env, args) for name, flags, s in jobs]
+    stopped = lambda: (f"after {len(done)} of {len(jobs)} runs; run the same command again to resume "
+                       f"(finished runs are reused, an interrupted one continues from its last epoch)")
+    with runs.on_interrupt(stopped), multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+        for i, (name, s, results) in enumerate(pool.imap_unordered(_job, tasks)):   # leaving the block stops them
+            done[name, s] = results
+            print(f"[{i + 1}/{len(jobs)}] {name:<24} seed {s}  {metric} {results[metric]:.3f}"
+                  f"   ({time.time() - t0:.0f}s)", flush=True)
+    return done
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    args.out = args.out if args.out is not None else os.path.join("docs", "ablations", args.env)
+    args.runs = args.runs if args.runs is not None else os.path.join("runs", "ablations", args.env)
+    if args.tune_rbc:
+        return run_rbc_tuning(args)
+    names, ks, header = checked(args)
+    cfg, seeds, metric = train.ENVS[args.env], header["seeds"], header["metric"]
     todo = [(n, VARIANTS[n]) for n in names] + [(f"k={k}", ["--k", str(k)]) for k in ks]
     key = lambda flags: () if flags == ["--k", str(cfg.k)] else tuple(flags)   # full BeT uses the default k
     first = {}                                         # flags -> the first variant trained with them
@@ -285,39 +293,28 @@ def main(argv=None):
     jobs = [(name, flags, s) for name, flags in todo if same[name] == name for s in seeds]
     print(f"{len(jobs)} runs ({len(todo)} variants x {len(seeds)} seeds, shared runs reused) on {args.workers} "
           f"worker(s)", flush=True)
-    done = {}
-    # one thread per run, so a run's numbers do not depend on --workers (runs are deterministic on one thread)
-    tasks = [(name, flags, s, args.env, args) for name, flags, s in jobs]
-    try:   # SIGTERM stops the table like Ctrl-C; leaving the pool's block terminates every worker
-        with data.sigterm_as_ctrl_c(), multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-            for i, (name, s, results) in enumerate(pool.imap_unordered(_job, tasks)):
-                done[name, s] = results
-                print(f"[{i + 1}/{len(jobs)}] {name:<24} seed {s}  {metric} {results[metric]:.3f}"
-                      f"   ({time.time() - t0:.0f}s)", flush=True)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted after {len(done)} of {len(jobs)} runs; run the same command again to resume "
-              f"(finished runs are reused, an interrupted one continues from its last epoch)", file=sys.stderr)
-        sys.exit(130)
+    done = train_all(args, jobs)
     summary = lambda results: {k: v for k, v in results.items() if k != "per_episode"}   # episodes stay in eval.json
     raw = {name: [summary(done[same[name], s]) for s in seeds] for name, _ in todo}
     command = "python ablations.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     commands = {name: command for name in raw}
+    previous = os.path.join(args.out, "ablations.json")
     if args.update:                                    # rows this command did not run keep their old runs
-        raw = {**old["runs"], **raw}
-        commands = {**old.get("commands", {}), **commands}
+        old = _read(previous)
+        raw, commands = {**old["runs"], **raw}, {**old.get("commands", {}), **commands}
     names = [n for n in VARIANTS if n in raw]
     ks = sorted(int(n[2:]) for n in raw if n.startswith("k="))
     reference = float(np.mean([r[metric] for r in raw["BeT"]]))
     table = {n: summarise(raw[n], metric, reference) for n in names}
     sweep = {str(k): summarise(raw[f"k={k}"], metric, reference) for k in ks}
-    data.write_json(previous, {**header, "table": table, "k_sweep": sweep, "runs": raw, "commands": commands})
+    runs.write_json(previous, {**header, "table": table, "k_sweep": sweep, "runs": raw, "commands": commands})
     text = markdown(args.env, table, seeds, args)
-    data.atomic_write(os.path.join(args.out, "ablations.md"), lambda f: f.write(text.encode()))
+    runs.write_text(os.path.join(args.out, "ablations.md"), text)
     if ks:
-        plot_k_sweep(args.env, sweep, os.path.join(args.out, "k_sweep.png"))
+        plots.plot_k_sweep(args.env, sweep, metric, os.path.join(args.out, "k_sweep.png"))
     print("\n" + text)
     print(f"wrote {args.out}/ablations.json, ablations.md" + (", k_sweep.png" if ks else ""))
 
 
 if __name__ == "__main__":
-    data.cli(main)
+    runs.cli(main)

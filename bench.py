@@ -9,7 +9,6 @@ Everything runs on real data (data/<env>.npz) with the env's Config from train.p
 initialised (speed does not depend on the weights), with its bins fitted as train.train fits them.
 """
 
-import argparse
 import dataclasses
 import json
 import time
@@ -19,6 +18,7 @@ import torch
 
 import data
 import evaluate
+import runs
 import train
 
 
@@ -68,25 +68,21 @@ def evaluation_split(model, env_name, episodes, seed, temperature):
 
 
 def main(argv=None):
-    p = data.ArgumentParser(description="Benchmark training and inference speed for one env's configuration (JSON).")
+    p = runs.ArgumentParser(description="Benchmark training and inference speed for one env's configuration (JSON).")
     p.add_argument("--env", required=True, choices=list(train.ENVS))
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    p.add_argument("--batch-size", type=int, help="training batch (default: the env's)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the training loss (default: the env's setting)")
+    runs.add_flags(p, train.Config, ["batch_size", "compile"])
     p.add_argument("--steps", type=int, default=100, help="timed training steps (default 100)")
     p.add_argument("--repeats", type=int, default=200, help="timed sample calls per batch size (default 200)")
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes for the time split (default 50; 0 = skip)")
     p.add_argument("--seed", type=int, default=1000, help="first evaluation env seed (default 1000)")
     args = p.parse_args(argv)
-    data.check_at_least(("--threads", args.threads, 1), ("--steps", args.steps, 1), ("--repeats", args.repeats, 1),
-                        ("--episodes", args.episodes, 0), ("--seed", args.seed, 0), ("--batch-size", args.batch_size, 1))
-    cfg = train.ENVS[args.env]
-    if args.batch_size is not None:
-        cfg = dataclasses.replace(cfg, batch_size=args.batch_size)
-    if args.compile is not None:
-        cfg = dataclasses.replace(cfg, compile=args.compile)
-    data.check_threads(args.threads)
+    cfg = dataclasses.replace(train.ENVS[args.env], **runs.given(args, train.Config))
+    runs.check_settings(cfg)
+    runs.check_counts(("--threads", args.threads, 1), ("--steps", args.steps, 1), ("--repeats", args.repeats, 1),
+                      ("--episodes", args.episodes, 0), ("--seed", args.seed, 0))
+    runs.check_episodes(("--episodes", args.episodes))
+    runs.check_threads(args.threads)
     torch.set_num_threads(args.threads)
     demos = data.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)
     torch.manual_seed(0)
@@ -100,4 +96,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    data.cli(main)
+    runs.cli(main)

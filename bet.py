@@ -24,7 +24,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import data
 import kmeans
 from mingpt import GPT, GPTConfig
 
@@ -90,10 +89,7 @@ class BeT(nn.Module):
     def __init__(self, obs_dim, act_dim, *, k=24, context=5, n_layer=4, n_head=4, n_embd=72,
                  dropout=0.1, alpha=1.0, gamma=2.0, offsets=True, trunk="gpt", discretizer="kmeans"):
         super().__init__()
-        if trunk not in ("gpt", "mlp"):
-            raise ValueError(f"trunk must be 'gpt' or 'mlp', got {trunk!r}")
-        if discretizer not in ("kmeans", "uniform"):
-            raise ValueError(f"discretizer must be 'kmeans' or 'uniform', got {discretizer!r}")
+        assert trunk in ("gpt", "mlp") and discretizer in ("kmeans", "uniform"), (trunk, discretizer)
         if discretizer == "uniform" and round(k ** (1 / act_dim)) ** act_dim != k:
             raise ValueError(f"a uniform grid needs k = levels**{act_dim}, got k={k}")
         self.config = dict(obs_dim=obs_dim, act_dim=act_dim, k=k, context=context, n_layer=n_layer,
@@ -204,80 +200,16 @@ class BeT(nn.Module):
         return self.unnormalize_actions(kmeans.decode(bins, residuals, self.centers))
         ### END SOLUTION
 
-    # ---- checkpoints: one self-contained file, written atomically ----
+    # ---- checkpoints: a plain dict, self-contained (runs.save_model writes it, runs.load_model checks it) ----
 
-    def save(self, path, meta=None):
-        """Write config, weights and buffers (centres, normalisation) to `path`, atomically.
-        `meta` is an optional plain dict (e.g. env name, training seed) stored alongside. Returns the file's sha256."""
-        ckpt = {"config": dict(self.config), "state_dict": self.state_dict(), "meta": dict(meta or {})}
-        return data.atomic_write(path, lambda f: torch.save(ckpt, f))
+    def checkpoint(self, meta=None):
+        """Everything needed to act: config, weights and buffers (centres, normalisation), and a plain `meta` dict."""
+        return {"config": dict(self.config), "state_dict": self.state_dict(), "meta": dict(meta or {})}
 
     @classmethod
-    def load(cls, path):
-        """Load a checkpoint written by save(); raise ValueError naming the file if it is unreadable,
-        incomplete or has the wrong shapes. The returned model has `.meta` (a dict) and is in eval mode."""
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ValueError(f"{path}: checkpoint not found") from None
-        except Exception as e:
-            raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
-        if not isinstance(ckpt, dict) or not {"config", "state_dict"} <= set(ckpt):
-            raise ValueError(f"{path}: not a BeT checkpoint (needs 'config' and 'state_dict')")
-        config, state = ckpt["config"], ckpt["state_dict"]
-        if not isinstance(config, dict) or not isinstance(state, dict) or \
-                not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise ValueError(f"{path}: not a BeT checkpoint (config must be a dict, state_dict a dict of tensors)")
-        cls._check_config(path, config, state)      # before allocating: a forged config could ask for gigabytes
-        try:
-            model = cls(**config)
-        except (TypeError, ValueError, AssertionError) as e:
-            raise ValueError(f"{path}: bad config in checkpoint ({e})") from None
-        expected = model.state_dict()
-        missing = [k for k in expected if k not in state]
-        if missing:
-            raise ValueError(f"{path}: checkpoint lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
-        for key, value in expected.items():
-            if tuple(state[key].shape) != tuple(value.shape):
-                raise ValueError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}")
-        unexpected = [k for k in state if k not in expected]
-        if unexpected:
-            raise ValueError(f"{path}: checkpoint has unexpected entries {', '.join(unexpected[:4])}")
-        broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-        if broken:
-            raise ValueError(f"{path}: '{broken[0]}' contains NaN or inf")
-        scales = [k for k in ("obs_std", "act_std") if not (state[k] > 0).all()]
-        if scales:
-            raise ValueError(f"{path}: '{scales[0]}' must be positive (it divides the observations or actions)")
-        model.load_state_dict(state)
-        if not model.fitted:
-            raise ValueError(f"{path}: checkpoint has no fitted k-means centres")
-        meta = ckpt.get("meta", {})
-        if not isinstance(meta, dict):
-            raise ValueError(f"{path}: 'meta' must be a dict")
-        model.meta = dict(meta)
+    def from_checkpoint(cls, ckpt):
+        """The model a checkpoint() dict describes, in eval mode, with its `.meta`."""
+        model = cls(**ckpt["config"])
+        model.load_state_dict(ckpt["state_dict"])
+        model.meta = dict(ckpt.get("meta", {}))
         return model.eval()
-
-    @staticmethod
-    def _check_config(path, config, state):
-        """The sizes in `config` must be positive ints that match the stored tensors (centres, heads, trunk)."""
-        sizes = ("obs_dim", "act_dim", "k", "context", "n_layer", "n_head", "n_embd")
-        bad = [key for key in sizes if not (isinstance(config.get(key), int) and config[key] >= 1)]
-        if bad:
-            raise ValueError(f"{path}: config entries {', '.join(bad)} must be positive integers")
-        c = config
-        shapes = {"centers": (c["k"], c["act_dim"]), "obs_mean": (c["obs_dim"],), "act_mean": (c["act_dim"],),
-                  "bin_head.weight": (c["k"], c["n_embd"])}
-        if c.get("offsets", True):
-            shapes["offset_head.weight"] = (c["k"] * c["act_dim"], c["n_embd"])
-        if c.get("trunk", "gpt") == "gpt":
-            shapes.update({"trunk.input_proj.weight": (c["n_embd"], c["obs_dim"]),
-                           "trunk.pos_emb": (1, c["context"], c["n_embd"]),
-                           f"trunk.blocks.{c['n_layer'] - 1}.ln1.weight": (c["n_embd"],)})
-        else:
-            shapes["trunk.net.0.weight"] = (c["n_embd"], c["context"] * c["obs_dim"])
-        for key, shape in shapes.items():
-            if key not in state:
-                raise ValueError(f"{path}: checkpoint lacks {key}")
-            if tuple(state[key].shape) != shape:
-                raise ValueError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, but its config implies {shape}")

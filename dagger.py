@@ -18,7 +18,6 @@ normalisation, so the comparison would mix a data change with a model change.
 Results and their diagnosis: docs/experiments.md#dagger-against-more-demonstrations.
 """
 
-import argparse
 import dataclasses
 import math
 import multiprocessing as mp
@@ -33,7 +32,10 @@ import data
 import envs
 import evaluate
 import experts
+import plots
+import runs
 import train
+from runs import setting
 
 # per env: labels0 demonstration transitions in round 0, DAgger rounds, rollouts labelled per round and their
 # step limit (horizon, None: whole episodes), gradient steps per training, held-out evaluation episodes per point,
@@ -44,10 +46,24 @@ import train
 # used: CartPole's demonstrations carry DART-style flips, themselves a remedy for compounding errors; PushT's
 # demonstrator keeps a plan and explores, and on its own states its actions differ from pusht_expert.label's by
 # a median 38 px (docs/experiments.md#dagger-against-more-demonstrations), which would mix two experts' labels.
-SETTINGS = {
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """One env's DAgger experiment; each field is also a dagger.py flag (labels0 -> --labels0)."""
+    labels0: int = setting(None, "expert transitions in round 0", check=1)
+    rounds: int = setting(None, "DAgger rounds after round 0", check=1)
+    episodes: int = setting(None, "rollouts labelled per round", check=1)
+    horizon: int = setting(None, "step limit of the rollouts labelled per round (none: whole episodes)", check=1)
+    steps: int = setting(None, "gradient steps of each training", check=1)
+    eval_episodes: int = setting(None, "held-out evaluation episodes per point", check=1)
+    warm: bool = setting(True, "continue training the previous round's model (--no-warm: retrain from scratch)")
+
+
+SETTINGS = {name: dataclasses.asdict(Settings(**values)) for name, values in {
     "cartpole": dict(labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, eval_episodes=50, warm=True),
     "pusht":    dict(labels0=3000, rounds=2, episodes=20, horizon=None, steps=1500, eval_episodes=100, warm=True),
-}
+}.items()}
 SCHEDULES = ("ross", "half", "expert")   # beta_r for r >= 1: 0 (Ross et al.'s default), 0.5**r, 1 (= more demos)
 DEMO_SEED = 300000                       # demonstration i starts from env seed 300000 + i
 ROLLOUT_SEED = 200000                    # round r of training seed s rolls out env seeds 200000 + 10000 s + 1000 r + i
@@ -186,7 +202,7 @@ def dagger_rounds(env_name, seed, settings, schedule, out, eval_seed, log=print)
     cfg, D, bins = round0(env_name, settings, seed, demos)
     folder = os.path.join(out, f"seed{seed}")
     os.makedirs(folder, exist_ok=True)
-    data.save_demos(os.path.join(folder, "round0.npz"), D)
+    runs.save_demos(os.path.join(folder, "round0.npz"), D)
     model = fit(cfg, D, seed, settings["steps"], bins=bins)
     points = [dict(arm="bc", round=0, labels=len(D["obs"]), beta=1.0,
                    **score(model, env_name, cfg, settings["eval_episodes"], eval_seed))]
@@ -195,7 +211,7 @@ def dagger_rounds(env_name, seed, settings, schedule, out, eval_seed, log=print)
         b = beta(schedule, r)
         D_r, success = labelled_rollouts(model, env_name, settings["episodes"], ROLLOUT_SEED + 10000 * seed + 1000 * r,
                                          b, cfg.temperature, settings["horizon"])
-        data.save_demos(os.path.join(folder, f"round{r}.npz"), D_r)
+        runs.save_demos(os.path.join(folder, f"round{r}.npz"), D_r)
         D = aggregate(D, D_r)
         model = fit(cfg, D, seed, settings["steps"], bins=bins, model=model if settings["warm"] else None)
         points.append(dict(arm="dagger", round=r, labels=len(D["obs"]), beta=b, rollout_success=float(success.mean()),
@@ -225,7 +241,7 @@ def run(env_name, seeds, settings, schedule, out, eval_seed, workers):
     env.close()
     demos = collect_demonstrations(env_name, settings, settings["labels0"] + settings["rounds"] *
                                    settings["episodes"] * longest, workers)
-    data.save_demos(os.path.join(out, "demos.npz"), demos)
+    runs.save_demos(os.path.join(out, "demos.npz"), demos)
     jobs = [(env_name, s, settings, schedule, out, eval_seed) for s in range(seeds)]
     if workers == 1:
         points = [p for job in jobs for p in dagger_rounds(*job)]
@@ -255,29 +271,6 @@ def summarise(points, metric):
     return rows
 
 
-def plot(summary, metric, expert, env_name, path):
-    """Expert labels against the metric: DAgger and matched BC with std bands, expert and round-0 BC as lines."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    round0 = next(s for s in summary if s["arm"] == "bc" and s["round"] == 0)
-    for arm, color, name in (("dagger", "tab:blue", "DAgger"), ("bc", "tab:orange", "BC, as many expert labels")):
-        rows = [round0] + [s for s in summary if s["arm"] == arm and s["round"] > 0]
-        x, y, e = (np.array([s[key] for s in rows]) for key in ("labels", "mean", "std"))
-        ax.plot(x, y, "o-", color=color, label=name)
-        ax.fill_between(x, y - e, y + e, color=color, alpha=0.2)
-    ax.axhline(expert, color="k", ls="--", lw=1, label="expert")
-    ax.axhline(round0["mean"], color="gray", ls=":", lw=1, label="BC, round 0")
-    ax.set_xlabel("expert-labelled transitions")
-    ax.set_ylabel("mean return" if metric == "mean_return" else "success rate")
-    ax.set_title(f"DAgger vs BC on {env_name} (mean ± std over {round0['seeds']} seeds)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def expert_score(env_name, episodes, seed):
     """The demonstrating expert on the evaluation seeds (the figure's top line)."""
     if env_name == "pusht":
@@ -291,20 +284,13 @@ def metric_of(env_name):
 
 
 def parser():
-    p = data.ArgumentParser(description="DAgger against BC with as many expert labels, over several training seeds.")
+    p = runs.ArgumentParser(description="DAgger against BC with as many expert labels, over several training seeds.")
     p.add_argument("--env", required=True, choices=sorted(SETTINGS))
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
-    p.add_argument("--rounds", type=int, help="DAgger rounds after round 0 (default per env)")
-    p.add_argument("--labels0", type=int, help="expert transitions in round 0 (default per env)")
-    p.add_argument("--episodes", type=int, help="rollouts labelled per round (default per env)")
-    p.add_argument("--horizon", type=int, help="step limit of the rollouts labelled per round (default per env)")
-    p.add_argument("--steps", type=int, help="gradient steps of each training (default per env)")
-    p.add_argument("--eval-episodes", type=int, help="held-out episodes per point (default per env)")
-    p.add_argument("--eval-seed", type=int, default=100000, help="first held-out env seed (default 100000)")
+    runs.add_flags(p, Settings)
+    runs.add_flags(p, train.Config, ["eval_seed"], defaults={"eval_seed": 100000})
     p.add_argument("--schedule", default="ross", choices=SCHEDULES,
                    help="beta in rounds >= 1: ross 0, half 0.5**r, expert 1 (default ross)")
-    p.add_argument("--warm", action=argparse.BooleanOptionalAction, help="continue training the previous round's "
-                   "model (--warm) or retrain from scratch (--no-warm) (default per env)")
     p.add_argument("--workers", type=int, default=2, help="training seeds run at once (default 2)")
     p.add_argument("--out", help="each round's dataset (default runs/dagger-<env>)")
     p.add_argument("--json", help="every point (default docs/dagger_<env>.json)")
@@ -312,53 +298,46 @@ def parser():
     return p
 
 
-def main(argv=None):
-    args = parser().parse_args(argv)
-    settings = dict(SETTINGS[args.env])
-    for key in ("rounds", "labels0", "episodes", "horizon", "steps", "eval_episodes", "warm"):
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
-    data.check_at_least(("--seeds", args.seeds, 1), ("--rounds", settings["rounds"], 1), ("--labels0", settings["labels0"], 1),
-                        ("--episodes", settings["episodes"], 1), ("--horizon", settings["horizon"], 1), ("--steps", settings["steps"], 1),
-                        ("--eval-episodes", settings["eval_episodes"], 1), ("--eval-seed", args.eval_seed, 0),
-                        ("--workers", args.workers, 1))
-    data.check_workers(args.workers)
+def checked(args, settings, out, json_path, plot_path):
+    """Every flag, folder and output file, before any work."""
+    runs.check_settings(Settings(**settings))
+    runs.check_counts(("--seeds", args.seeds, 1), ("--eval-seed", args.eval_seed, 0), ("--workers", args.workers, 1))
+    runs.check_episodes(("--eval-episodes", settings["eval_episodes"]), ("--episodes", settings["episodes"]))
+    runs.check_workers(args.workers)
     cfg = train.ENVS[args.env]
     if settings["labels0"] < cfg.k:
         raise ValueError(f"--labels0 {settings['labels0']}: round 0 needs at least k={cfg.k} labels for its bins")
-    out = args.out if args.out is not None else os.path.join("runs", f"dagger-{args.env}")
-    json_path = args.json if args.json is not None else os.path.join("docs", f"dagger_{args.env}.json")
-    plot_path = args.plot if args.plot is not None else os.path.join("docs", f"dagger_{args.env}.png")
-    data.check_output_dir(out)
+    runs.check_output_dir(out)
     cache = os.path.join(out, "demos.npz")     # an earlier run's demonstrations, reused: they must be this env's
     if os.path.exists(cache) and not data.holds_demos(cache, cfg.obs_dim, cfg.act_dim):
         raise ValueError(f"--out {out}: its demos.npz is not {args.env} demonstrations; pick another folder")
-    data.check_output_file(json_path, "--json")
-    if not json_path.endswith(".json"):
-        raise ValueError(f"--json {json_path}: must end in .json")
-    old = data.existing_json(json_path, "--json would overwrite it")
-    if old is not None and not (old.get("env") == args.env and "points" in old):
-        raise ValueError(f"--json {json_path}: holds something other than a DAgger result for {args.env}; not overwriting it")
-    data.check_png_output(plot_path, "--plot")
+    runs.check_json_output(json_path, "--json", lambda old: old.get("env") == args.env and "points" in old,
+                           f"a DAgger result for {args.env}")
+    runs.check_png(plot_path, "--plot")
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    settings = {**SETTINGS[args.env], **runs.given(args, Settings)}
+    out = args.out if args.out is not None else os.path.join("runs", f"dagger-{args.env}")
+    json_path = args.json if args.json is not None else os.path.join("docs", f"dagger_{args.env}.json")
+    plot_path = args.plot if args.plot is not None else os.path.join("docs", f"dagger_{args.env}.png")
+    checked(args, settings, out, json_path, plot_path)
     metric = metric_of(args.env)
     print(f"dagger on {args.env}: {args.seeds} seeds, {settings}, schedule {args.schedule}, "
           f"{'warm start' if settings['warm'] else 'retrained from scratch'} each round", flush=True)
     t0 = time.time()
-    try:
-        with data.RunLock(out), data.sigterm_as_ctrl_c():
-            points = run(args.env, args.seeds, settings, args.schedule, out, args.eval_seed, args.workers)
-            torch.set_num_threads(1)
-            expert = expert_score(args.env, settings["eval_episodes"], args.eval_seed)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: nothing written to {json_path} or {plot_path}; the rounds so far are in {out}",
-              file=sys.stderr)
-        sys.exit(130)
+    with runs.on_interrupt(f"nothing written to {json_path} or {plot_path}; the rounds so far are in {out}"), \
+            runs.RunLock(out):
+        points = run(args.env, args.seeds, settings, args.schedule, out, args.eval_seed, args.workers)
+        torch.set_num_threads(1)
+        expert = expert_score(args.env, settings["eval_episodes"], args.eval_seed)
     summary = summarise(points, metric)
     result = dict(env=args.env, metric=metric, settings=settings, schedule=args.schedule,
                   seeds=args.seeds, eval_seed=args.eval_seed, expert=expert, seconds=round(time.time() - t0, 1),
                   summary=summary, points=points)
-    data.write_json(json_path, result)
-    plot(summary, metric, expert, args.env, plot_path)
+    runs.write_json(json_path, result)
+    plots.plot_dagger(summary, metric, expert, args.env, plot_path)
     print(f"\n{'arm':<8} {'round':>5} {'labels':>8} {metric:>14}")
     for s in summary:
         print(f"{s['arm']:<8} {s['round']:>5} {s['labels']:>8.0f} {s['mean']:>8.3f} ± {s['std']:.3f}")
@@ -366,4 +345,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    data.cli(main)
+    runs.cli(main)

@@ -122,6 +122,14 @@ def label(env_name, env):
     raise ValueError(f"no expert labels env '{env_name}'")
 
 
+def demo_episode_fn(env_name):
+    """The scripted expert's demo_episode(seed) for an env (PushT's planner is imported only when needed)."""
+    if env_name == "pusht":
+        import pusht_expert
+        return pusht_expert.demo_episode
+    return EPISODE_FNS[env_name]
+
+
 EPISODE_FNS = {
     "pointmass1": demo_episode_pointmass1,
     "pointmass2": demo_episode_pointmass2,

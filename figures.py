@@ -17,7 +17,8 @@ import torch
 import data
 import evaluate
 import kmeans
-from bet import BeT
+import plots
+import runs
 
 PANELS = {
     "fig2_pointmass1.png": ("pointmass1", [("BeT", "runs/pointmass1/model.pt"),
@@ -36,7 +37,7 @@ def demo_paths(env_name, n):
 def draw_bins(path, k=24, arrows=40, seed=0):
     """Sec. 2.1 as a picture: PushT's demonstrated actions coloured by k-means bin, the centres A_i, and for a
     few actions the residual <a> = a - A_floor(a) as an arrow from its centre (k-means on raw actions here)."""
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
     actions = data.load_demos(data.default_path("pusht"), 18, 2)["actions"].astype("float64")   # (N, 2) px
     centers = kmeans.fit(actions, k, seed=seed)                                                  # (k, 2)
     bins, residuals = kmeans.encode(actions, centers)
@@ -51,51 +52,53 @@ def draw_bins(path, k=24, arrows=40, seed=0):
                  r"$a = A_{\lfloor a \rfloor} + \langle a \rangle$ (Sec. 2.1)", fontsize=9)
     ax.set_xlabel("target x (px)"); ax.set_ylabel("target y (px)"); ax.set_aspect("equal"); ax.invert_yaxis()
     ax.legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.save(fig, path, dpi=110)
 
 
-def main(argv=None):
-    p = data.ArgumentParser(description="Draw the Fig. 2 / Fig. 5 analogues from trained point-mass checkpoints.")
+def parser():
+    p = runs.ArgumentParser(description="Draw the Fig. 2 / Fig. 5 analogues from trained point-mass checkpoints.")
     p.add_argument("--out", default="docs", help="output directory (default docs/)")
     p.add_argument("--episodes", type=int, default=100, help="rollouts per panel (default 100)")
     p.add_argument("--seed", type=int, default=100000, help="first evaluation env seed")
     p.add_argument("--bins-only", action="store_true", help="draw only bins.png (needs no checkpoints)")
-    args = p.parse_args(argv)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    data.check_at_least(("--episodes", args.episodes, 1), ("--seed", args.seed, 0))
-    data.check_output_dir(args.out)
-    torch.set_num_threads(1)
-    models = {} if args.bins_only else {path: BeT.load(path) for _, runs in PANELS.values() for _, path in runs}
-    temperatures = {}
-    for filename, (env_name, runs) in ([] if args.bins_only else PANELS.items()):   # every checkpoint, before drawing
-        for _, path in runs:
-            if models[path].meta.get("env") != env_name:
-                raise ValueError(f"{path}: trained on {models[path].meta.get('env')}, but {filename} needs a {env_name} run")
-            temperatures[path] = evaluate.recorded_temperature(models[path], path)
+    return p
+
+
+def checked(args):
+    """Every flag, checkpoint and figure this command would replace, before drawing: {path: (model, temperature)}."""
+    runs.check_counts(("--episodes", args.episodes, 1), ("--seed", args.seed, 0))
+    runs.check_episodes(("--episodes", args.episodes))
+    runs.check_output_dir(args.out)
+    models = {}
+    for filename, (env_name, panels) in ({} if args.bins_only else PANELS).items():
+        for _, path in panels:
+            model = runs.load_model(path)
+            if model.meta.get("env") != env_name:
+                raise ValueError(f"{path}: trained on {model.meta.get('env')}, but {filename} needs a {env_name} run")
+            models[path] = model, runs.recorded_temperature(model, path)
     for filename in ["bins.png"] + ([] if args.bins_only else list(PANELS)):
-        data.check_png_output(os.path.join(args.out, filename), "--out")
+        runs.check_png(os.path.join(args.out, filename), "--out")
+    return models
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    models = checked(args)
+    torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
     draw_bins(os.path.join(args.out, "bins.png"))
     print(f"wrote {os.path.join(args.out, 'bins.png')}")
-    if args.bins_only:
-        return
-    for filename, (env_name, runs) in PANELS.items():
-        fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), sharex=True, sharey=True)
-        evaluate.draw_pointmass(axes[0], env_name, demo_paths(env_name, args.episodes), "demonstrations")
-        for ax, (label, path) in zip(axes[1:], runs):
-            model = models[path]
-            results, trajectories = evaluate.evaluate(model, env_name, args.episodes, args.seed, temperatures[path], True)
+    for filename, (env_name, panels) in ({} if args.bins_only else PANELS).items():
+        fig, axes = plots.pyplot().subplots(1, 3, figsize=(10, 3.6), sharex=True, sharey=True)
+        plots.draw_pointmass(axes[0], env_name, demo_paths(env_name, args.episodes), "demonstrations")
+        for ax, (label, path) in zip(axes[1:], panels):
+            model, temperature = models[path]
+            results, trajectories = evaluate.evaluate(model, env_name, args.episodes, args.seed, temperature, True)
             title = f"{label}\nsuccess {results['success_rate']:.0%}, single route {results['single_route']:.0%}"
-            evaluate.draw_pointmass(ax, env_name, [t["obs"][:, :2] for t in trajectories], title)
-        fig.tight_layout()
-        fig.savefig(os.path.join(args.out, filename), dpi=110)
-        plt.close(fig)
+            plots.draw_pointmass(ax, env_name, [t["obs"][:, :2] for t in trajectories], title)
+        plots.save(fig, os.path.join(args.out, filename), dpi=110)
         print(f"wrote {os.path.join(args.out, filename)}")
 
 
 if __name__ == "__main__":
-    data.cli(main)
+    runs.cli(main)

@@ -29,9 +29,9 @@ def test_driver_smoke(tmp_path, capsys):
     table = (out / "ablations.md").read_text().splitlines()
     assert sum(line.startswith("| ") for line in table) == 1 + len(ablations.VARIANTS)   # header + one row each
     assert (out / "k_sweep.png").exists()
-    from bet import BeT
-    assert BeT.load(runs / "discretizer_uniform-seed0" / "model.pt").config["discretizer"] == "uniform"
-    assert BeT.load(runs / "k_1-seed1" / "model.pt").k == 1
+    from runs import load_model
+    assert load_model(runs / "discretizer_uniform-seed0" / "model.pt").config["discretizer"] == "uniform"
+    assert load_model(runs / "k_1-seed1" / "model.pt").k == 1
 
 
 def test_route_entropy():

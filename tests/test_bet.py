@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import kmeans
 from bet import BeT, focal_loss, offset_loss
 from mingpt import GPT, GPTConfig, param_groups
+import runs
 
 
 # ---------------------------------------------------------------- focal loss (Sec. 2.2)
@@ -256,10 +257,10 @@ def test_loss_requires_fitted_bins_and_covers_every_position():
 def test_save_load_round_trip(tmp_path, kw):
     model, obs, _ = fitted_model(**kw)
     path = tmp_path / "model.pt"
-    model.save(path, meta={"env": "test"})
+    runs.save_model(model, path, meta={"env": "test"})
     raw = torch.load(path, weights_only=True)                               # plain, safe-loadable contents
     assert isinstance(raw["config"], dict) and "centers" in raw["state_dict"]
-    loaded = BeT.load(path)
+    loaded = runs.load_model(path)
     assert loaded.meta == {"env": "test"} and not loaded.training
     x = torch.tensor(obs[:6], dtype=torch.float32).view(2, 3, 4)
     for a, b in zip(model.eval()(x), loaded(x)):
@@ -270,26 +271,26 @@ def test_save_load_round_trip(tmp_path, kw):
 def test_load_rejects_corrupt_and_incomplete_files(tmp_path):
     model, _, _ = fitted_model()
     good = tmp_path / "good.pt"
-    model.save(good)
+    runs.save_model(model, good)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[:200])
     with pytest.raises(ValueError, match="truncated.pt: not a readable checkpoint"):
-        BeT.load(truncated)
+        runs.load_model(truncated)
     with pytest.raises(ValueError, match="not found"):
-        BeT.load(tmp_path / "missing.pt")
+        runs.load_model(tmp_path / "missing.pt")
     ckpt = torch.load(good, weights_only=True)
     del ckpt["state_dict"]["centers"]
     torch.save(ckpt, tmp_path / "no_centers.pt")
     with pytest.raises(ValueError, match="lacks centers"):
-        BeT.load(tmp_path / "no_centers.pt")
+        runs.load_model(tmp_path / "no_centers.pt")
     ckpt = torch.load(good, weights_only=True)
     ckpt["state_dict"]["centers"] = torch.zeros(7, 2)
     torch.save(ckpt, tmp_path / "bad_shape.pt")
     with pytest.raises(ValueError, match="'centers' has shape"):
-        BeT.load(tmp_path / "bad_shape.pt")
+        runs.load_model(tmp_path / "bad_shape.pt")
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a BeT checkpoint"):
-        BeT.load(tmp_path / "other.pt")
+        runs.load_model(tmp_path / "other.pt")
 
 
 def test_uniform_discretizer_option():

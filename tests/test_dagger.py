@@ -16,6 +16,7 @@ import evaluate
 import experts
 import pusht_expert
 import train
+import runs
 
 SMALL = dict(labels0=30, rounds=2, episodes=2, horizon=20, steps=15, eval_episodes=2)
 
@@ -157,7 +158,7 @@ def test_two_round_smoke_run_writes_deterministic_files(tmp_path):
     result = json.load(open(tmp_path / "a.json"))
     assert sorted(os.listdir(tmp_path / "a" / "seed0")) == ["round0.npz", "round1.npz", "round2.npz"]
     for f in ("round0.npz", "round1.npz", "round2.npz"):
-        assert data.file_hash(tmp_path / "a" / "seed0" / f) == data.file_hash(tmp_path / "b" / "seed0" / f)
+        assert runs.file_hash(tmp_path / "a" / "seed0" / f) == runs.file_hash(tmp_path / "b" / "seed0" / f)
     dagger_points = [p for p in result["points"] if p["arm"] == "dagger"]
     bc_points = [p for p in result["points"] if p["arm"] == "bc" and p["round"] > 0]
     assert [p["round"] for p in dagger_points] == [1, 2]

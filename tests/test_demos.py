@@ -56,12 +56,12 @@ def test_mse_policy_and_ablation_flags(tmp_path):
     train.main(["--env", "pointmass1", "--policy", "mse", "--epochs", "1", "--episodes", "2", "--out", str(tmp_path / "mse")])
     train.main(["--env", "pointmass1", "--no-offsets", "--trunk", "mlp", "--context", "1", "--k", "2",
                 "--epochs", "1", "--episodes", "0", "--out", str(tmp_path / "ablated")])
-    from bet import BeT
-    mse = BeT.load(tmp_path / "mse" / "model.pt")
+    import runs
+    mse = runs.load_model(tmp_path / "mse" / "model.pt")
     rbc = train.ENVS["pointmass1"]                       # RBC (Sec. 3.2): one bin, an MLP on the current observation
     assert mse.config["k"] == 1 and mse.config["trunk"] == "mlp" and mse.meta["policy"] == "mse"
     assert (mse.context, mse.config["n_layer"], mse.config["n_embd"]) == (1, rbc.rbc_layers, rbc.rbc_width)
-    ablated = BeT.load(tmp_path / "ablated" / "model.pt")
+    ablated = runs.load_model(tmp_path / "ablated" / "model.pt")
     assert (ablated.config["offsets"], ablated.config["trunk"], ablated.context, ablated.k) == (False, "mlp", 1, 2)
     assert not (tmp_path / "ablated" / "eval.json").exists()          # --episodes 0 skips evaluation
     cfg = train.config_from_args(train.parse_args(["--env", "pointmass1", "--discretizer", "uniform"]))

@@ -9,6 +9,7 @@ import pytest
 import data
 import evaluate
 import train
+import runs
 
 
 def small_dataset(path, episodes=20):
@@ -17,7 +18,7 @@ def small_dataset(path, episodes=20):
     ends = demos["episode_ends"][:episodes]
     n = int(ends[-1])
     sliced = {k: v[:n] for k, v in demos.items() if k not in ("episode_ends", "seeds")}
-    data.save_demos(path, {**sliced, "episode_ends": ends, "seeds": demos["seeds"][:episodes]})
+    runs.save_demos(path, {**sliced, "episode_ends": ends, "seeds": demos["seeds"][:episodes]})
 
 
 @pytest.mark.needs_solutions

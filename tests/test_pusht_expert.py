@@ -9,6 +9,7 @@ import pytest
 import data
 import envs
 import pusht_expert as pe
+import runs
 
 DATASET = data.default_path("pusht")
 
@@ -143,7 +144,7 @@ def test_collect_keeps_successes_in_seed_order(tmp_path):
     arrays = data.collect(pe.demo_episode, 2, seed=3, workers=1, log=lambda *a: None)
     assert list(arrays["seeds"]) == [3, 4]
     path = tmp_path / "pusht.npz"
-    data.save_demos(str(path), arrays)
+    runs.save_demos(str(path), arrays)
     d = data.load_demos(str(path), obs_dim=18, act_dim=2, extra={"state": 5})
     shipped = data.load_demos(DATASET, obs_dim=18, act_dim=2, extra={"state": 5})
     # the shipped file starts at seed 0, so its episodes for seeds 3 and 4 (if kept) must be identical

@@ -17,6 +17,7 @@ import ablations
 import data
 import train
 from bet import BeT
+import runs
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
 
@@ -48,7 +49,7 @@ def workspace(tmp_path_factory):
              episode_ends=demos["episode_ends"])
     np.savez(root / "huge.npz", obs=demos["obs"].astype(np.float64) * 1e39, actions=demos["actions"],
              episode_ends=demos["episode_ends"])
-    model = BeT.load(run_dir / "model.pt")
+    model = runs.load_model(run_dir / "model.pt")
     ckpt = torch.load(run_dir / "model.pt", weights_only=True)
     ckpt["config"]["k"] = 2_000_000                        # a 2-million-bin config on 2-bin weights
     torch.save(ckpt, root / "forged.pt")
@@ -233,8 +234,8 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
     """A diverging run names the epoch and step, and writes nothing (an earlier model.pt stays)."""
     out = tmp_path / "run"
     demos = data.load_demos(data.default_path("pointmass1"), 2, 2)
-    train.build_model(train.ENVS["pointmass1"]).fit_bins(demos["obs"], demos["actions"]).save(
-        out / "model.pt", meta={"env": "pointmass1"})
+    model = train.build_model(train.ENVS["pointmass1"]).fit_bins(demos["obs"], demos["actions"])
+    runs.save_model(model, out / "model.pt", meta={"env": "pointmass1"})
     previous = (out / "model.pt").read_bytes()
     original, calls = BeT.loss, []
     def diverge(self, obs, actions):
@@ -278,10 +279,10 @@ def test_results_belong_to_their_model(tmp_path):
     out = tmp_path / "run"
     train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "3", "--out", str(out)])
     results = json.loads((out / "eval.json").read_text())
-    assert results["checkpoint"]["sha256"] == data.file_hash(out / "model.pt")
+    assert results["checkpoint"]["sha256"] == runs.file_hash(out / "model.pt")
     assert [e["seed"] for e in results["per_episode"]] == [100000, 100001, 100002]
     assert np.mean([e["success"] for e in results["per_episode"]]) == results["success_rate"]
-    assert BeT.load(out / "model.pt").meta["data_sha256"] == data.file_hash(data.default_path("pointmass1"))
+    assert runs.load_model(out / "model.pt").meta["data_sha256"] == runs.file_hash(data.default_path("pointmass1"))
     train.main(["--env", "pointmass1", "--epochs", "2", "--episodes", "0", "--out", str(out)])
     assert not (out / "eval.json").exists()                       # no earlier model's results beside the new one
 
@@ -326,10 +327,10 @@ def test_ablations_retrain_a_run_whose_checkpoint_changed(tmp_path):
             "--k-sweep", "none", "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
     ablations.main(base)
     model = tmp_path / "runs" / "bet-seed0" / "model.pt"
-    BeT.load(model).save(model, meta={"env": "pointmass1", "edited": True})     # another checkpoint, same place
+    runs.save_model(runs.load_model(model), model, meta={"env": "pointmass1", "edited": True})     # another checkpoint, same place
     edited = model.stat().st_mtime_ns
     ablations.main(base)
-    assert model.stat().st_mtime_ns != edited and "edited" not in BeT.load(model).meta      # retrained
+    assert model.stat().st_mtime_ns != edited and "edited" not in runs.load_model(model).meta      # retrained
 
 
 def test_ablations_start_over_when_a_saved_state_belongs_to_another_command(tmp_path):
@@ -341,7 +342,7 @@ def test_ablations_start_over_when_a_saved_state_belongs_to_another_command(tmp_
     torch.save({"command": {"env": "pointmass2"}}, run_dir / "train_state.pt")
     ablations.main(base)
     assert (run_dir / "model.pt").exists() and not (run_dir / "train_state.pt").exists()
-    assert json.loads((run_dir / "eval.json").read_text())["checkpoint"]["sha256"] == data.file_hash(run_dir / "model.pt")
+    assert json.loads((run_dir / "eval.json").read_text())["checkpoint"]["sha256"] == runs.file_hash(run_dir / "model.pt")
 
 
 def test_evaluate_says_when_env_overrides_the_checkpoint(workspace):

@@ -7,11 +7,12 @@ import threading
 import pytest
 
 import data
+import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the data flow, bottom first: a module may import only modules of a lower layer
-LAYERS = [("envs",), ("pusht_expert",), ("experts",), ("data",), ("kmeans", "mingpt"), ("bet",), ("evaluate",),
-          ("train",), ("dagger", "ablations", "figures", "bench"), ("coursework",)]
+LAYERS = [("envs",), ("pusht_expert",), ("experts",), ("data",), ("kmeans", "mingpt"), ("bet",), ("runs", "plots"),
+          ("evaluate",), ("train",), ("dagger", "ablations", "figures", "bench"), ("coursework",)]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
 
@@ -34,22 +35,23 @@ def test_modules_import_only_downward():
             assert RANK[imported] < RANK[name], f"{name} imports {imported}, which is not below it"
 
 
-def test_core_modules_use_only_numpy_and_torch():
+def test_core_modules_use_only_numpy_torch_and_each_other():
     for name in ("kmeans", "mingpt", "bet"):
         tree = ast.parse(open(os.path.join(ROOT, name + ".py")).read())
         third_party = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         third_party |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert third_party - set(RANK) - {"math", "dataclasses"} <= {"numpy", "torch"}, name
+        assert third_party & set(RANK) <= {"kmeans", "mingpt"}, f"{name} imports {third_party & set(RANK)}"
 
 
 def test_atomic_write_never_leaves_half_a_file_or_a_temp_file(tmp_path):
     path = tmp_path / "out.json"
-    data.write_json(path, {"run": "old"})
+    runs.write_json(path, {"run": "old"})
     def broken(f):
         f.write(b'{"run": "ne')
         raise KeyboardInterrupt                     # the write dies half way
     with pytest.raises(KeyboardInterrupt):
-        data.atomic_write(path, broken)
+        runs.atomic_write(path, broken)
     assert path.read_text() == '{\n  "run": "old"\n}' and os.listdir(tmp_path) == ["out.json"]
 
 
@@ -57,7 +59,7 @@ def test_concurrent_writers_do_not_collide(tmp_path):
     """Unique temp names: many writers to one path leave one whole file, from one of them, and no temp files."""
     path = tmp_path / "shared.bin"
     payloads = [bytes([i]) * 200_000 for i in range(8)]
-    threads = [threading.Thread(target=lambda p=p: [data.atomic_write(path, lambda f: f.write(p)) for _ in range(5)])
+    threads = [threading.Thread(target=lambda p=p: [runs.atomic_write(path, lambda f: f.write(p)) for _ in range(5)])
                for p in payloads]
     for t in threads:
         t.start()
@@ -72,6 +74,6 @@ def test_checkpoint_bytes_do_not_depend_on_the_path(tmp_path):
     from bet import BeT
     torch.manual_seed(0)
     model = BeT(2, 2, k=2, context=2, n_layer=1, n_head=1, n_embd=8)
-    model.save(tmp_path / "a" / "model.pt")
-    model.save(tmp_path / "b" / "model.pt")
+    runs.save_model(model, tmp_path / "a" / "model.pt")
+    runs.save_model(model, tmp_path / "b" / "model.pt")
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
