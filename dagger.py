@@ -309,7 +309,7 @@ def checked(args, settings, out, json_path, plot_path):
         raise ValueError(f"--labels0 {settings['labels0']}: round 0 needs at least k={cfg.k} labels for its bins")
     runs.check_output_dir(out)
     cache = os.path.join(out, "demos.npz")     # an earlier run's demonstrations, reused: they must be this env's
-    if os.path.exists(cache) and not data.holds_demos(cache, cfg.obs_dim, cfg.act_dim):
+    if os.path.exists(cache) and not runs.holds_demos(cache, cfg.obs_dim, cfg.act_dim):
         raise ValueError(f"--out {out}: its demos.npz is not {args.env} demonstrations; pick another folder")
     runs.check_json_output(json_path, "--json", lambda old: old.get("env") == args.env and "points" in old,
                            f"a DAgger result for {args.env}")

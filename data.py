@@ -126,15 +126,6 @@ def warn_outliers(path, key, x, share=0.25):
               f"in one sample); normalisation will be dominated by it", file=sys.stderr)
 
 
-def holds_demos(path, obs_dim, act_dim):
-    """Whether `path` is a valid dataset with these observation and action widths (see load_demos)."""
-    try:
-        load_demos(path, obs_dim, act_dim)
-    except DataError:
-        return False
-    return True
-
-
 # ---------------------------------------------------------------- episodes
 
 def split_episodes(arrays):

@@ -19,7 +19,6 @@ import torch
 import envs
 import plots
 import runs
-from plots import VIDEO_SIZE
 
 
 def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=None):
@@ -129,26 +128,6 @@ def evaluate_expert(episodes, seed, render=0):
     return results, trajectories
 
 
-def print_results(results):
-    """A small aligned table of the results (the per-episode list is in the JSON, too long for here)."""
-    print(f"\n{'metric':<22} value")
-    for key, value in results.items():
-        for k, v in (value.items() if isinstance(value, dict) else [(None, value)]):
-            name = key if k is None else f"{key}/{k}"
-            if isinstance(v, float):
-                print(f"{name:<22} {v:.3f}")
-            elif not isinstance(v, (dict, list)):
-                print(f"{name:<22} {v}")
-
-
-def print_comparison(bet, expert):
-    """BeT and the expert side by side on the same seeds, and the imitation ratio (BeT / expert success)."""
-    print(f"\n{'metric':<22} {'BeT':>8} {'expert':>8}")
-    for key in ("success_rate", "mean_max_coverage", "mean_steps", "seconds"):
-        print(f"{key:<22} {bet[key]:>8.3f} {expert[key]:>8.3f}")
-    print(f"{'imitation_ratio':<22} {bet['imitation_ratio']:>8.3f}")
-
-
 def parser():
     p = runs.ArgumentParser(description="Evaluate a trained BeT checkpoint with parallel rollouts.")
     p.add_argument("checkpoint", nargs="?", help="a model.pt written by train.py (optional with --expert: "
@@ -171,8 +150,6 @@ def main(argv=None):
     args = parser().parse_args(argv)
     model, env_name, temperature, log = runs.check_evaluate_args(args)     # every flag and file, before any work
     digest = runs.file_hash(args.checkpoint) if model else None           # the bytes these results belong to
-    if model is not None and args.env and model.meta.get("env") not in (None, args.env):
-        runs.note(f"{args.checkpoint} was trained on {model.meta['env']}; evaluating it on {args.env}, as --env asks")
     render = min(args.video_episodes, args.episodes) if args.video else 0
     torch.set_num_threads(1)         # tiny batched forward passes: threads cost more than they give
     expert = trajectories = None
@@ -183,9 +160,9 @@ def main(argv=None):
         results, trajectories = evaluate(model, env_name, args.episodes, args.seed, temperature, True, render)
         if expert is not None:
             results["imitation_ratio"] = results["success_rate"] / max(expert["success_rate"], 1e-9)
-    print_results(results)
+    runs.print_results(results)
     if expert is not None and model is not None:
-        print_comparison(results, expert)
+        runs.print_comparison(results, expert)
         results["expert"] = expert
     if args.video:
         plots.write_video(trajectories, args.video)

@@ -463,10 +463,19 @@ def check_train_args(args, cfg, out):
     check_output_dir(out)
 
 
+def holds_demos(path, obs_dim, act_dim):
+    """Whether `path` is a valid dataset with these observation and action widths (see data.load_demos)."""
+    try:
+        data.load_demos(path, obs_dim, act_dim)
+    except data.DataError:
+        return False
+    return True
+
+
 def check_collect_path(path, cfg, env_name):
     """--collect writes a new dataset, or replaces one of the same env: never a checkpoint, a folder, another
     env's dataset or another kind of file."""
-    check_replaceable(path, "--data", (".npz",), owned=lambda p: data.holds_demos(p, cfg.obs_dim, cfg.act_dim),
+    check_replaceable(path, "--data", (".npz",), owned=lambda p: holds_demos(p, cfg.obs_dim, cfg.act_dim),
                       other=f"holds something other than {env_name} demonstrations")
 
 
@@ -669,7 +678,29 @@ def check_evaluate_args(args):
     log = training_log(args.checkpoint) if args.plot else None
     for name in ("rollouts", "loss") if args.plot else ():           # the figures it would replace must be figures
         check_png(os.path.join(args.plot, f"{plot_tag(model, env_name)}-{name}.png"), "--plot")
+    if args.env and model.meta.get("env") not in (None, args.env):
+        note(f"{args.checkpoint} was trained on {model.meta['env']}; evaluating it on {args.env}, as --env asks")
     return model, env_name, temperature, log
+
+
+def print_results(results):
+    """A small aligned table of the results (the per-episode list is in the JSON, too long for here)."""
+    print(f"\n{'metric':<22} value")
+    for key, value in results.items():
+        for k, v in (value.items() if isinstance(value, dict) else [(None, value)]):
+            name = key if k is None else f"{key}/{k}"
+            if isinstance(v, float):
+                print(f"{name:<22} {v:.3f}")
+            elif not isinstance(v, (dict, list)):
+                print(f"{name:<22} {v}")
+
+
+def print_comparison(bet, expert):
+    """BeT and the expert side by side on the same seeds, and the imitation ratio (BeT / expert success)."""
+    print(f"\n{'metric':<22} {'BeT':>8} {'expert':>8}")
+    for key in ("success_rate", "mean_max_coverage", "mean_steps", "seconds"):
+        print(f"{key:<22} {bet[key]:>8.3f} {expert[key]:>8.3f}")
+    print(f"{'imitation_ratio':<22} {bet['imitation_ratio']:>8.3f}")
 
 
 def plot_tag(model, env_name):

@@ -40,31 +40,25 @@ class Config:
     n_head: int = setting(4, "attention heads", "2 / 4", flag=False)
     n_embd: int = setting(72, "trunk width", "20 / 72", flag=False)
     dropout: float = setting(0.1, "dropout in the trunk", "0.1 / 0.1", check="fraction")
-    alpha: float = setting(1.0, "offset loss weight (App. B.2)", "no value: 'the two losses of the same order'",
-                           check="nonnegative")
-    gamma: float = setting(2.0, "focal loss exponent (Sec. 2.2)", "no value; 2 is Lin et al.'s default",
-                           check="nonnegative")
+    alpha: float = setting(1.0, "offset loss weight (App. B.2)", "no value, 'losses of the same order'", check="nonnegative")
+    gamma: float = setting(2.0, "focal loss exponent (Sec. 2.2)", "no value; Lin et al. use 2", check="nonnegative")
     offsets: bool = setting(True, "predict an offset per bin (--no-offsets: the action is the bin centre, Table 3)")
     trunk: str = setting("gpt", "ablation: mlp = an MLP over the stacked window (App. C.3)", choices=("gpt", "mlp"))
-    discretizer: str = setting("kmeans", "ablation: uniform = a uniform grid of bins (Table 3)",
-                               choices=("kmeans", "uniform"))
+    discretizer: str = setting("kmeans", "ablation: uniform = a uniform grid (Table 3)", choices=("kmeans", "uniform"))
     # training (Table 5: Adam, weight decay 0.1, betas (0.9, 0.95), gradient clip 1.0)
     epochs: int = setting(50, "training epochs", "10 / 350", check=1)
     batch_size: int = setting(64, "windows per batch", "64", check=1)
     lr: float = setting(1e-3, "learning rate", "1e-4", check="positive")
-    schedule: str = setting("constant", "learning-rate schedule (cosine: decay to 0 over the run)", "constant",
-                            choices=("constant", "cosine"))
+    schedule: str = setting("constant", "learning-rate schedule (cosine: decay to 0)", "constant", choices=("constant", "cosine"))
     weight_decay: float = setting(0.1, "AdamW weight decay on Linear weights", "0.1", flag=False)
     betas: tuple = setting((0.9, 0.95), "AdamW betas", "(0.9, 0.95)", flag=False)
     grad_clip: float = setting(1.0, "gradient norm clip", "1.0", flag=False)
     compile: bool = setting(False, "torch.compile the training loss (needs a C++ compiler)")
-    # the RBC baseline (Sec. 3.2): an MLP on the current observation; depth and width by validation MSE (App. B.1,
-    # `python ablations.py --env E --tune-rbc`)
+    # the RBC baseline (Sec. 3.2); depth and width by validation MSE (App. B.1: ablations.py --tune-rbc)
     rbc_layers: int = setting(2, "--policy mse: hidden layers of the MLP", check=1)
     rbc_width: int = setting(64, "--policy mse: width of the MLP", check=1)
     # evaluation
-    temperature: float = setting(1.0, "bin sampling temperature at evaluation (0 = argmax)", "1 (Sec. 2.4)",
-                                 check="temperature")
+    temperature: float = setting(1.0, "bin sampling temperature (0 = argmax)", "1 (Sec. 2.4)", check="temperature")
     eval_episodes: int = setting(100, "evaluation episodes after training (0 = skip)", flag="--episodes", check=0)
     eval_seed: int = setting(100000, "first evaluation env seed: episode i uses seed + i", check=0)
     metric: str = setting("success_rate", "what the ablation table and k sweep judge the env by", flag=False)
@@ -255,7 +249,7 @@ def main(argv=None):
                 results = evaluate.evaluate(model.cpu().eval(), args.env, cfg.eval_episodes, cfg.eval_seed, cfg.temperature)
             results.update(train_seconds=round(seconds, 2), checkpoint={"path": model_path, "sha256": digest})
             runs.write_json(os.path.join(out, "eval.json"), results)
-            evaluate.print_results(results)
+            runs.print_results(results)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import pytest
 
 import data
 import evaluate
+import plots
 import train
 import runs
 
@@ -42,7 +43,7 @@ def test_pusht_smoke_train_evaluate_expert_video(tmp_path):
     assert results["imitation_ratio"] == pytest.approx(results["success_rate"])
     from PIL import Image
     with Image.open(video) as gif:
-        assert gif.format == "GIF" and gif.n_frames > 5 and gif.size == (2 * evaluate.VIDEO_SIZE, evaluate.VIDEO_SIZE + 16)
+        assert gif.format == "GIF" and gif.n_frames > 5 and gif.size == (2 * plots.VIDEO_SIZE, plots.VIDEO_SIZE + 16)
 
 
 def test_pusht_success_is_coverage_above_095():

@@ -1,0 +1,260 @@
+"""runs.py, the running path: results are never mixed or lost, bad values never give silent NaN, nothing hangs on
+a special file, every failure is one `error:` line. One test per fault found by a held-out probe sweep."""
+
+import contextlib
+import errno
+import io
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import ablations
+import dagger
+import data
+import evaluate
+import runs
+import train
+
+pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(module, *argv):
+    """Run a script's main as its __main__ block does (runs.cli), in this process: (exit code, stderr)."""
+    err, old, code = io.StringIO(), signal.getsignal(signal.SIGTERM), 0
+    try:
+        with contextlib.redirect_stderr(err):
+            runs.cli(lambda: module.main([str(a) for a in argv]))
+    except SystemExit as stop:
+        code = stop.code
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    return code, err.getvalue()
+
+
+def one_error_line(code, err, *fragments):
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@contextlib.contextmanager
+def deadline(seconds):
+    """A hang becomes a test failure, not a stuck suite."""
+    def stop(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: it hangs")
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A finished pointmass1 run: model.pt, train_log.json, eval.json."""
+    out = tmp_path_factory.mktemp("runs") / "run"
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--out", str(out)])
+    return out
+
+
+def forged(run_dir, path, edit):
+    """A copy of the run's checkpoint with `edit(ckpt)` applied, saved at `path`."""
+    ckpt = torch.load(run_dir / "model.pt", weights_only=True)
+    edit(ckpt)
+    torch.save(ckpt, path)
+    return path
+
+
+# ---------------------------------------------------------------- results never mixed or lost
+
+def test_results_are_not_written_beside_a_model_retrained_meanwhile(run_dir, tmp_path, monkeypatch):
+    """evaluate --json writes under the folder's lock, and only if the checkpoint still has the evaluated bytes."""
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for name in ("model.pt", "train_log.json"):
+        (folder / name).write_bytes((run_dir / name).read_bytes())
+    real = evaluate.evaluate
+    def retrain_meanwhile(model, *args, **kwargs):
+        result = real(model, *args, **kwargs)
+        train.main(["--env", "pointmass1", "--epochs", "1", "--seed", "5", "--episodes", "0", "--out", str(folder)])
+        return result
+    monkeypatch.setattr(evaluate, "evaluate", retrain_meanwhile)
+    code, err = cli(evaluate, folder / "model.pt", "--episodes", 2, "--json", folder / "eval.json")
+    one_error_line(code, err, "changed while it was evaluated", "not written")
+    assert not (folder / "eval.json").exists()
+    monkeypatch.setattr(evaluate, "evaluate", real)
+    (folder / ".lock").write_text(str(os.getpid()))                 # a live training run holds the folder
+    code, err = cli(evaluate, folder / "model.pt", "--episodes", 2, "--json", folder / "eval.json")
+    one_error_line(code, err, "in use by another run")
+    assert not (folder / "eval.json").exists()
+
+
+def test_a_full_disk_at_save_keeps_the_earlier_model_and_its_results(run_dir, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("model.pt", "train_log.json", "eval.json"):
+        (out / name).write_bytes((run_dir / name).read_bytes())
+    before = {name: (out / name).read_bytes() for name in ("model.pt", "eval.json")}
+    real = torch.save
+    def full_disk(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and "config" in obj:                 # the checkpoint, not the training state
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(obj, f, *args, **kwargs)
+    monkeypatch.setattr(torch, "save", full_disk)
+    code, err = cli(train, "--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--out", out)
+    one_error_line(code, err, "model.pt", "No space left on device")
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+
+
+def test_temp_files_of_a_killed_save_are_removed_by_the_next_run(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".train_state.pt.k1ll3d.tmp").write_bytes(b"half a state")       # SIGKILL during an atomic write
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", str(out)])
+    assert sorted(os.listdir(out)) == ["model.pt", "train_log.json"]
+
+
+# ---------------------------------------------------------------- no silent NaN
+
+def test_a_subnormal_temperature_is_refused(run_dir, tmp_path):
+    one_error_line(*cli(train, "--env", "pointmass1", "--temperature", "1e-310", "--out", tmp_path / "t"),
+                   "--temperature 1e-310", "too small")
+    one_error_line(*cli(evaluate, run_dir / "model.pt", "--temperature", "1e-310"), "--temperature 1e-310")
+    hot = tmp_path / "tiny" / "model.pt"
+    hot.parent.mkdir()
+    forged(run_dir, hot, lambda c: c["meta"].update(temperature=1e-310))
+    one_error_line(*cli(evaluate, hot, "--episodes", 1), "recorded temperature 1e-310")
+
+
+def test_a_tiny_scale_in_a_checkpoint_is_refused(run_dir, tmp_path):
+    path = forged(run_dir, tmp_path / "tiny_std.pt", lambda c: c["state_dict"]["obs_std"].fill_(1e-45))
+    one_error_line(*cli(evaluate, path, "--episodes", 1), "'obs_std' must be positive, at least 1e-06")
+
+
+def test_sampling_at_the_smallest_temperature_allowed_stays_finite(run_dir):
+    model = runs.load_model(run_dir / "model.pt")
+    actions = model.sample(torch.randn(8, model.context, 2) * 3, temperature=runs.MIN_TEMPERATURE)
+    assert torch.isfinite(actions).all()
+
+
+# ---------------------------------------------------------------- nothing hangs
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_wherever_a_file_is_read_or_replaced(run_dir, tmp_path):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    with deadline(60):
+        one_error_line(*cli(train, "--env", "pointmass1", "--data", fifo, "--out", tmp_path / "a"), "not a regular file")
+        one_error_line(*cli(evaluate, fifo), "not a regular file")
+        one_error_line(*cli(train, "--env", "pointmass1", "--collect", 2, "--workers", 1, "--data", fifo,
+                            "--out", tmp_path / "b"), "not a regular file")
+        (tmp_path / "dg").mkdir()
+        os.mkfifo(tmp_path / "dg" / "demos.npz")
+        one_error_line(*cli(dagger, "--env", "cartpole", "--out", tmp_path / "dg", "--json", tmp_path / "d.json",
+                            "--plot", tmp_path / "d.png"), "not cartpole demonstrations")
+        os.mkfifo(tmp_path / "results.json")
+        one_error_line(*cli(evaluate, run_dir / "model.pt", "--json", tmp_path / "results.json"), "not a regular file")
+
+
+def test_evaluation_episodes_are_bounded(run_dir, tmp_path):
+    with deadline(60):                       # unbounded, it would build 2**31 envs
+        one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", 2147483647), "at most 10000 episodes")
+        one_error_line(*cli(train, "--env", "pointmass1", "--episodes", 10 ** 6, "--out", tmp_path / "a"), "at most 10000")
+
+
+# ---------------------------------------------------------------- one error line, not a traceback
+
+def test_odd_npz_files_are_one_line(tmp_path):
+    demos = data.load_demos(data.default_path("pointmass1"), 2, 2)
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "text_member.npz", "w") as z:
+        z.writestr("obs.txt", "1 2 3")
+    np.savez(tmp_path / "scalar_obs.npz", obs=np.float32(1.0), actions=demos["actions"], episode_ends=demos["episode_ends"])
+    wrapped = demos["episode_ends"].astype(np.uint64)
+    wrapped[0] = np.uint64(2 ** 64 - 3)                          # becomes -3 as int64
+    np.savez(tmp_path / "wrapped.npz", obs=demos["obs"], actions=demos["actions"], episode_ends=wrapped)
+    for name, message in (("text_member", "member 'obs.txt' is not a .npy array"), ("scalar_obs", "holds no steps"),
+                          ("wrapped", "'episode_ends' must be strictly increasing")):
+        one_error_line(*cli(train, "--env", "pointmass1", "--data", tmp_path / f"{name}.npz", "--out", tmp_path / "o"),
+                       f"{name}.npz", message)
+
+
+@pytest.mark.parametrize("kind", ["complex", "sparse"])
+def test_odd_tensors_in_a_checkpoint_are_one_line(run_dir, tmp_path, kind):
+    def edit(ckpt):
+        std = ckpt["state_dict"]["obs_std"]
+        ckpt["state_dict"]["obs_std"] = std.to(torch.complex64) if kind == "complex" else std.to_sparse()
+    one_error_line(*cli(evaluate, forged(run_dir, tmp_path / f"{kind}.pt", edit)), "'obs_std' is a")
+
+
+def test_ctrl_c_during_evaluation_is_one_line_and_exit_130(run_dir, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(evaluate, "rollout", interrupted)
+    code, err = cli(evaluate, run_dir / "model.pt", "--episodes", 2, "--json", tmp_path / "e.json")
+    assert code == 130 and len(err.strip().splitlines()) == 1 and "interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "e.json").exists()
+    code, err = cli(train, "--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--out", tmp_path / "run")
+    assert code == 130 and len(err.strip().splitlines()) == 1, err
+    assert "model.pt is saved; evaluate it with: python evaluate.py" in err and (tmp_path / "run" / "model.pt").exists()
+
+
+def test_newlines_in_names_keep_the_error_on_one_line(run_dir, tmp_path):
+    one_error_line(*cli(train, "--env", "point\nmass", "--out", tmp_path / "a"), "unknown env 'point\\nmass'")
+    one_error_line(*cli(train, "--env", "pointmass1", "--data", tmp_path / "new\nline.npz", "--out", tmp_path / "a"),
+                   "new\\nline.npz")
+    other = tmp_path / "other"
+    other.mkdir()
+    forged(run_dir, other / "model.pt", lambda c: c["meta"].update(env="cart\npole"))
+    one_error_line(*cli(train, "--env", "pointmass1", "--out", other), "holds a cart\\npole run")
+    one_error_line(*cli(evaluate, other / "model.pt"), "unknown env 'cart\\npole'")
+
+
+def test_a_pickled_checkpoint_is_one_line_without_torch_warnings(run_dir, tmp_path):
+    """A checkpoint pickled by hand makes torch warn ("Detected pickle protocol 4") before refusing it: the
+    warning must not print before the one error line. torch's pre-1.6 file format still loads."""
+    ckpt = torch.load(run_dir / "model.pt", weights_only=True)
+    with open(tmp_path / "pickled.pt", "wb") as f:
+        pickle.dump(ckpt, f)
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), str(tmp_path / "pickled.pt")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    one_error_line(p.returncode, p.stderr, "pickled.pt: not a readable checkpoint")
+    torch.save(ckpt, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    assert runs.load_model(tmp_path / "legacy.pt").meta == ckpt["meta"]
+
+
+# ---------------------------------------------------------------- checks that let bad data through
+
+def test_a_variant_named_twice_is_refused(tmp_path):
+    one_error_line(*cli(ablations, "--env", "pointmass1", "--variants", "BeT,BeT", "--workers", 2,
+                        "--out", tmp_path / "d", "--runs", tmp_path / "r"), "names a variant twice")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_run_can_be_re_evaluated_into_its_own_eval_json_from_another_folder(run_dir, tmp_path, monkeypatch):
+    """train.py records the checkpoint path relative to where it ran; from elsewhere, the run's own eval.json
+    is still recognised as this checkpoint's results."""
+    rel = tmp_path / "work"
+    rel.mkdir()
+    monkeypatch.chdir(rel)
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--out", "run"])
+    assert json.loads((rel / "run" / "eval.json").read_text())["checkpoint"]["path"] == os.path.join("run", "model.pt")
+    monkeypatch.chdir(tmp_path)
+    code, err = cli(evaluate, rel / "run" / "model.pt", "--episodes", 2, "--json", rel / "run" / "eval.json")
+    assert code == 0, err
+    assert json.loads((rel / "run" / "eval.json").read_text())["episodes"] == 2
+    one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", 2, "--json", rel / "run" / "eval.json"),
+                   "holds something other than an evaluation")
