@@ -173,7 +173,7 @@ class BeT(nn.Module):
         (temperature 0 = argmax), then decodes it with that bin's offset (kmeans.decode).
         `generator` is one torch.Generator for the batch, or a list of B, one per row: then row i's draw
         depends on its own generator only (evaluate gives each episode its own)."""
-        if self.training:              # rollouts sample in eval mode; switching modes costs ~0.3 ms a call
+        if self.training:              # sampling is always in eval mode (no dropout); restore the mode after
             self.eval()
             try:
                 return self.sample(obs, temperature, generator)

@@ -5,7 +5,8 @@ The paper's point-mass figures, redrawn from our own checkpoints (matplotlib, im
     Fig. 5 analogue  Multipath #2: demonstrations | BeT with history | BeT without history (context 1)
     bins.png         Sec. 2.1 on the PushT demonstrations: k-means bins and residuals (no checkpoint needed)
 
-    python figures.py --out docs/        # after the README's point-mass training commands
+    python figures.py --out docs/        # needs runs/pointmass1, runs/pointmass1-mse, runs/pointmass2 and
+                                         # runs/pointmass2-context1 (train.py --out; see docs/experiments.md)
 
 Trajectories are coloured by the demonstrated route they follow; red ones leave every route.
 """

@@ -106,7 +106,7 @@ def add_flags(parser, settings, names=None, defaults=None):
         if not f.metadata.get("flag") or (names is not None and f.name not in names):
             continue
         default = (defaults or {}).get(f.name)
-        shown = f.metadata["help"] + (f" (default {default})" if default is not None else "")
+        shown = f.metadata["help"] + (f" (default {default})" if default is not None else " (default: per env)")
         if f.type is bool:
             parser.add_argument(flag_name(f), dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=shown)
         else:
