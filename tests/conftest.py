@@ -30,3 +30,25 @@ def pytest_runtest_call(item):
         if seconds:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, old)
+
+
+class FusedAttentionRefused(torch.overrides.TorchFunctionMode):
+    """Inside CausalSelfAttention.forward under an attention test: torch's fused attention kernels raise."""
+    REFUSED = {"scaled_dot_product_attention", "multi_head_attention_forward", "_scaled_dot_product_attention_math"}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in self.REFUSED:
+            raise AssertionError(f"the attention exercise is to write attention out; mingpt calls torch's {func.__name__}")
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.fixture(autouse=True)
+def attention_written_out(request, monkeypatch):
+    """A test of the attention exercise fails if the answer calls torch's fused attention instead of writing it out."""
+    if request.node.get_closest_marker("ex_attention") is not None:
+        import mingpt
+        forward = mingpt.CausalSelfAttention.forward
+        def refusing_fused(self, *args, **kwargs):
+            with FusedAttentionRefused():
+                return forward(self, *args, **kwargs)
+        monkeypatch.setattr(mingpt.CausalSelfAttention, "forward", refusing_fused)

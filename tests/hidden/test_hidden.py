@@ -125,10 +125,10 @@ def sampling_model(k=5):
 @pytest.mark.ex_sample
 def test_sample_uses_the_last_position_and_each_rows_generator():
     model = sampling_model()
-    obs = torch.randn(4, 3, 2, generator=torch.Generator().manual_seed(2))
-    actions = model.sample(obs, 0.7, [torch.Generator().manual_seed(100 + i) for i in range(4)])
+    obs = torch.randn(32, 3, 2, generator=torch.Generator().manual_seed(2))
+    actions = model.sample(obs, 0.7, [torch.Generator().manual_seed(100 + i) for i in range(32)])
     logits, offsets = model(obs)
-    for i in range(4):
+    for i in range(32):
         u = torch.rand(1, generator=torch.Generator().manual_seed(100 + i))
         cdf = F.softmax(logits[i, -1] / 0.7, -1).cumsum(-1)
         b = min(int((cdf <= u).sum()), 4)
