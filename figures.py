@@ -5,8 +5,8 @@ The paper's point-mass figures, redrawn from our own checkpoints (matplotlib, im
     Fig. 5 analogue  Multipath #2: demonstrations | BeT with history | BeT without history (context 1)
     bins.png         Sec. 2.1 on the PushT demonstrations: k-means bins and residuals (no checkpoint needed)
 
-    python figures.py --out docs/        # needs runs/pointmass1, runs/pointmass1-mse, runs/pointmass2 and
-                                         # runs/pointmass2-context1 (train.py --out; see docs/experiments.md)
+    python figures.py                   # into runs/figures/; the checkpoints it needs are in PANELS, with the
+                                        # command that trains each; --out docs refreshes the README's figures
 
 Trajectories are coloured by the demonstrated route they follow; red ones leave every route.
 """
@@ -21,11 +21,14 @@ import kmeans
 import plots
 import runs
 
-PANELS = {
-    "fig2_pointmass1.png": ("pointmass1", [("BeT", "runs/pointmass1/model.pt"),
-                                           ("MSE-BC", "runs/pointmass1-mse/model.pt")]),
-    "fig5_pointmass2.png": ("pointmass2", [("BeT, context 2", "runs/pointmass2/model.pt"),
-                                           ("BeT, context 1 (no history)", "runs/pointmass2-context1/model.pt")]),
+PANELS = {    # figure: (env, [(panel title, checkpoint, the command that trains it)])
+    "fig2_pointmass1.png": ("pointmass1", [
+        ("BeT", "runs/pointmass1/model.pt", "python train.py --env pointmass1"),
+        ("MSE-BC", "runs/pointmass1-mse/model.pt", "python train.py --env pointmass1 --policy mse")]),
+    "fig5_pointmass2.png": ("pointmass2", [
+        ("BeT, context 2", "runs/pointmass2/model.pt", "python train.py --env pointmass2"),
+        ("BeT, context 1 (no history)", "runs/pointmass2-context1/model.pt",
+         "python train.py --env pointmass2 --context 1 --out runs/pointmass2-context1")]),
 }
 
 
@@ -58,7 +61,8 @@ def draw_bins(path, k=24, arrows=40, seed=0):
 
 def parser():
     p = runs.ArgumentParser(description="Draw the Fig. 2 / Fig. 5 analogues from trained point-mass checkpoints.")
-    p.add_argument("--out", default="docs", help="output directory (default docs/)")
+    p.add_argument("--out", default=os.path.join("runs", "figures"), help="output directory (default runs/figures/; "
+                   "--out docs refreshes the README's committed figures)")
     p.add_argument("--episodes", type=int, default=100, help="rollouts per panel (default 100)")
     p.add_argument("--seed", type=int, default=100000, help="first evaluation env seed")
     p.add_argument("--bins-only", action="store_true", help="draw only bins.png (needs no checkpoints)")
@@ -72,7 +76,9 @@ def checked(args):
     runs.check_output_dir(args.out)
     models = {}
     for filename, (env_name, panels) in ({} if args.bins_only else PANELS).items():
-        for _, path in panels:
+        for _, path, command in panels:
+            if not os.path.exists(path):
+                raise ValueError(f"{path}: not found; {filename} needs it: train it with: {command}")
             model = runs.load_model(path)
             if model.meta.get("env") != env_name:
                 raise ValueError(f"{path}: trained on {model.meta.get('env')}, but {filename} needs a {env_name} run")
@@ -92,7 +98,7 @@ def main(argv=None):
     for filename, (env_name, panels) in ({} if args.bins_only else PANELS).items():
         fig, axes = plots.pyplot().subplots(1, 3, figsize=(10, 3.6), sharex=True, sharey=True)
         plots.draw_pointmass(axes[0], env_name, demo_paths(env_name, args.episodes), "demonstrations")
-        for ax, (label, path) in zip(axes[1:], panels):
+        for ax, (label, path, _) in zip(axes[1:], panels):
             model, temperature = models[path]
             results, trajectories = evaluate.evaluate(model, env_name, args.episodes, args.seed, temperature, True)
             title = f"{label}\nsuccess {results['success_rate']:.0%}, single route {results['single_route']:.0%}"

@@ -1,5 +1,7 @@
 """Point-mass / CartPole envs, scripted experts, shipped datasets and the route classifier (all fast)."""
 
+import os
+
 import numpy as np
 import gymnasium as gym
 import pytest
@@ -167,3 +169,13 @@ def test_window_index_keeps_last_window_and_clamps_at_episode_start():
     assert len(index) == ends[-1] and np.array_equal(index[ends - 1, -1], ends - 1)
     episode_of_row = np.repeat(np.arange(len(ends)), ends - starts)
     assert np.all(index >= starts[episode_of_row][:, None])          # never reaches into the previous episode
+
+
+def test_pusht_runs_without_gymnasium_warnings():
+    """A T that starts poking out of gym-pusht's declared [0, 512] box (seed 63) gives no env-checker warning."""
+    import subprocess, sys
+    code = ("import envs\ne = envs.make('pusht')\no, _ = e.reset(seed=63)\nassert (o < 0).any() or (o > 512).any()\n"
+            "e.step(e.action_space.sample())")
+    p = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert p.returncode == 0 and p.stderr == "", p.stderr
