@@ -189,7 +189,7 @@ def rbc_markdown(result):
 
 def parser():
     p = runs.ArgumentParser(description="Train and evaluate BeT's ablations (Table 3) and the k sweep (Fig. 6) for one env.")
-    p.add_argument("--env", required=True, choices=list(train.ENVS))
+    p.add_argument("--env", required=True, choices=list(train.ENVS), help="the environment (its row of train.ENVS)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
     runs.add_flags(p, train.Config, ["epochs", "eval_episodes", "eval_seed"], defaults={"eval_episodes": 100,
                                                                                       "eval_seed": 100000})

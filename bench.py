@@ -69,7 +69,7 @@ def evaluation_split(model, env_name, episodes, seed, temperature):
 
 def main(argv=None):
     p = runs.ArgumentParser(description="Benchmark training and inference speed for one env's configuration (JSON).")
-    p.add_argument("--env", required=True, choices=list(train.ENVS))
+    p.add_argument("--env", required=True, choices=list(train.ENVS), help="the environment (its row of train.ENVS)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     runs.add_flags(p, train.Config, ["batch_size", "compile"])
     p.add_argument("--steps", type=int, default=100, help="timed training steps (default 100)")

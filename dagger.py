@@ -181,7 +181,7 @@ def fit(cfg, demos, seed, steps, bins=None, model=None):
 def score(model, env_name, cfg, episodes, seed):
     """The point's y value on held-out seeds: success rate, or mean return for CartPole."""
     results = evaluate.evaluate(model, env_name, episodes, seed, cfg.temperature)
-    return {"success_rate": results["success_rate"], "mean_return": results["mean_return"]}
+    return {"success_rate": results["success_rate"], "mean_return": results.get("mean_return")}
 
 
 def round0(env_name, settings, seed, demos):
@@ -285,7 +285,7 @@ def metric_of(env_name):
 
 def parser():
     p = runs.ArgumentParser(description="DAgger against BC with as many expert labels, over several training seeds.")
-    p.add_argument("--env", required=True, choices=sorted(SETTINGS))
+    p.add_argument("--env", required=True, choices=sorted(SETTINGS), help="the environment (its row of SETTINGS)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
     runs.add_flags(p, Settings)
     runs.add_flags(p, train.Config, ["eval_seed"], defaults={"eval_seed": 100000})

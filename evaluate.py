@@ -10,7 +10,6 @@ Episode i is reset with env seed S+i, and its observation history is rebuilt fro
 nothing leaks from one episode into the next.
 """
 
-import os
 import time
 
 import numpy as np
@@ -21,13 +20,14 @@ import plots
 import runs
 
 
-def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=None):
+def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=None, progress=None):
     """Algorithm 1, "Running on the environment", for `episodes` episodes at once (env seeds seed, seed+1, ...):
     stack the last `context` observations of every running episode, ask the policy for their actions,
     step, repeat. `policy(history, ids, envs_)` gets history (E_running, context, obs_dim) of the episodes
     `ids` and returns their actions (E_running, act_dim); see bet_policy and expert_policy.
     Returns a list of dicts with 'obs' (T+1, obs_dim), 'actions' (T, act_dim), 'rewards' (T,), 'success',
-    'seed', and for the first `render` episodes (PushT) 'frames' (T+1 images) and 'coverage' (T+1,)."""
+    'seed', and for the first `render` episodes (PushT) 'frames' (T+1 images) and 'coverage' (T+1,).
+    `progress(episodes ended, successes so far)`, if given, is called whenever an episode ends."""
     envs_ = [envs.make(env_name, **(plots.small_frames() if i < render else {})) for i in range(episodes)]
     first = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)   # (E, obs_dim)
     # an episode's history starts as its first observation repeated, as in training's clamped windows
@@ -49,6 +49,8 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
             if terminated or truncated:
                 running[i] = False
                 t["success"] = episode_success(env_name, terminated, truncated, info)
+                if progress:
+                    progress(int((~running).sum()), sum(bool(u["success"]) for u in traj))
         step += 1
     for e in envs_:
         e.close()
@@ -86,12 +88,15 @@ def episode_success(env_name, terminated, truncated, info):
 
 
 def metrics(env_name, trajectories, seconds):
-    """The JSON results: success_rate, mean_return, episodes, seconds, plus per-env metrics: the route each
-    point-mass rollout took (the modes, Sec. 3.4), CartPole's worst return, PushT's coverage of the goal."""
-    returns = np.array([t["rewards"].sum() for t in trajectories])
-    out = {"env": env_name, "success_rate": float(np.mean([t["success"] for t in trajectories])),
-           "mean_return": float(returns.mean()), "episodes": len(trajectories), "seconds": round(seconds, 2),
+    """The JSON results: success_rate with its 95 % Wilson interval, episodes, the rollouts' wall time in seconds,
+    mean_steps, plus per env: the route each point-mass rollout took (the modes, Sec. 3.4), CartPole's return
+    (steps balanced), PushT's coverage of the goal (its reward: mean_max_coverage, LeRobot's avg_max_reward)."""
+    returns, wins = np.array([t["rewards"].sum() for t in trajectories]), sum(bool(t["success"]) for t in trajectories)
+    out = {"env": env_name, "success_rate": wins / len(trajectories), "success_ci95": runs.wilson(wins, len(trajectories)),
+           "episodes": len(trajectories), "seconds": round(seconds, 2),
            "mean_steps": float(np.mean([len(t["actions"]) for t in trajectories]))}
+    if env_name != "pusht":                # a PushT return sums coverage over steps: it means nothing
+        out["mean_return"] = float(returns.mean())
     if env_name in envs.ROUTES:
         labels = [envs.classify_route(env_name, t["obs"][:, :2]) for t in trajectories]
         out["routes"] = {r: float(np.mean([lab[0] == r for lab in labels])) for r in envs.ROUTES[env_name]}
@@ -100,18 +105,20 @@ def metrics(env_name, trajectories, seconds):
         out["min_return"] = float(returns.min())
     pusht = env_name == "pusht"
     if pusht:
-        out["mean_max_coverage"] = float(np.mean([t["rewards"].max() for t in trajectories]))
+        out["mean_max_coverage"] = out["avg_max_reward"] = float(np.mean([t["rewards"].max() for t in trajectories]))
     out["per_episode"] = [{"seed": t["seed"], "success": bool(t["success"]), "return": float(t["rewards"].sum()),
                            "steps": len(t["actions"]), **({"max_coverage": float(t["rewards"].max())} if pusht else {})}
                           for t in trajectories]
     return out
 
 
-def evaluate(model, env_name, episodes, seed, temperature=1.0, return_trajectories=False, render=0):
-    """Roll BeT out and summarise; optionally also return the trajectories (for plots and videos)."""
+def evaluate(model, env_name, episodes, seed, temperature=1.0, return_trajectories=False, render=0, log=None):
+    """Roll BeT out and summarise; optionally also return the trajectories (for plots and videos). With `log`,
+    a progress line every tenth of the episodes."""
     runs.check_obs_dim(model, env_name)
     t0 = time.time()
-    trajectories = rollout(bet_policy(model, temperature, seed), env_name, episodes, seed, model.context, render)
+    trajectories = rollout(bet_policy(model, temperature, seed), env_name, episodes, seed, model.context, render,
+                           progress=runs.episode_progress(episodes, log) if log else None)
     results = metrics(env_name, trajectories, time.time() - t0)
     results.update(seed=seed, temperature=temperature)
     return (results, trajectories) if return_trajectories else results
@@ -128,36 +135,29 @@ def evaluate_expert(episodes, seed, render=0):
     return results, trajectories
 
 
-def parser():
-    p = runs.ArgumentParser(description="Evaluate a trained BeT checkpoint with parallel rollouts.")
-    p.add_argument("checkpoint", nargs="?", help="a model.pt written by train.py (optional with --expert: "
-                   "without it only the expert is evaluated, on --env pusht)")
-    p.add_argument("--episodes", type=int, default=100)
-    p.add_argument("--seed", type=int, default=100000, help="episode i uses env seed SEED+i (default 100000)")
-    p.add_argument("--env", help="override the env recorded in the checkpoint")
-    p.add_argument("--temperature", type=float, help="bin sampling temperature (0 = argmax; default: the one train.py used)")
-    p.add_argument("--json", help="write the metrics to this JSON file")
-    p.add_argument("--plot", metavar="DIR", help="write figures (trajectories, loss curve) into DIR")
-    p.add_argument("--video", metavar="PATH", help="PushT: render the first --video-episodes rollouts side by "
-                   "side into PATH (.gif with Pillow, or .mp4 with OpenCV); with --expert and no checkpoint, the expert's")
-    p.add_argument("--video-episodes", type=int, default=4, help="episodes drawn by --video (default 4)")
-    p.add_argument("--expert", action="store_true", help="PushT: also run the scripted expert on the same seeds "
-                   "and print both side by side with the imitation ratio (BeT success / expert success)")
-    return p
+def filmed(args, model, env_name, temperature, trajectories):
+    """The episodes --video draws: the first ones (rendered during the evaluation), or the first failures or
+    successes, replayed with rendering on: episode i depends only on its seed (see bet_policy), so it repeats."""
+    if args.video_pick == "first":
+        return trajectories
+    seeds = [t["seed"] for t in trajectories if t["success"] == (args.video_pick == "successes")][:args.video_episodes]
+    if model is None:
+        return [evaluate_expert(1, s, render=1)[1][0] for s in seeds]
+    return [rollout(bet_policy(model, temperature, s), env_name, 1, s, model.context, render=1)[0] for s in seeds]
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    args = runs.evaluate_parser().parse_args(argv)
     model, env_name, temperature, log = runs.check_evaluate_args(args)     # every flag and file, before any work
     digest = runs.file_hash(args.checkpoint) if model else None           # the bytes these results belong to
-    render = min(args.video_episodes, args.episodes) if args.video else 0
+    render = min(args.video_episodes, args.episodes) if args.video and args.video_pick == "first" else 0
     torch.set_num_threads(1)         # tiny batched forward passes: threads cost more than they give
     expert = trajectories = None
     if args.expert:
         expert, trajectories = evaluate_expert(args.episodes, args.seed, render if model is None else 0)
     results = expert
     if model is not None:
-        results, trajectories = evaluate(model, env_name, args.episodes, args.seed, temperature, True, render)
+        results, trajectories = evaluate(model, env_name, args.episodes, args.seed, temperature, True, render, print)
         if expert is not None:
             results["imitation_ratio"] = results["success_rate"] / max(expert["success_rate"], 1e-9)
     runs.print_results(results)
@@ -165,12 +165,13 @@ def main(argv=None):
         runs.print_comparison(results, expert)
         results["expert"] = expert
     if args.video:
-        plots.write_video(trajectories, args.video)
+        plots.write_video(filmed(args, model, env_name, temperature, trajectories), args.video)
         print(f"wrote {args.video}")
     if args.json:
         if model is not None:
             results["checkpoint"] = {"path": args.checkpoint, "sha256": digest}
         runs.write_results(args.json, results, args.checkpoint, digest)
+        print(f"wrote {args.json}")
     if args.plot and model is not None:
         plots.evaluation_figures(env_name, trajectories, log, args.plot, runs.plot_tag(model, env_name),
                                  results["success_rate"])

@@ -22,6 +22,7 @@ import signal
 import stat
 import sys
 import tempfile
+import time
 import warnings
 
 import numpy as np
@@ -442,6 +443,41 @@ def check_state(path, state, expected):
 
 # ---------------------------------------------------------------- train.py
 
+def train_parser(table):
+    """train.py's own flags (train.parser adds one for each Config field)."""
+    p = ArgumentParser(description="Train a Behavior Transformer (or the MSE baseline) on scripted "
+                            "demonstrations, then evaluate it.")
+    p.add_argument("--env", required=True, help=f"one of {', '.join(table)}")
+    p.add_argument("--policy", default="bet", choices=["bet", "mse"], help="bet, or mse = MSE behaviour cloning (RBC)")
+    p.add_argument("--data", help="demonstrations .npz (default data/<env>.npz)")
+    p.add_argument("--collect", type=int, metavar="N", help="collect N expert demonstrations into --data and exit")
+    p.add_argument("--workers", type=int, default=2, help="processes for --collect (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (k-means, init, batches); with --collect, "
+                   "the first env seed")
+    p.add_argument("--device", default="cpu", help="torch device for training: cpu (default) or cuda")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for these small models)")
+    p.add_argument("--out", help="output dir (default runs/<env>, naming every setting that differs from the env's "
+                   "row, and the seed and data if not the default: runs/pointmass1-epochs2, runs/pointmass1-mse-seed1)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its last "
+                   "finished epoch (same flags); the weights equal an uninterrupted run's")
+    return p
+
+
+def default_out(args, cfg, row, default_data):
+    """runs/<env>[-mse][-<setting><value>...][-seed<n>][-data<name>]: a run whose settings differ from the env's row
+    gets a folder naming them, so an experiment never replaces the default run (which figures.py reads)."""
+    parts = [args.env] + (["mse"] if args.policy == "mse" else [])
+    for f in dataclasses.fields(cfg):
+        value, name = getattr(cfg, f.name), f.name.replace("_", "")
+        if f.name not in ("eval_episodes", "eval_seed") and value != getattr(row, f.name):
+            parts.append((name if value else "no" + name) if isinstance(value, bool) else f"{name}{value:g}"
+                         if isinstance(value, float) else f"{name}{value}")
+    parts += [f"seed{args.seed}"] if args.seed else []
+    if args.data is not None and os.path.abspath(args.data) != os.path.abspath(default_data):
+        parts.append("data" + os.path.splitext(os.path.basename(args.data))[0])
+    return os.path.join("runs", "-".join(parts))
+
+
 def check_train_args(args, cfg, out):
     """Every flag of train.py, checked before any work, so a bad one writes nothing: raise ValueError naming it."""
     check_settings(cfg)
@@ -593,10 +629,33 @@ def finish_run(out, model, meta, history, seconds):
     write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(seconds, 2), "history": history})
     if os.path.exists(os.path.join(out, "train_state.pt")):
         os.remove(os.path.join(out, "train_state.pt"))     # the run is complete: model.pt holds everything
+    print(f"wrote {model_path} and {os.path.join(out, 'train_log.json')} after {seconds:.1f}s of training")
     return model_path, digest
 
 
 # ---------------------------------------------------------------- evaluate.py
+
+def evaluate_parser():
+    """evaluate.py's flags."""
+    p = ArgumentParser(description="Evaluate a trained BeT checkpoint with parallel rollouts.")
+    p.add_argument("checkpoint", nargs="?", help="a model.pt written by train.py (optional with --expert: "
+                   "without it only the expert is evaluated, on --env pusht)")
+    p.add_argument("--episodes", type=int, default=100, help="evaluation episodes, run at once (default 100)")
+    p.add_argument("--seed", type=int, default=100000, help="episode i uses env seed SEED+i (default 100000)")
+    p.add_argument("--env", help="override the env recorded in the checkpoint")
+    p.add_argument("--temperature", type=float, help="bin sampling temperature (0 = argmax; default: the one train.py used)")
+    p.add_argument("--json", help="write the metrics to this JSON file")
+    p.add_argument("--plot", metavar="DIR", help="write figures (trajectories, loss curve) into DIR")
+    p.add_argument("--video", metavar="PATH", help="PushT: render the first --video-episodes rollouts side by "
+                   "side into PATH (.gif with Pillow, or .mp4 with OpenCV); with --expert and no checkpoint, the expert's")
+    p.add_argument("--video-episodes", type=int, default=4, help="episodes drawn by --video (default 4)")
+    p.add_argument("--video-pick", default="first", choices=["first", "failures", "successes"],
+                   help="which episodes --video draws: the first ones, or the first failures or successes (default first)")
+    p.add_argument("--expert", action="store_true", help="PushT: also run the scripted expert on the same seeds "
+                   "and print both side by side with the imitation ratio (BeT success / expert success)")
+    return p
+
+
 
 def check_obs_dim(model, env_name):
     """A checkpoint trained on other observations cannot drive this env: one clear error, before any rollout."""
@@ -683,16 +742,58 @@ def check_evaluate_args(args):
     return model, env_name, temperature, log
 
 
+UNITS = {"success_rate": "fraction of episodes that succeed", "success_ci95": "95 % Wilson interval of success_rate",
+         "mean_return": "sum of rewards per episode, mean", "min_return": "worst episode's return",
+         "seconds": "s of wall time for the rollouts", "train_seconds": "s of wall time for training",
+         "mean_steps": "steps per episode, mean", "episodes": "episodes", "seed": "env seed of the first episode",
+         "mean_max_coverage": "of the goal covered at an episode's best step, mean", "temperature": "of bin sampling",
+         "avg_max_reward": "the same, as LeRobot names it", "single_route": "fraction on one route start to goal",
+         "routes": "fraction of episodes", "imitation_ratio": "BeT success / expert success"}
+
+
 def print_results(results):
-    """A small aligned table of the results (the per-episode list is in the JSON, too long for here)."""
-    print(f"\n{'metric':<22} value")
+    """The results as an aligned table, each with its unit (the per-episode list is in the JSON only)."""
+    print(f"\n{'metric':<22} {'value':>12}  unit")
     for key, value in results.items():
         for k, v in (value.items() if isinstance(value, dict) else [(None, value)]):
             name = key if k is None else f"{key}/{k}"
-            if isinstance(v, float):
-                print(f"{name:<22} {v:.3f}")
-            elif not isinstance(v, (dict, list)):
-                print(f"{name:<22} {v}")
+            if key == "success_ci95":
+                v = f"{v[0]:.3f}-{v[1]:.3f}"
+            elif isinstance(v, float):
+                v = f"{v:.3f}"
+            elif isinstance(v, (dict, list)):
+                continue
+            print(f"{name:<22} {v:>12}  {UNITS.get(key, '')}")
+
+
+def wilson(successes, n, z=1.96):
+    """The 95 % Wilson score interval of a success rate: [low, high], sound near 0 and 1 too."""
+    p, z2 = successes / n, z * z / n
+    centre, half = (p + z2 / 2) / (1 + z2), z * math.sqrt(p * (1 - p) / n + z2 / (4 * n)) / (1 + z2)
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
+
+
+def first_call_timed(fn, log, what):
+    """`fn`, announcing its first call (e.g. torch.compile's compiling, ~25 s of silence otherwise) and its time."""
+    done = []
+    def timed(*args):
+        if done:
+            return fn(*args)
+        log(f"{what}...")
+        t0, out = time.time(), fn(*args)
+        log(f"{what}: done in {time.time() - t0:.1f}s")
+        done.append(True)
+        return out
+    return timed
+
+
+def episode_progress(total, log):
+    """A rollout progress callback: one line each time another tenth of the `total` episodes has ended."""
+    step = max(1, total // 10)
+    def progress(done, successes):
+        if done % step == 0 or done == total:
+            log(f"evaluate: {done}/{total} episodes done, success so far {successes / done:.3f}")
+    return progress
 
 
 def print_comparison(bet, expert):

@@ -127,7 +127,7 @@ def loss_function(model, cfg, log=print):
     if not any(shutil.which(cxx) for cxx in ("g++", "c++", "clang++")):
         log("note: torch.compile needs a C++ compiler (g++ or clang++); training eagerly instead")
         return model.loss
-    compiled = torch.compile(model.loss, dynamic=False)
+    compiled = runs.first_call_timed(torch.compile(model.loss, dynamic=False), log, "compiling the loss (torch.compile)")
     return lambda obs, actions: (compiled if len(obs) == cfg.batch_size else model.loss)(obs, actions)
 
 
@@ -182,21 +182,8 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None
 
 
 def parser():
-    """train.py's own flags, then one for each Config field that has one (see Config)."""
-    p = runs.ArgumentParser(description="Train a Behavior Transformer (or the MSE baseline) on scripted "
-                            "demonstrations, then evaluate it.")
-    p.add_argument("--env", required=True, help=f"one of {', '.join(ENVS)}")
-    p.add_argument("--policy", default="bet", choices=["bet", "mse"], help="bet, or mse = MSE behaviour cloning (RBC)")
-    p.add_argument("--data", help="demonstrations .npz (default data/<env>.npz)")
-    p.add_argument("--collect", type=int, metavar="N", help="collect N expert demonstrations into --data and exit")
-    p.add_argument("--workers", type=int, default=2, help="processes for --collect (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="training seed (k-means, init, batches); with --collect, "
-                   "the first env seed")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for these small models)")
-    p.add_argument("--out", help="output dir (default runs/<env>/, or runs/<env>-mse/)")
-    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its last "
-                   "finished epoch (same flags); the weights equal an uninterrupted run's")
+    """train.py's flags: runs.train_parser's, then one for each Config field that has one (see Config)."""
+    p = runs.train_parser(ENVS)
     runs.add_flags(p, Config)
     return p
 
@@ -216,8 +203,8 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     cfg = config_from_args(args)
-    out = args.out if args.out is not None else os.path.join("runs", args.env + ("-mse" if args.policy == "mse" else ""))
     path = args.data if args.data is not None else data.default_path(args.env)
+    out = args.out if args.out is not None else runs.default_out(args, cfg, ENVS[args.env], data.default_path(args.env))
     runs.check_train_args(args, cfg, out)
     torch.set_num_threads(args.threads)
     if args.collect:                                 # write the demonstrations, then stop
@@ -242,14 +229,15 @@ def main(argv=None):
             history = train(model, demos, cfg, args.seed, args.device, state=state)
         seconds = time.time() - t0
         model_path, digest = runs.finish_run(out, model, meta, history, seconds)
-        print(f"saved {model_path} after {seconds:.1f}s of training")
         if cfg.eval_episodes > 0:
             torch.set_num_threads(1)                 # as evaluate.py: episode i's floats then do not depend on the batch
             with runs.on_interrupt(f"{model_path} is saved; evaluate it with: python evaluate.py {model_path}"):
-                results = evaluate.evaluate(model.cpu().eval(), args.env, cfg.eval_episodes, cfg.eval_seed, cfg.temperature)
+                results = evaluate.evaluate(model.cpu().eval(), args.env, cfg.eval_episodes, cfg.eval_seed,
+                                            cfg.temperature, log=print)
             results.update(train_seconds=round(seconds, 2), checkpoint={"path": model_path, "sha256": digest})
             runs.write_json(os.path.join(out, "eval.json"), results)
             runs.print_results(results)
+            print(f"wrote {os.path.join(out, 'eval.json')}")
 
 
 if __name__ == "__main__":

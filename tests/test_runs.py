@@ -258,3 +258,62 @@ def test_a_run_can_be_re_evaluated_into_its_own_eval_json_from_another_folder(ru
     assert json.loads((rel / "run" / "eval.json").read_text())["episodes"] == 2
     one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", 2, "--json", rel / "run" / "eval.json"),
                    "holds something other than an evaluation")
+
+
+# ---------------------------------------------------------------- the first hour (issue 22)
+
+def test_a_run_with_other_settings_gets_its_own_folder(tmp_path, monkeypatch):
+    """Only the env's own settings train into runs/<env>; any other setting, seed or dataset is in the name."""
+    monkeypatch.chdir(tmp_path)
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0"])
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--seed", "2", "--no-offsets", "--lr", "0.002"])
+    train.main(["--env", "pointmass1", "--epochs", "100", "--episodes", "0", "--policy", "mse", "--context", "1"])
+    assert sorted(os.listdir(tmp_path / "runs")) == ["pointmass1-epochs1", "pointmass1-mse-context1",
+                                                     "pointmass1-nooffsets-epochs1-lr0.002-seed2"]
+
+
+def test_success_rates_carry_a_wilson_interval():
+    assert runs.wilson(87, 100) == [0.7902, 0.9224]                  # 87/100: centre 0.856, half-width 0.066
+    assert runs.wilson(0, 20)[0] == 0.0 and runs.wilson(20, 20)[1] == 1.0
+    trajectories = [{"success": s, "rewards": np.ones(3), "actions": np.zeros((3, 2)), "obs": np.zeros((4, 2)), "seed": i}
+                    for i, s in enumerate([True] * 9 + [False])]
+    results = evaluate.metrics("cartpole", trajectories, 0.0)
+    assert results["success_rate"] == 0.9 and results["success_ci95"] == runs.wilson(9, 10)
+
+
+def test_every_flag_of_every_script_has_help():
+    import bench, figures
+    for parser in (train.parser(), runs.evaluate_parser(), ablations.parser(), dagger.parser(), figures.parser()):
+        bare = [a.option_strings for a in parser._actions if a.option_strings and not a.help]
+        assert not bare, bare
+    for module in (bench, figures):
+        with contextlib.redirect_stdout(io.StringIO()) as out, pytest.raises(SystemExit):
+            module.main(["--help"])
+        assert "usage:" in out.getvalue()
+
+
+def test_evaluation_reports_progress_and_where_it_wrote(run_dir, tmp_path, capsys):
+    code, _ = cli(evaluate, run_dir / "model.pt", "--episodes", 20, "--json", tmp_path / "e.json")
+    out = capsys.readouterr().out
+    assert code == 0 and "evaluate: 10/20 episodes done" in out and f"wrote {tmp_path / 'e.json'}" in out
+    assert "95 % Wilson interval" in out and "fraction of episodes that succeed" in out
+
+
+def test_video_can_show_the_failures_it_replays_exactly(run_dir, tmp_path):
+    """--video-pick replays the chosen episodes alone; that is exact because episode i depends on its seed only."""
+    model = runs.load_model(run_dir / "model.pt")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        eight = evaluate.rollout(evaluate.bet_policy(model, 1.0, 40), "pointmass1", 8, 40, model.context)
+        for i in (3, 5):
+            alone = evaluate.rollout(evaluate.bet_policy(model, 1.0, 40 + i), "pointmass1", 1, 40 + i, model.context)[0]
+            assert np.array_equal(alone["actions"], eight[i]["actions"]) and alone["seed"] == eight[i]["seed"]
+    finally:
+        torch.set_num_threads(threads)
+    code, err = cli(evaluate, "--expert", "--env", "pusht", "--episodes", 2, "--video", tmp_path / "ok.gif",
+                    "--video-pick", "successes", "--video-episodes", 1)
+    assert code == 0, err
+    from PIL import Image
+    with Image.open(tmp_path / "ok.gif") as gif:
+        assert gif.n_frames > 5 and gif.size[0] == 192                         # one episode, replayed with frames
