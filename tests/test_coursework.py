@@ -268,8 +268,8 @@ def test_grade_json_is_checked_before_grading(tmp_path):
         assert p.returncode == 2 and message in p.stderr and "grading" not in p.stdout, p.stdout + p.stderr
 
 
-def live_group(pgid):
-    """PIDs of live, non-zombie processes in process group `pgid` (from /proc)."""
+def processes():
+    """(pid, parent pid, process group) of every live, non-zombie process, from /proc."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -278,9 +278,18 @@ def live_group(pgid):
             except OSError:
                 continue
             fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                found.append(int(entry))
+            if fields[0] != "Z":
+                found.append((int(entry), int(fields[1]), int(fields[2])))
     return found
+
+
+def live_group(pgid):
+    return [pid for pid, _, group in processes() if group == pgid]
+
+
+def live_group_children(parent):
+    """Process groups led by live children of `parent` (each exercise's pytest leads its own)."""
+    return [pid for pid, ppid, group in processes() if ppid == parent and group == pid]
 
 
 def test_a_grade_leaves_no_process_behind(tmp_path):
@@ -319,17 +328,3 @@ def test_stopping_the_grader_stops_its_tests_at_once(tmp_path):
     time.sleep(0.5)
     assert not [g for g in groups if live_group(g)], "a test process outlived the stopped grader"
 
-
-def live_group_children(parent):
-    """Process groups led by live children of `parent` (each exercise's pytest leads its own)."""
-    leaders = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[1]) == parent and int(fields[2]) == int(entry) and fields[0] != "Z":
-                leaders.append(int(entry))
-    return leaders
