@@ -6,6 +6,7 @@ import pytest
 
 import ablations
 import train
+from test_reliability import pool_in_process   # noqa: F401 (a fixture: runs trained in this process)
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
 
@@ -59,7 +60,7 @@ def test_workers_do_not_change_the_numbers(tmp_path):
     assert results[0] == results[1]
 
 
-def test_finished_runs_are_reused_only_for_the_same_command(tmp_path):
+def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, pool_in_process):
     """An interrupted table resumes: a run with the same command is read back, a changed one is retrained."""
     base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--variants", "BeT", "--k-sweep", "none",
             "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
@@ -103,7 +104,7 @@ def test_mlp_trunk_sees_in_training_exactly_what_a_rollout_stacks():
     assert torch.equal(in_training[0], first.repeat(3))                           # an episode starts repeated
 
 
-def test_update_keeps_the_rows_it_does_not_rerun(tmp_path):
+def test_update_keeps_the_rows_it_does_not_rerun(tmp_path, pool_in_process):
     """--update re-runs some rows and keeps the others (and their commands) from the existing table."""
     base = ["--env", "pointmass1", "--seeds", "1", "--episodes", "2", "--epochs", "1", "--k-sweep", "none",
             "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]

@@ -4,8 +4,6 @@ and the slow test that reproduces the README's targets)."""
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -19,11 +17,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT_KEYS = {"success_rate", "mean_return", "episodes", "seconds"}
 
 
-def run(script, *args):
-    """Run one of the CLIs in a subprocess; return (exit code, stdout, stderr)."""
-    p = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=300)
-    return p.returncode, p.stdout, p.stderr
+@pytest.fixture
+def run(capfd, monkeypatch):
+    """Run one of the CLIs as `python script args` does (its __main__ block, cwd ROOT), in this process to spare a
+    torch import per call; return (exit code, stdout, stderr). test_reliability runs each script as a real process."""
+    from test_reliability import run_here
+    return lambda script, *args: run_here(script, *args, capfd=capfd, monkeypatch=monkeypatch)
 
 
 @pytest.mark.parametrize("env, extra_keys", [
@@ -31,7 +30,7 @@ def run(script, *args):
     ("pointmass2", {"routes", "single_route"}),
     ("cartpole", {"min_return"}),
 ])
-def test_train_then_evaluate_smoke(tmp_path, env, extra_keys):
+def test_train_then_evaluate_smoke(tmp_path, env, extra_keys, run):
     t0 = time.time()
     train.main(["--env", env, "--epochs", "2", "--episodes", "3", "--out", str(tmp_path)])
     for name in ("model.pt", "train_log.json", "eval.json"):
@@ -69,7 +68,7 @@ def test_mse_policy_and_ablation_flags(tmp_path):
         assert train.build_model(dataclasses.replace(cfg, k=k), "bet").k == grid_bins
 
 
-def test_bench_prints_its_numbers_as_json():
+def test_bench_prints_its_numbers_as_json(run):
     code, out, err = run("bench.py", "--env", "pointmass2", "--steps", 3, "--repeats", 3, "--episodes", 2)
     assert code == 0, err
     result = json.loads(out)
@@ -136,7 +135,7 @@ def assert_one_line_error(code, err, *fragments):
         assert f in lines[0], lines[0]
 
 
-def test_bad_input_gives_one_line_and_keeps_existing_files(tmp_path):
+def test_bad_input_gives_one_line_and_keeps_existing_files(tmp_path, run):
     out = tmp_path / "run"
     out.mkdir()
     (out / "model.pt").write_bytes(b"previous run")
@@ -154,7 +153,7 @@ def test_bad_input_gives_one_line_and_keeps_existing_files(tmp_path):
     assert_one_line_error(code, err, "unknown env 'moon'")
 
 
-def test_evaluate_rejects_mismatched_env_and_bad_checkpoint(tmp_path):
+def test_evaluate_rejects_mismatched_env_and_bad_checkpoint(tmp_path, run):
     train.main(["--env", "cartpole", "--epochs", "1", "--episodes", "0", "--out", str(tmp_path)])
     code, _, err = run("evaluate.py", tmp_path / "model.pt", "--env", "pointmass1", "--episodes", 2)
     assert_one_line_error(code, err, "4-D observations", "2-D")
@@ -163,7 +162,7 @@ def test_evaluate_rejects_mismatched_env_and_bad_checkpoint(tmp_path):
     assert_one_line_error(code, err, "bad.pt", "not a readable checkpoint")
 
 
-def test_help_works():
+def test_help_works(run):
     for script in ("train.py", "evaluate.py", "figures.py", "ablations.py", "dagger.py", "bench.py"):
         code, out, _ = run(script, "--help")
         assert code == 0 and "usage:" in out

@@ -3,11 +3,14 @@ and ablations.py leaves no worker behind."""
 
 import json
 import os
+import runpy
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import traceback
+import warnings
 
 import numpy as np
 import pytest
@@ -28,6 +31,72 @@ def run(script, *args):
     p = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)],
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     return p.returncode, p.stdout, p.stderr
+
+
+QUIET = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)   # Python hides these by default
+
+
+def run_here(script, *args, capfd, monkeypatch):
+    """`python script args` run in this process (no torch import to wait for): the script's own
+    `if __name__ == "__main__"` block (runpy), with sys.argv set and cwd=ROOT as `run` has it; (exit code, stdout,
+    stderr). A warning that `python` would print (its default filters) is appended to stderr as it would appear
+    there, and an escaping exception as its traceback with exit code 1. The SIGTERM handler runs.cli installs,
+    torch's thread count and its RNG state are put back afterwards."""
+    path = os.path.join(ROOT, script)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "argv", [path, *map(str, args)])
+    sigterm, threads, rng = signal.getsignal(signal.SIGTERM), torch.get_num_threads(), torch.get_rng_state()
+    capfd.readouterr()
+    code, extra = 0, ""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                runpy.run_path(path, run_name="__main__")
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else int(e.code is not None)
+                extra = "" if e.code is None or isinstance(e.code, int) else f"{e.code}\n"
+            except Exception:
+                code, extra = 1, traceback.format_exc()
+    finally:
+        if sigterm is not None:                  # None: a handler not set from Python, left as it is
+            signal.signal(signal.SIGTERM, sigterm)
+        torch.set_num_threads(threads)
+        torch.set_rng_state(rng)
+    out, err = capfd.readouterr()
+    shown = [w for w in caught if not issubclass(w.category, QUIET)
+             or (issubclass(w.category, DeprecationWarning) and w.filename == path)]     # default::DeprecationWarning:__main__
+    err += extra + "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in shown)
+    return code, out, err
+
+
+class InProcessPool:
+    """What ablations.train_all asks of multiprocessing's spawn Pool (a context manager with imap_unordered), run
+    in this process: no worker to spawn, which costs a torch import each. For the tests of which runs are reused
+    or retrained; test_ablations' smoke and workers tests and the signal tests below keep the real pool."""
+
+    def __init__(self, processes):
+        self.processes = processes
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def imap_unordered(self, func, tasks):
+        return map(func, tasks)
+
+
+@pytest.fixture
+def pool_in_process(monkeypatch):
+    """ablations.py's runs trained in this process (see InProcessPool); torch's thread count put back afterwards."""
+    import types
+    monkeypatch.setattr(ablations, "multiprocessing", types.SimpleNamespace(
+        get_context=lambda method: types.SimpleNamespace(Pool=InProcessPool)))
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def snapshot(folder):
@@ -160,7 +229,7 @@ CASES = [
     (["dagger.py", "--env", "cartpole", "--out", R, "--plot", "{run}"], "is a directory"),
     (["figures.py", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
     (["coursework.py", "handout", R], "already exists"),
-    (["coursework.py", "grade", "{root}/no_such_copy"], "not a copy of this repository"),
+    (["coursework.py", "grade", "{root}/no_such_copy"], "not a folder holding the exercise files"),
     (["coursework.py", "grade", "--json", "{root}/results.txt"], "must be a file ending in .json"),
     # found by an audit of every script (2026-11-22): tracebacks, late checks, and other runs' files replaced
     (TRAIN + ["--epochs", "abc"], "argument --epochs: invalid int value"),
@@ -207,15 +276,35 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(c[0][:1] + c[0][-2:]) for c in CASES])
-def test_bad_input_is_one_line_and_writes_nothing(workspace, argv, message):
+# One case per script also runs as a real `python script.py ...` process (the rest run its __main__ block in-process).
+IN_A_SUBPROCESS = [(TRAIN + ["--epochs", "abc"], "argument --epochs: invalid int value"),
+                   (["evaluate.py", "{root}/forged.pt"], "its config implies (2000000, 2)"),
+                   (["ablations.py", "--env", "pointmass1", "--runs", "{root}/other_runs"], "holds a pointmass2 run"),
+                   (["dagger.py", "--env", "cartpole", "--out", R, "--workers", "100000"], "--workers 100000: at most"),
+                   (["figures.py", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
+                   (["bench.py", "--env", "pointmass1", "--batch-size", "0"], "--batch-size must be at least 1"),
+                   (["coursework.py", "frob"], "invalid choice: 'frob'")]
+assert all(case in CASES for case in IN_A_SUBPROCESS)
+
+
+def check_bad_input(workspace, argv, message, runner):
     before = snapshot(workspace)
     script, *args = [a.replace("{run}", str(workspace / "run")).replace("{root}", str(workspace)) for a in argv]
-    code, _, err = run(script, *args)
+    code, _, err = runner(script, *args)
     lines = err.strip().splitlines()
     assert code == 2 and "Traceback" not in err, err
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
     assert snapshot(workspace) == before                           # nothing written, nothing overwritten
+
+
+@pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(c[0][:1] + c[0][-2:]) for c in CASES])
+def test_bad_input_is_one_line_and_writes_nothing(workspace, argv, message, capfd, monkeypatch):
+    check_bad_input(workspace, argv, message, lambda *a: run_here(*a, capfd=capfd, monkeypatch=monkeypatch))
+
+
+@pytest.mark.parametrize("argv, message", IN_A_SUBPROCESS, ids=[c[0][0] for c in IN_A_SUBPROCESS])
+def test_bad_input_is_one_line_and_writes_nothing_in_a_subprocess(workspace, argv, message):
+    check_bad_input(workspace, argv, message, run)
 
 
 def test_outliers_warn_in_one_line_naming_file_and_dimension(tmp_path, capsys):
@@ -322,7 +411,7 @@ def test_one_run_at_a_time_in_a_folder(tmp_path):
     assert sorted(os.listdir(out)) == ["model.pt", "train_log.json"]
 
 
-def test_ablations_retrain_a_run_whose_checkpoint_changed(tmp_path):
+def test_ablations_retrain_a_run_whose_checkpoint_changed(tmp_path, pool_in_process):
     base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--episodes", "2", "--variants", "BeT",
             "--k-sweep", "none", "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
     ablations.main(base)
@@ -333,7 +422,7 @@ def test_ablations_retrain_a_run_whose_checkpoint_changed(tmp_path):
     assert model.stat().st_mtime_ns != edited and "edited" not in runs.load_model(model).meta      # retrained
 
 
-def test_ablations_start_over_when_a_saved_state_belongs_to_another_command(tmp_path):
+def test_ablations_start_over_when_a_saved_state_belongs_to_another_command(tmp_path, pool_in_process):
     """A leftover train_state.pt from another command cannot be resumed: the run is trained from scratch."""
     base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--episodes", "2", "--variants", "BeT",
             "--k-sweep", "none", "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
@@ -345,8 +434,9 @@ def test_ablations_start_over_when_a_saved_state_belongs_to_another_command(tmp_
     assert json.loads((run_dir / "eval.json").read_text())["checkpoint"]["sha256"] == runs.file_hash(run_dir / "model.pt")
 
 
-def test_evaluate_says_when_env_overrides_the_checkpoint(workspace):
-    code, _, err = run("evaluate.py", workspace / "run" / "model.pt", "--env", "pointmass2", "--episodes", 1)
+def test_evaluate_says_when_env_overrides_the_checkpoint(workspace, capfd, monkeypatch):
+    code, _, err = run_here("evaluate.py", workspace / "run" / "model.pt", "--env", "pointmass2", "--episodes", 1,
+                            capfd=capfd, monkeypatch=monkeypatch)
     assert code == 0 and "trained on pointmass1; evaluating it on pointmass2" in err
 
 
