@@ -263,13 +263,17 @@ def test_a_run_can_be_re_evaluated_into_its_own_eval_json_from_another_folder(ru
 # ---------------------------------------------------------------- the first hour (issue 22)
 
 def test_a_run_with_other_settings_gets_its_own_folder(tmp_path, monkeypatch):
-    """Only the env's own settings train into runs/<env>; any other setting, seed or dataset is in the name."""
+    """Only the env's own settings train into runs/<env>; any other setting, seed or dataset is in the name (a
+    flag given at the row's own value, --k 2, is not)."""
     monkeypatch.chdir(tmp_path)
-    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0"])
-    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--seed", "2", "--no-offsets", "--lr", "0.002"])
-    train.main(["--env", "pointmass1", "--epochs", "100", "--episodes", "0", "--policy", "mse", "--context", "1"])
-    assert sorted(os.listdir(tmp_path / "runs")) == ["pointmass1-epochs1", "pointmass1-mse-context1",
-                                                     "pointmass1-nooffsets-epochs1-lr0.002-seed2"]
+    train.main(["--env", "pointmass1", "--epochs", "1", "--k", "2", "--episodes", "0"])
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--seed", "2", "--no-offsets", "--lr", "0.002",
+                "--policy", "mse", "--context", "1"])
+    assert sorted(os.listdir(tmp_path / "runs")) == ["pointmass1-epochs1",
+                                                     "pointmass1-mse-context1-nooffsets-epochs1-lr0.002-seed2"]
+    args = train.parse_args(["--env", "pointmass1", "--data", "mine.npz"])
+    assert runs.default_out(args, train.config_from_args(args), train.ENVS["pointmass1"], data.default_path("pointmass1")) \
+        == os.path.join("runs", "pointmass1-datamine")
 
 
 def test_success_rates_carry_a_wilson_interval():
