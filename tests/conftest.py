@@ -1,4 +1,4 @@
-import os, signal, sys
+import contextlib, os, signal, sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import pytest
 import torch
@@ -15,21 +15,26 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"ex_{name}: a test of the coursework exercise '{name}' ({title})")
 
 
+@contextlib.contextmanager
+def deadline(seconds, message):
+    """Within the block, SIGALRM after `seconds` raises TimeoutError(message): a hang becomes a failure."""
+    def stop(signum, frame):
+        raise TimeoutError(message)
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     """Under the grader (COURSEWORK_TEST_TIMEOUT set), a test running longer than that many seconds fails."""
     seconds = int(os.environ.get("COURSEWORK_TEST_TIMEOUT", "0"))
-    if seconds:
-        def stop(signum, frame):
-            raise TimeoutError(f"the test ran longer than {seconds} s")
-        old = signal.signal(signal.SIGALRM, stop)
-        signal.alarm(seconds)
-    try:
+    with deadline(seconds, f"the test ran longer than {seconds} s") if seconds else contextlib.nullcontext():
         yield
-    finally:
-        if seconds:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, old)
 
 
 class FusedAttentionRefused(torch.overrides.TorchFunctionMode):

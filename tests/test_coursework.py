@@ -15,6 +15,7 @@ import zipfile
 import pytest
 
 import coursework
+from test_reliability import processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FULL = sum(points for points, _ in coursework.EXERCISES.values())
@@ -269,21 +270,6 @@ def test_grade_json_is_checked_before_grading(tmp_path):
         p = subprocess.run([sys.executable, "coursework.py", "grade", "--json", str(target)], cwd=ROOT,
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 2 and message in p.stderr and "grading" not in p.stdout, p.stdout + p.stderr
-
-
-def processes():
-    """(pid, parent pid, process group) of every live, non-zombie process, from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if fields[0] != "Z":
-                found.append((int(entry), int(fields[1]), int(fields[2])))
-    return found
 
 
 def live_group(pgid):

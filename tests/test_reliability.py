@@ -440,8 +440,8 @@ def test_evaluate_says_when_env_overrides_the_checkpoint(workspace, capfd, monke
     assert code == 0 and "trained on pointmass1; evaluating it on pointmass2" in err
 
 
-def children(pid):
-    """PIDs of the live processes whose parent is `pid` (from /proc)."""
+def processes():
+    """(pid, parent pid, process group) of every live, non-zombie process, from /proc."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -450,9 +450,14 @@ def children(pid):
             except OSError:
                 continue
             fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry))
+            if fields[0] != "Z":
+                found.append((int(entry), int(fields[1]), int(fields[2])))
     return found
+
+
+def children(pid):
+    """PIDs of the live processes whose parent is `pid`."""
+    return [child for child, parent, _ in processes() if parent == pid]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

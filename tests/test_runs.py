@@ -21,6 +21,7 @@ import data
 import evaluate
 import runs
 import train
+from conftest import deadline
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
 
@@ -45,20 +46,6 @@ def one_error_line(code, err, *fragments):
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
-
-
-@contextlib.contextmanager
-def deadline(seconds):
-    """A hang becomes a test failure, not a stuck suite."""
-    def stop(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s: it hangs")
-    old = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +143,7 @@ def test_sampling_at_the_smallest_temperature_allowed_stays_finite(run_dir):
 def test_a_fifo_is_refused_wherever_a_file_is_read_or_replaced(run_dir, tmp_path):
     fifo = tmp_path / "pipe.npz"
     os.mkfifo(fifo)
-    with deadline(60):
+    with deadline(60, "still running after 60 s: it hangs"):
         one_error_line(*cli(train, "--env", "pointmass1", "--data", fifo, "--out", tmp_path / "a"), "not a regular file")
         one_error_line(*cli(evaluate, fifo), "not a regular file")
         one_error_line(*cli(train, "--env", "pointmass1", "--collect", 2, "--workers", 1, "--data", fifo,
@@ -170,7 +157,7 @@ def test_a_fifo_is_refused_wherever_a_file_is_read_or_replaced(run_dir, tmp_path
 
 
 def test_evaluation_episodes_are_bounded(run_dir, tmp_path):
-    with deadline(60):                       # unbounded, it would build 2**31 envs
+    with deadline(60, "unbounded, it would build 2**31 envs"):
         one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", 2147483647), "at most 10000 episodes")
         one_error_line(*cli(train, "--env", "pointmass1", "--episodes", 10 ** 6, "--out", tmp_path / "a"), "at most 10000")
 
