@@ -25,8 +25,9 @@ import train
 def train_samples_per_second(model, demos, cfg, steps, seed=0):
     """Training windows per second through train.train_step (loss, backward, clip, AdamW), after 5 warm-up steps
     (which include torch.compile's compiling when cfg.compile is set)."""
-    obs, actions = torch.as_tensor(demos["obs"]), torch.as_tensor(demos["actions"])
-    index = torch.as_tensor(data.window_index(demos["episode_ends"], model.context))           # (N, h)
+    device = model.centers.device
+    obs, actions = torch.as_tensor(demos["obs"], device=device), torch.as_tensor(demos["actions"], device=device)
+    index = torch.as_tensor(data.window_index(demos["episode_ends"], model.context), device=device)  # (N, h)
     batches = torch.randint(len(index), (steps + 5, cfg.batch_size), generator=torch.Generator().manual_seed(seed))
     opt, loss_fn = train.optimizer(model, cfg), train.loss_function(model, cfg)
     model.train()
@@ -41,7 +42,7 @@ def ms_per_action(model, demos, batch, repeats, seed=0):
     """Milliseconds for one BeT.sample call on `batch` windows (the rollout's call), median of `repeats`."""
     index = data.window_index(demos["episode_ends"], model.context)
     rows = np.random.default_rng(seed).integers(len(index), size=batch)
-    history = torch.as_tensor(demos["obs"][index[rows]])                                     # (batch, h, obs_dim)
+    history = torch.as_tensor(demos["obs"][index[rows]], device=model.centers.device)        # (batch, h, obs_dim)
     generator = torch.Generator().manual_seed(seed)
     model.eval()
     times = []
@@ -71,6 +72,7 @@ def main(argv=None):
     p = runs.ArgumentParser(description="Benchmark training and inference speed for one env's configuration (JSON).")
     p.add_argument("--env", required=True, choices=list(train.ENVS), help="the environment (its row of train.ENVS)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda (untested on real hardware)")
     runs.add_flags(p, train.Config, ["batch_size", "compile"])
     p.add_argument("--steps", type=int, default=100, help="timed training steps (default 100)")
     p.add_argument("--repeats", type=int, default=200, help="timed sample calls per batch size (default 200)")
@@ -83,11 +85,12 @@ def main(argv=None):
                       ("--episodes", args.episodes, 0), ("--seed", args.seed, 0))
     runs.check_episodes(("--episodes", args.episodes))
     runs.check_threads(args.threads)
+    device = runs.check_device(args.device)
     torch.set_num_threads(args.threads)
     demos = data.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)
     torch.manual_seed(0)
-    model = train.build_model(cfg).fit_bins(demos["obs"], demos["actions"])
-    result = {"env": args.env, "threads": args.threads, "batch_size": cfg.batch_size, "compile": cfg.compile, "torch": torch.__version__,
+    model = train.build_model(cfg).fit_bins(demos["obs"], demos["actions"]).to(device)
+    result = {"env": args.env, "device": args.device, "threads": args.threads, "batch_size": cfg.batch_size, "compile": cfg.compile, "torch": torch.__version__,
               "train_samples_per_second": round(train_samples_per_second(model, demos, cfg, args.steps), 1),
               "ms_per_action": {str(b): round(ms_per_action(model, demos, b, args.repeats), 3) for b in (1, 64)}}
     if args.episodes:

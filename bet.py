@@ -184,6 +184,7 @@ class BeT(nn.Module):
             u = torch.cat([torch.rand(1, generator=g) for g in generator])   # (B,) one uniform draw per row
         else:
             u = torch.rand(len(obs), generator=generator)                    # (B,)
+        u = u.to(obs.device)                                                 # drawn on the CPU, for any device
         # Exercise sample (Sec. 2.4): from the last position, pick a bin (argmax at temperature 0, else the first
         # bin whose cumulative probability exceeds u), take that bin's offset, decode, return in env units.
         ### BEGIN SOLUTION sample

@@ -70,7 +70,7 @@ def bet_policy(model, temperature, seed):
         if pad:    # on CPU, matmuls of < 4 rows run another kernel, rounded differently: pad with throwaway rows
             history = torch.cat([history, history[:1].expand(pad, -1, -1)])
             rows += [torch.Generator() for _ in range(pad)]
-        return model.sample(history, temperature, rows)[:len(ids)].numpy()
+        return model.sample(history.to(model.centers.device), temperature, rows)[:len(ids)].cpu().numpy()
     return policy
 
 
@@ -152,6 +152,8 @@ def main(argv=None):
     digest = runs.file_hash(args.checkpoint) if model else None           # the bytes these results belong to
     render = min(args.video_episodes, args.episodes) if args.video and args.video_pick == "first" else 0
     torch.set_num_threads(1)         # tiny batched forward passes: threads cost more than they give
+    if model is not None:
+        model.to(args.device)
     expert = trajectories = None
     if args.expert:
         expert, trajectories = evaluate_expert(args.episodes, args.seed, render if model is None else 0)

@@ -454,7 +454,8 @@ def train_parser(table):
     p.add_argument("--workers", type=int, default=2, help="processes for --collect (default 2)")
     p.add_argument("--seed", type=int, default=0, help="training seed (k-means, init, batches); with --collect, "
                    "the first env seed")
-    p.add_argument("--device", default="cpu", help="torch device for training: cpu (default) or cuda")
+    p.add_argument("--device", default="cpu", help="torch device for training: cpu (default) or cuda (untested on "
+                   "real hardware)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for these small models)")
     p.add_argument("--out", help="output dir (default runs/<env>, naming every setting that differs from the env's "
                    "row, and the seed and data if not the default: runs/pointmass1-epochs2, runs/pointmass1-mse-seed1)")
@@ -488,15 +489,21 @@ def check_train_args(args, cfg, out):
     check_threads(args.threads)
     if args.policy == "mse" and cfg.rbc_width ** 2 * cfg.rbc_layers > 10 ** 9:
         raise ValueError(f"--rbc-width {cfg.rbc_width} with --rbc-layers {cfg.rbc_layers}: over a billion weights")
-    try:
-        device = torch.device(args.device)
-    except RuntimeError:
-        raise ValueError(f"--device {args.device}: not a device name (e.g. cpu, cuda)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device}: CUDA is not available on this machine")
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device {args.device}: only cpu and cuda are supported")
+    check_device(args.device)
     check_output_dir(out)
+
+
+def check_device(name):
+    """--device: cpu, or cuda where a GPU is (the CUDA path is untested on real hardware here)."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name}: not a device name (e.g. cpu, cuda)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name}: only cpu and cuda are supported")
+    return device
 
 
 def holds_demos(path, obs_dim, act_dim):
@@ -642,6 +649,8 @@ def evaluate_parser():
                    "without it only the expert is evaluated, on --env pusht)")
     p.add_argument("--episodes", type=int, default=100, help="evaluation episodes, run at once (default 100)")
     p.add_argument("--seed", type=int, default=100000, help="episode i uses env seed SEED+i (default 100000)")
+    p.add_argument("--device", default="cpu", help="torch device for the policy: cpu (default) or cuda (untested on "
+                   "real hardware)")
     p.add_argument("--env", help="override the env recorded in the checkpoint")
     p.add_argument("--temperature", type=float, help="bin sampling temperature (0 = argmax; default: the one train.py used)")
     p.add_argument("--json", help="write the metrics to this JSON file")
@@ -711,6 +720,7 @@ def check_evaluate_args(args):
         raise ValueError("give a checkpoint, or --expert to evaluate the scripted PushT expert alone")
     check_counts(("--episodes", args.episodes, 1), ("--seed", args.seed, 0), ("--video-episodes", args.video_episodes, 1))
     check_episodes(("--episodes", args.episodes))
+    check_device(args.device)
     if args.temperature is not None:
         check_value("--temperature", args.temperature, "temperature")
     keep = [args.checkpoint] if args.checkpoint else []

@@ -308,3 +308,22 @@ def test_video_can_show_the_failures_it_replays_exactly(run_dir, tmp_path):
     from PIL import Image
     with Image.open(tmp_path / "ok.gif") as gif:
         assert gif.n_frames > 5 and gif.size[0] == 192                         # one episode, replayed with frames
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: the CUDA path is untested on real hardware")
+def test_cuda_trains_evaluates_and_benches(tmp_path):
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--device", "cuda", "--out", str(tmp_path / "r")])
+    code, err = cli(evaluate, tmp_path / "r" / "model.pt", "--episodes", 4, "--device", "cuda")
+    assert code == 0, err
+    import bench
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        bench.main(["--env", "pointmass1", "--device", "cuda", "--steps", "2", "--repeats", "2", "--episodes", "2"])
+    assert json.loads(out.getvalue())["device"] == "cuda"
+
+
+def test_device_flags_are_checked_before_any_work(run_dir):
+    one_error_line(*cli(evaluate, run_dir / "model.pt", "--device", "toaster"), "--device toaster")
+    import bench
+    one_error_line(*cli(bench, "--env", "pointmass1", "--device", "toaster"), "--device toaster")
+    if not torch.cuda.is_available():
+        one_error_line(*cli(evaluate, run_dir / "model.pt", "--device", "cuda"), "CUDA is not available")
