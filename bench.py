@@ -11,6 +11,8 @@ initialised (speed does not depend on the weights), with its bins fitted as trai
 
 import dataclasses
 import json
+import os
+import sys
 import time
 
 import numpy as np
@@ -29,13 +31,17 @@ def train_samples_per_second(model, demos, cfg, steps, seed=0):
     obs, actions = torch.as_tensor(demos["obs"], device=device), torch.as_tensor(demos["actions"], device=device)
     index = torch.as_tensor(data.window_index(demos["episode_ends"], model.context), device=device)  # (N, h)
     batches = torch.randint(len(index), (steps + 5, cfg.batch_size), generator=torch.Generator().manual_seed(seed))
-    opt, loss_fn = train.optimizer(model, cfg), train.loss_function(model, cfg)
+    opt, loss_fn = train.optimizer(model, cfg), train.loss_function(model, cfg, log=note)   # stdout is the JSON
     model.train()
     for i, rows in enumerate(batches):
         if i == 5:
             t0 = time.perf_counter()
         train.train_step(model, opt, obs[index[rows]], actions[index[rows]], cfg.grad_clip, loss_fn)
     return steps * cfg.batch_size / (time.perf_counter() - t0)
+
+
+def note(message):
+    print(message, file=sys.stderr)
 
 
 def ms_per_action(model, demos, batch, repeats, seed=0):
@@ -78,6 +84,8 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=200, help="timed sample calls per batch size (default 200)")
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes for the time split (default 50; 0 = skip)")
     p.add_argument("--seed", type=int, default=1000, help="first evaluation env seed (default 1000)")
+    p.add_argument("--all-cores", action="store_true", help="also time the training steps on every core, and give "
+                   "the ratio to --threads")
     args = p.parse_args(argv)
     cfg = dataclasses.replace(train.ENVS[args.env], **runs.given(args, train.Config))
     runs.check_settings(cfg)
@@ -93,6 +101,16 @@ def main(argv=None):
     result = {"env": args.env, "device": args.device, "threads": args.threads, "batch_size": cfg.batch_size, "compile": cfg.compile, "torch": torch.__version__,
               "train_samples_per_second": round(train_samples_per_second(model, demos, cfg, args.steps), 1),
               "ms_per_action": {str(b): round(ms_per_action(model, demos, b, args.repeats), 3) for b in (1, 64)}}
+    cores = os.cpu_count() or 1
+    if args.all_cores and cores > args.threads:       # the same steps on every core, in this run (a fresh model)
+        torch.set_num_threads(cores)
+        torch.manual_seed(0)
+        again = train.build_model(cfg).fit_bins(demos["obs"], demos["actions"]).to(device)
+        result["all_cores"] = {"threads": cores,
+                               "train_samples_per_second": round(train_samples_per_second(again, demos, cfg, args.steps), 1)}
+        result["all_cores"]["over_threads"] = round(result["all_cores"]["train_samples_per_second"] /
+                                                    result["train_samples_per_second"], 2)
+        torch.set_num_threads(args.threads)
     if args.episodes:
         result["evaluation"] = evaluation_split(model.eval(), args.env, args.episodes, args.seed, cfg.temperature)
     print(json.dumps(result, indent=2))
