@@ -166,9 +166,12 @@ def main(argv=None):
     if expert is not None and model is not None:
         runs.print_comparison(results, expert)
         results["expert"] = expert
-    if args.video:
-        plots.write_video(filmed(args, model, env_name, temperature, trajectories), args.video)
+    film = filmed(args, model, env_name, temperature, trajectories) if args.video else []
+    if film:
+        plots.write_video(film, args.video)
         print(f"wrote {args.video}")
+    elif args.video:
+        runs.note(f"no {args.video_pick} among the {args.episodes} episodes; {args.video} not written")
     if args.json:
         if model is not None:
             results["checkpoint"] = {"path": args.checkpoint, "sha256": digest}

@@ -308,6 +308,9 @@ def test_video_can_show_the_failures_it_replays_exactly(run_dir, tmp_path):
     from PIL import Image
     with Image.open(tmp_path / "ok.gif") as gif:
         assert gif.n_frames > 5 and gif.size[0] == 192                         # one episode, replayed with frames
+    code, err = cli(evaluate, "--expert", "--env", "pusht", "--episodes", 2, "--video", tmp_path / "none.gif",
+                    "--video-pick", "failures")                                # the expert solves both: nothing to film
+    assert code == 0 and "no failures among the 2 episodes" in err and not (tmp_path / "none.gif").exists(), err
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: the CUDA path is untested on real hardware")
