@@ -330,3 +330,18 @@ def test_device_flags_are_checked_before_any_work(run_dir):
     one_error_line(*cli(bench, "--env", "pointmass1", "--device", "toaster"), "--device toaster")
     if not torch.cuda.is_available():
         one_error_line(*cli(evaluate, run_dir / "model.pt", "--device", "cuda"), "CUDA is not available")
+
+
+def test_compiling_says_when_it_starts_and_ends(monkeypatch):
+    """torch.compile's first call (about 30 s of silence on PushT) is announced, with its time; later calls are not."""
+    import dataclasses
+    import shutil
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: fn)               # the lines, not the compiler, on trial
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    cfg = dataclasses.replace(train.ENVS["pointmass1"], compile=True, batch_size=4)
+    model = train.build_model(cfg).fit_bins(np.random.default_rng(0).normal(size=(50, 2)), np.random.default_rng(1).normal(size=(50, 2)))
+    lines = []
+    loss = train.loss_function(model, cfg, log=lines.append)
+    for _ in range(3):
+        loss(torch.zeros(4, model.context, 2), torch.zeros(4, model.context, 2))
+    assert len(lines) == 2 and lines[0].startswith("compiling the loss") and "done in" in lines[1], lines
