@@ -345,3 +345,11 @@ def test_compiling_says_when_it_starts_and_ends(monkeypatch):
     for _ in range(3):
         loss(torch.zeros(4, model.context, 2), torch.zeros(4, model.context, 2))
     assert len(lines) == 2 and lines[0].startswith("compiling the loss") and "done in" in lines[1], lines
+
+
+def test_figures_write_outside_docs_and_name_the_missing_run(tmp_path, monkeypatch):
+    import figures
+    monkeypatch.chdir(tmp_path)
+    assert figures.parser().parse_args([]).out == os.path.join("runs", "figures")   # docs/ only when asked
+    one_error_line(*cli(figures), "runs/pointmass1/model.pt: not found", "train it with: python train.py --env pointmass1")
+    assert not os.path.exists(tmp_path / "runs")
