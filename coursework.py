@@ -17,10 +17,11 @@ The handout replaces each marked region by `raise NotImplementedError("Exercise 
 exercise's tests carry the pytest marker ex_<name>; hidden ones live in tests/hidden/, which the handout leaves
 out, with tests/hidden/grading.json: the fixed points of every test the grade expects.
 
-Grading trusts nothing a student hands in but the file that holds each exercise. Every exercise runs in a
-scratch copy of this repository (its tests, conftest.py, pytest.ini, this script) in which only that one file
-comes from the submission, under `python -I -m pytest`, in a process group of its own that is killed whole at
-its time limit or when the grader stops. A test that does not run scores 0; nothing the submission adds counts.
+Grading trusts nothing a student hands in but the file that holds each exercise. Every exercise runs pytest in
+a scratch copy of this repository (its tests, conftest.py, pytest.ini, this script) in which only that one file
+comes from the submission, forked from an isolated (`python -I`) process that has imported torch once, in a
+process group of its own that is killed whole at its end, at its time limit or when the grader stops. A test
+that does not run scores 0; nothing the submission adds counts.
 Not contained: the submission's code runs with the grader's rights (it can read and write wherever the grader
 can), so run grades of untrusted code in a container, as Gradescope does. Only the standard library is used.
 """
@@ -36,6 +37,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 import zipfile
@@ -196,6 +198,7 @@ class Running:
     def kill_all(cls):
         for pgid in list(cls.groups):
             kill_group(pgid)
+        Server.stop()
 
 
 def kill_group(pgid):
@@ -221,10 +224,10 @@ def run_exercise(root, name, submission=None, hidden=True):
         copy_tree(root, tracked_files(root), tree)
         shutil.copyfile(theirs, os.path.join(tree, source))
         report = os.path.join(scratch, "report.xml")
-        command = [sys.executable, "-I", "-m", "pytest", "-q", "-m", f"ex_{name}", "-p", "no:cacheprovider",
-                   "-o", "addopts=", f"--junitxml={report}", *test_files(root, name, hidden)]
+        args = ["-q", "-m", f"ex_{name}", "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={report}",
+                *test_files(root, name, hidden)]
         env = dict(os.environ, COURSEWORK_TEST_TIMEOUT=str(TEST_TIMEOUT), HOME=scratch)
-        log = run_contained(command, tree, env)
+        log = run_contained(args, tree, env, os.path.join(scratch, "pytest.log"))
         if not os.path.exists(report):
             return [(f"ex_{name}", False, "pytest did not run:\n" + log)], time.time() - t0
         return read_report(report, log), time.time() - t0
@@ -239,23 +242,99 @@ def test_files(root, name, hidden):
     return sorted({test.split("::")[0].replace(".", os.sep) + ".py" for test in weights[name]})
 
 
-def run_contained(command, cwd, env):
-    """Run `command` in a new process group; kill the whole group when it ends, times out or the grader stops."""
-    p = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         start_new_session=True)
-    Running.groups.add(p.pid)
-    if Running.stopped:                                 # the grader was stopped while this one started
-        kill_group(p.pid)
+# Each exercise's pytest is forked from one `python -I` process that has imported torch once (3 s a process
+# otherwise); the child starts a session of its own (its process group) before it reads a student's file.
+SERVER = r"""
+import json, os, sys, threading
+import numpy, torch, gymnasium, pytest
+lock = threading.Lock()
+def say(message):
+    with lock:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+def reap(pid):
+    say({"pid": pid, "status": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])})
+for line in sys.stdin:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        os.chdir(job["cwd"])
+        os.environ.clear(); os.environ.update(job["env"])
+        log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1); os.dup2(log, 2)
+        try:
+            code = int(pytest.main(job["args"]))
+        except BaseException:
+            code = 3
+        os._exit(code)
+    say({"job": job["id"], "pid": pid})
+    threading.Thread(target=reap, args=(pid,), daemon=True).start()
+"""
+
+
+class Server:
+    """The preloaded `python -I` process that forks every exercise's pytest, and what it has said of each job."""
+    proc, lock, started, ended, pids = None, threading.Lock(), {}, {}, set()
+
+    @classmethod
+    def submit(cls, job):
+        with cls.lock:
+            if cls.proc is None or cls.proc.poll() is not None:
+                cls.proc = subprocess.Popen([sys.executable, "-I", "-c", SERVER], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+                threading.Thread(target=cls.listen, args=(cls.proc,), daemon=True).start()
+            cls.started[job["id"]] = threading.Event()
+            cls.proc.stdin.write(json.dumps(job) + "\n")
+            cls.proc.stdin.flush()
+
+    @classmethod
+    def listen(cls, proc):
+        for line in proc.stdout:
+            message = json.loads(line)
+            if "job" in message:
+                cls.pids.add(message["pid"])
+                cls.started[message["job"]].pid = message["pid"]
+                cls.ended.setdefault(message["pid"], threading.Event())
+                cls.started[message["job"]].set()
+            else:
+                cls.pids.discard(message["pid"])
+                cls.ended.setdefault(message["pid"], threading.Event()).set()
+
+    @classmethod
+    def stop(cls):
+        """Kill the server and every process group it started; wake everyone waiting on them."""
+        if cls.proc is not None:
+            kill_group(cls.proc.pid)
+        for pid in list(cls.pids):
+            kill_group(pid)
+        for event in list(cls.started.values()) + list(cls.ended.values()):
+            event.set()
+
+
+def run_contained(args, cwd, env, log):
+    """Run pytest with `args` in `cwd`, forked from the preloaded server into a process group of its own; kill the
+    whole group when it ends, times out or the grader stops. Returns the end of its output."""
+    job = {"id": f"{os.getpid()}-{threading.get_ident()}-{time.time()}", "args": args, "cwd": cwd, "env": env, "log": log}
+    Server.submit(job)
+    started = Server.started[job["id"]]
+    if not started.wait(60) or not hasattr(started, "pid"):
+        return "stopped" if Running.stopped else "the grading process did not start"
+    pid = Server.started.pop(job["id"]).pid
+    Running.groups.add(pid)
     try:
-        out, _ = p.communicate(timeout=EXERCISE_TIMEOUT)
-        return out[-4000:]
-    except subprocess.TimeoutExpired:
-        kill_group(p.pid)
-        p.communicate()
-        return f"timed out after {EXERCISE_TIMEOUT} s"
+        if Running.stopped:                             # the grader was stopped while this one started
+            kill_group(pid)
+        if not Server.ended[pid].wait(EXERCISE_TIMEOUT):
+            kill_group(pid)
+            return f"timed out after {EXERCISE_TIMEOUT} s"
+        if Running.stopped:
+            return "stopped"
+        return last_lines(open(log, errors="replace").read(), 40)[-4000:]
     finally:
-        kill_group(p.pid)                               # and any process it left behind
-        Running.groups.discard(p.pid)
+        kill_group(pid)                                 # and any process it left behind
+        Running.groups.discard(pid)
+        Server.ended.pop(pid, None)
 
 
 def read_report(report, log):
