@@ -12,7 +12,6 @@ initialised (speed does not depend on the weights), with its bins fitted as trai
 import dataclasses
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -31,17 +30,13 @@ def train_samples_per_second(model, demos, cfg, steps, seed=0):
     obs, actions = torch.as_tensor(demos["obs"], device=device), torch.as_tensor(demos["actions"], device=device)
     index = torch.as_tensor(data.window_index(demos["episode_ends"], model.context), device=device)  # (N, h)
     batches = torch.randint(len(index), (steps + 5, cfg.batch_size), generator=torch.Generator().manual_seed(seed))
-    opt, loss_fn = train.optimizer(model, cfg), train.loss_function(model, cfg, log=note)   # stdout is the JSON
+    opt, loss_fn = train.optimizer(model, cfg), train.loss_function(model, cfg, log=runs.note)   # stdout is the JSON
     model.train()
     for i, rows in enumerate(batches):
         if i == 5:
             t0 = time.perf_counter()
         train.train_step(model, opt, obs[index[rows]], actions[index[rows]], cfg.grad_clip, loss_fn)
     return steps * cfg.batch_size / (time.perf_counter() - t0)
-
-
-def note(message):
-    print(message, file=sys.stderr)
 
 
 def ms_per_action(model, demos, batch, repeats, seed=0):
@@ -96,8 +91,9 @@ def main(argv=None):
     device = runs.check_device(args.device)
     torch.set_num_threads(args.threads)
     demos = data.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)
+    fresh = lambda: train.build_model(cfg).fit_bins(demos["obs"], demos["actions"]).to(device)   # after seed 0
     torch.manual_seed(0)
-    model = train.build_model(cfg).fit_bins(demos["obs"], demos["actions"]).to(device)
+    model = fresh()
     result = {"env": args.env, "device": args.device, "threads": args.threads, "batch_size": cfg.batch_size, "compile": cfg.compile, "torch": torch.__version__,
               "train_samples_per_second": round(train_samples_per_second(model, demos, cfg, args.steps), 1),
               "ms_per_action": {str(b): round(ms_per_action(model, demos, b, args.repeats), 3) for b in (1, 64)}}
@@ -105,9 +101,8 @@ def main(argv=None):
     if args.all_cores and cores > args.threads:       # the same steps on every core, in this run (a fresh model)
         torch.set_num_threads(cores)
         torch.manual_seed(0)
-        again = train.build_model(cfg).fit_bins(demos["obs"], demos["actions"]).to(device)
         result["all_cores"] = {"threads": cores,
-                               "train_samples_per_second": round(train_samples_per_second(again, demos, cfg, args.steps), 1)}
+                               "train_samples_per_second": round(train_samples_per_second(fresh(), demos, cfg, args.steps), 1)}
         result["all_cores"]["over_threads"] = round(result["all_cores"]["train_samples_per_second"] /
                                                     result["train_samples_per_second"], 2)
         torch.set_num_threads(args.threads)

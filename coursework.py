@@ -401,8 +401,9 @@ def grade(root, submission=None, hidden=True, workers=WORKERS):
             passed = sum(e["score"] == e["max_score"] for e in entries)
             print(f"{name:<14} {sum(e['score'] for e in entries):>6.1f} / {points:<4} {passed}/{len(entries)} tests  "
                   f"{seconds:5.1f}s  {title}", flush=True)
-            for test, ok, output in results:
-                if not ok and test.startswith(("ex_", "collection")) or weights and test not in weights[name] and not ok:
+            for test, ok, output in results:         # a failure no expected test shows: a syntax or collection error
+                unexpected = test not in weights[name] if weights else test.startswith(("ex_", "collection"))
+                if not ok and unexpected:
                     print("    " + last_lines(output, 3).replace("\n", "\n    "), flush=True)
     except BaseException:                               # Ctrl-C or SIGTERM: no new exercise, every running one killed
         Running.stopped = True

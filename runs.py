@@ -665,7 +665,6 @@ def evaluate_parser():
     return p
 
 
-
 def check_obs_dim(model, env_name):
     """A checkpoint trained on other observations cannot drive this env: one clear error, before any rollout."""
     env = envs.make(env_name)
@@ -707,10 +706,13 @@ def training_log(checkpoint):
 def recorded_temperature(model, path):
     """The sampling temperature train.py recorded in the checkpoint at `path` (1 if none), checked as the flag is."""
     t = model.meta.get("temperature", 1.0)
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not (math.isfinite(t) and t >= 0) or \
-            0 < t < MIN_TEMPERATURE:
+    try:
+        if isinstance(t, bool) or not isinstance(t, (int, float)):
+            raise ValueError("not a number")
+        check_value("temperature", t, "temperature")
+    except ValueError:
         raise ValueError(f"{path}: its recorded temperature {t!r} is not 0 or a number >= {MIN_TEMPERATURE}; "
-                         f"give --temperature")
+                         f"give --temperature") from None
     return float(t)
 
 
