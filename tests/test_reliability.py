@@ -465,8 +465,9 @@ def test_ablations_stop_their_workers_on_a_signal(tmp_path, sig):
     p = subprocess.Popen([sys.executable, os.path.join(ROOT, "ablations.py"), "--env", "pointmass1", "--seeds", "4",
                           "--episodes", "2", "--workers", "2", "--variants", "BeT", "--k-sweep", "none",
                           "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as from a terminal, even when
+    deadline = time.time() + 60                                        # the suite runs in the background (SIGINT ignored)
     while len(children(p.pid)) < 2 and time.time() < deadline:    # the pool's workers (and a resource tracker)
         time.sleep(0.2)
     time.sleep(3)                                                  # let the workers start training
