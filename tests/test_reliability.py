@@ -273,6 +273,10 @@ CASES = [
     (["evaluate.py", R + "/model.pt", "--video", "{root}/text.gif"], "not a GIF or MP4"),
     (["train.py", "--env", "pointmass1", "--out", "{root}/log_only"], "holds a cartpole run"),
     (["coursework.py", "grade", "--json", R + "/eval.json"], "not a grading result"),
+    (["evaluate.py", R + "/model.pt", "--video-pick", "worst"], "invalid choice: 'worst'"),
+    (["coursework.py", "autograder", "{root}/bundle.tar"], "must end in .zip"),
+    (["coursework.py", "autograder", "tests/bundle.zip"], "inside the repository"),
+    (["coursework.py", "autograder", R + "/eval.json"], "must end in .zip"),
 ]
 
 
