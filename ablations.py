@@ -1,10 +1,11 @@
 """
-The paper's ablations (Table 3, App. C) and the MSE baseline, as one command per environment.
+The paper's ablations (Table 3, App. C) and the Sec. 3.2 baselines (MSE, nearest neighbour, LWR), as one command
+per environment.
 
     python ablations.py --env pointmass2 --seeds 3 --out docs/ablations/pointmass2
 
-Every variant is a train.py flag on the one model. Each one is trained with training seeds
-0..seeds-1 and evaluated on the same evaluation seeds. The outputs are:
+Every variant is a train.py flag. Each one is trained with training seeds 0..seeds-1 and evaluated on the
+same evaluation seeds (NN and LWR store the data and use no seed: their seeds repeat one result). The outputs are:
     ablations.json   every number of every run
     ablations.md     the Table 3-style table: performance relative to full BeT, mean ± std over seeds
     k_sweep.png      the Fig. 6-style sweep over the number of bins k
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 import data
+import evaluate
 import plots
 import runs
 import train
@@ -34,15 +36,19 @@ VARIANTS = {                       # Table 3 row -> train.py flags
     "No binning (k=1)": ["--k", "1"],
     "No history (context 1)": ["--context", "1"],
     "MLP trunk": ["--trunk", "mlp"],
+    "TCN trunk": ["--trunk", "tcn"],
+    "LSTM trunk": ["--trunk", "lstm"],
+    "GPT-MDN": ["--policy", "mdn"],
     "Unif. quant.": ["--discretizer", "uniform"],
     "MSE-BC (RBC)": ["--policy", "mse"],
+    "Nearest neighbour": ["--policy", "nn"],
+    "LWR (5-NN)": ["--policy", "lwr"],
 }
 
 
 def route_entropy(routes):
     """Normalised entropy of the route fractions: 1 = all demonstrated routes equally often, 0 = one route."""
-    p = np.array([f for f in routes.values() if f > 0])
-    return float(-(p / p.sum() * np.log(p / p.sum())).sum() / math.log(len(routes))) if len(p) else 0.0
+    return evaluate.entropy_nats(routes.values()) / math.log(len(routes))
 
 
 def run(env, flags, seed, args):
@@ -61,15 +67,17 @@ def run(env, flags, seed, args):
     if args.fresh or not finished(out, argv):
         os.makedirs(out, exist_ok=True)
         resume = not args.fresh and os.path.exists(os.path.join(out, "train_state.pt"))
+        threads = ["--threads", "1"]     # one thread per run, so the numbers do not depend on --workers
         with open(os.path.join(out, "stdout.txt"), "a" if resume else "w") as log, contextlib.redirect_stdout(log):
             try:
-                train.main(argv + (["--resume"] if resume else []))
+                train.main(argv + threads + (["--resume"] if resume else []))
             except runs.CannotResume:
-                train.main(argv)                 # the saved state belongs to another command: start over
+                train.main(argv + threads)       # the saved state belongs to another command: start over
         runs.write_json(command_path, argv)      # written last (atomically): its presence means the run finished
     results = _read(results_path)
     if "routes" in results:
         results["route_entropy"] = route_entropy(results["routes"])
+        results["route_entropy_nats"] = evaluate.entropy_nats(results["routes"].values())
     return results
 
 
@@ -112,35 +120,36 @@ def summarise(per_seed, metric, reference):
     out = {"metric": metric, "mean": float(values.mean()), "std": float(values.std()),
            "relative_mean": float(rel.mean()), "relative_std": float(rel.std()),
            "success_rate": float(np.mean([r["success_rate"] for r in per_seed]))}
-    if "mean_max_coverage" in per_seed[0]:           # PushT: a smoother signal than success
-        out["mean_max_coverage"] = float(np.mean([r["mean_max_coverage"] for r in per_seed]))
-    if "route_entropy" in per_seed[0]:
-        out["route_entropy"] = float(np.mean([r["route_entropy"] for r in per_seed]))
-        out["single_route"] = float(np.mean([r["single_route"] for r in per_seed]))
+    wins = sum(round(r["success_rate"] * r["episodes"]) for r in per_seed)      # the seeds' episodes pooled
+    out["success_ci95"] = runs.wilson(wins, sum(r["episodes"] for r in per_seed))
+    for key in ("mean_max_coverage", "edge_entropy_nats", "route_entropy", "route_entropy_nats", "single_route"):
+        if key in per_seed[0]:                       # PushT: coverage and modes; point-mass: routes
+            out[key] = float(np.mean([r[key] for r in per_seed]))
     return out
 
 
 def markdown(env, table, seeds, args):
     """The Table 3-style Markdown table."""
     metric = train.ENVS[env].metric
-    cols = ["variant", f"{metric} (mean ± std)", "relative to BeT", "success"]
+    cols = ["variant", f"{metric} (mean ± std)", "relative to BeT", "success (95 % interval, seeds pooled)"]
     pointmass = "route_entropy" in next(iter(table.values()))
     pusht = "mean_max_coverage" in next(iter(table.values()))
     if pusht:
-        cols += ["mean max coverage"]
+        cols += ["mean max coverage", "first-pushed-edge entropy (nats)"]
     if pointmass:
-        cols += ["single route", "route entropy"] if metric != "single_route" else ["route entropy"]
+        cols += ["single route"] if metric != "single_route" else []
+        cols += ["route entropy (normalised)", "route entropy (nats)"]
     lines = [f"{env}: {len(seeds)} training seeds, {args.eval_episodes} evaluation episodes from seed {args.eval_seed}"
              + (f", {args.epochs} epochs" if args.epochs else ""), "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for name, s in table.items():
         row = [name, f"{s['mean']:.3f} ± {s['std']:.3f}", f"{s['relative_mean']:.2f} ± {s['relative_std']:.2f}",
-               f"{s['success_rate']:.3f}"]
+               f"{s['success_rate']:.3f} ({s['success_ci95'][0]:.2f}–{s['success_ci95'][1]:.2f})"]
         if pusht:
-            row += [f"{s['mean_max_coverage']:.3f}"]
+            row += [f"{s['mean_max_coverage']:.3f}", f"{s['edge_entropy_nats']:.2f}"]
         if pointmass:
             row += [f"{s['single_route']:.3f}"] if metric != "single_route" else []
-            row += [f"{s['route_entropy']:.2f}"]
+            row += [f"{s['route_entropy']:.2f}", f"{s['route_entropy_nats']:.2f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 

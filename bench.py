@@ -97,7 +97,7 @@ def main(argv=None):
     result = {"env": args.env, "device": args.device, "threads": args.threads, "batch_size": cfg.batch_size, "compile": cfg.compile, "torch": torch.__version__,
               "train_samples_per_second": round(train_samples_per_second(model, demos, cfg, args.steps), 1),
               "ms_per_action": {str(b): round(ms_per_action(model, demos, b, args.repeats), 3) for b in (1, 64)}}
-    cores = os.cpu_count() or 1
+    cores = runs.cores()
     if args.all_cores and cores > args.threads:       # the same steps on every core, in this run (a fresh model)
         torch.set_num_threads(cores)
         torch.manual_seed(0)

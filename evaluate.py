@@ -17,6 +17,7 @@ import torch
 
 import envs
 import plots
+import pusht_expert
 import runs
 
 
@@ -26,13 +27,17 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
     step, repeat. `policy(history, ids, envs_)` gets history (E_running, context, obs_dim) of the episodes
     `ids` and returns their actions (E_running, act_dim); see bet_policy and expert_policy.
     Returns a list of dicts with 'obs' (T+1, obs_dim), 'actions' (T, act_dim), 'rewards' (T,), 'success',
-    'seed', and for the first `render` episodes (PushT) 'frames' (T+1 images) and 'coverage' (T+1,).
+    'seed', on PushT 'state' (T+1, 5), and for the first `render` episodes (PushT) 'frames' (T+1 images) and
+    'coverage' (T+1,).
     `progress(episodes ended, successes so far)`, if given, is called whenever an episode ends."""
     envs_ = [envs.make(env_name, **(plots.small_frames() if i < render else {})) for i in range(episodes)]
     first = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)   # (E, obs_dim)
     # an episode's history starts as its first observation repeated, as in training's clamped windows
     history = torch.as_tensor(first)[:, None].repeat(1, context, 1)                              # (E, h, obs_dim)
     traj = [{"obs": [o], "actions": [], "rewards": [], "success": False, "seed": seed + i} for i, o in enumerate(first)]
+    pusht = env_name == "pusht"          # its 5-D state, to tell which edge of the T each rollout pushes first
+    for i in range(episodes if pusht else 0):
+        traj[i]["state"] = [pusht_expert.state_vector(envs_[i])]
     for i in range(render):
         traj[i]["frames"], traj[i]["coverage"] = [envs_[i].render()], [0.0]
     running, step = np.ones(episodes, dtype=bool), 0
@@ -43,6 +48,8 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
             obs, reward, terminated, truncated, info = envs_[i].step(action)
             t = traj[i]
             t["obs"].append(obs); t["actions"].append(action); t["rewards"].append(float(reward))
+            if pusht:
+                t["state"].append(pusht_expert.state_vector(envs_[i]))
             if i < render:
                 t["frames"].append(envs_[i].render()); t["coverage"].append(info["coverage"])
             history[i] = torch.cat([history[i, 1:], torch.as_tensor(obs, dtype=torch.float32)[None]])   # drop the oldest
@@ -59,6 +66,7 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
 
 def bet_policy(model, temperature, seed):
     """BeT as a rollout policy (Sec. 2.4): sample a bin from the last position's categorical, add its offset.
+    (Any model with BeT.sample's signature and an obs_mean buffer runs so: the NN and LWR baselines too.)
     Episode i's actions depend only on the checkpoint and seed + i (on one thread, as evaluate.main sets):
     not on how many episodes run beside it."""
     generators = {}      # episode i draws from its own generator (seed + i): its result does not depend on --episodes
@@ -70,7 +78,7 @@ def bet_policy(model, temperature, seed):
         if pad:    # on CPU, matmuls of < 4 rows run another kernel, rounded differently: pad with throwaway rows
             history = torch.cat([history, history[:1].expand(pad, -1, -1)])
             rows += [torch.Generator() for _ in range(pad)]
-        return model.sample(history.to(model.centers.device), temperature, rows)[:len(ids)].cpu().numpy()
+        return model.sample(history.to(model.obs_mean.device), temperature, rows)[:len(ids)].cpu().numpy()
     return policy
 
 
@@ -106,10 +114,20 @@ def metrics(env_name, trajectories, seconds):
     pusht = env_name == "pusht"
     if pusht:
         out["mean_max_coverage"] = out["avg_max_reward"] = float(np.mean([t["rewards"].max() for t in trajectories]))
+        edges = [pusht_expert.first_push_edge(t["state"]) or "none" for t in trajectories]   # the modes (Table 2-like)
+        out["first_pushed_edge"] = {e: edges.count(e) / len(edges) for e in pusht_expert.EDGE_NAMES + ["none"]}
+        out["edge_entropy_nats"] = entropy_nats(out["first_pushed_edge"].values())
     out["per_episode"] = [{"seed": t["seed"], "success": bool(t["success"]), "return": float(t["rewards"].sum()),
                            "steps": len(t["actions"]), **({"max_coverage": float(t["rewards"].max())} if pusht else {})}
                           for t in trajectories]
     return out
+
+
+def entropy_nats(fractions):
+    """-sum p log p over the modes seen (fractions rescaled to sum to 1), in nats, as Table 2 reports the Kitchen's
+    task entropy."""
+    p = np.array([f for f in fractions if f > 0])
+    return float(-(p / p.sum() * np.log(p / p.sum())).sum()) if len(p) else 0.0
 
 
 def evaluate(model, env_name, episodes, seed, temperature=1.0, return_trajectories=False, render=0, log=None):

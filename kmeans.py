@@ -124,7 +124,8 @@ def uniform_centers(actions, levels):
 
 def encode(actions, centers):
     """(..., D) actions -> bins (...) int64 and residuals (..., D): floor(a) and <a> of Sec. 2.1.
-    Accepts tensors or numpy arrays; returns tensors."""
+    Accepts tensors or numpy arrays; returns tensors. Algorithm 1 prints <a> := a - floor(a), a typo: the
+    residual is taken from the bin's centre, a - A_floor(a), as Sec. 2.1 defines it."""
     # Exercise kmeans_codec (Sec. 2.1): the bin is the nearest centre (squared_distances); the residual is what is left.
     ### BEGIN SOLUTION kmeans_codec
     actions, centers = torch.as_tensor(actions), torch.as_tensor(centers)

@@ -67,7 +67,7 @@ def evaluation_figures(env_name, trajectories, train_log, folder, tag, success_r
         fig, ax = pyplot().subplots(figsize=(4, 4))
         draw_pointmass(ax, env_name, [t["obs"][:, :2] for t in trajectories], f"{tag}: {success_rate:.0%} success")
         save(fig, os.path.join(folder, f"{tag}-rollouts.png"))
-    if train_log is not None:
+    if train_log is not None and train_log["history"]:      # (the NN and LWR baselines train no epochs)
         plot_losses(train_log, os.path.join(folder, f"{tag}-loss.png"), f"{tag}: training loss")
 
 

@@ -30,12 +30,14 @@ import torch
 
 import data
 import envs
-from bet import BeT
+from baselines import NEIGHBOURS, NearestNeighbours
+from bet import BeT, TemporalConv
 
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
 MAX_EPISODES = 10_000     # evaluation builds one env per episode: more would exhaust memory, not finish
 MIN_TEMPERATURE = 1e-6    # dividing the logits by a smaller positive temperature overflows float32 (0 is argmax)
 MIN_STD = 1e-6            # BeT.fit_bins never stores a smaller scale; dividing by one gives inf and NaN actions
+MAX_STORED = 10 ** 7      # numbers an NN / LWR checkpoint may store (PushT's 48k steps store under 10 ** 6)
 
 
 # ---------------------------------------------------------------- command lines
@@ -158,18 +160,21 @@ def check_episodes(*checks):
             raise ValueError(f"{flag} {value}: at most {MAX_EPISODES} episodes (one env is built for each)")
 
 
+def cores():
+    """The CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def check_threads(threads, flag="--threads"):
     """More torch threads than the machine's cores only slow the work down (and absurd counts crash torch)."""
-    cores = os.cpu_count() or 1
-    if threads is not None and threads > cores:
-        raise ValueError(f"{flag} {threads}: this machine has {cores} cores")
+    if threads is not None and threads > cores():
+        raise ValueError(f"{flag} {threads}: this machine has {cores()} cores")
 
 
 def check_workers(workers, flag="--workers"):
     """Worker processes beyond a few per core only add start-up time and memory (each imports torch)."""
-    cores = os.cpu_count() or 1
-    if workers is not None and workers > 4 * cores:
-        raise ValueError(f"{flag} {workers}: at most {4 * cores} on this machine ({cores} cores)")
+    if workers is not None and workers > 4 * cores():
+        raise ValueError(f"{flag} {workers}: at most {4 * cores()} on this machine ({cores()} cores)")
 
 
 # ---------------------------------------------------------------- files
@@ -362,9 +367,9 @@ def save_model(model, path, meta=None):
 
 
 def load_model(path):
-    """BeT.from_checkpoint of the file at `path`, in eval mode with `.meta`; ValueError naming the file if it is
-    unreadable, incomplete, forged (a config asking for gigabytes, tensors of other shapes or kinds) or unusable
-    (NaN weights, scales too small to divide by)."""
+    """BeT.from_checkpoint of the file at `path` (NearestNeighbours.from_checkpoint for an NN or LWR baseline's), in
+    eval mode with `.meta`; ValueError naming the file if it is unreadable, incomplete, forged (a config asking for
+    gigabytes, tensors of other shapes or kinds) or unusable (NaN weights, scales too small to divide by)."""
     if not path:
         raise ValueError("the checkpoint path must not be empty")
     if not os.path.exists(path):
@@ -382,6 +387,8 @@ def load_model(path):
         raise ValueError(f"{path}: not a BeT checkpoint (config must be a dict, state_dict a dict of tensors)")
     if not isinstance(ckpt.get("meta", {}), dict):
         raise ValueError(f"{path}: 'meta' must be a dict")
+    if config.get("policy") in NEIGHBOURS:  # the mark of a baselines.py checkpoint
+        return load_baseline(path, config, state, ckpt)
     check_config(path, config, state)      # before allocating: a forged config could ask for gigabytes
     try:
         expected = BeT(**config).state_dict()
@@ -394,23 +401,59 @@ def load_model(path):
     return model
 
 
-def check_config(path, config, state):
-    """The sizes in `config` must be positive ints that match the stored tensors (centres, heads, trunk)."""
-    sizes = ("obs_dim", "act_dim", "k", "context", "n_layer", "n_head", "n_embd")
+def load_baseline(path, config, state, ckpt):
+    """load_model for an NN or LWR checkpoint, with the same defences: positive integer sizes, at most MAX_STORED
+    stored numbers (checked before allocating), a config its sizes imply, then check_state."""
+    sizes = ("obs_dim", "act_dim", "neighbours", "size")
+    check_sizes(path, config, sizes)
+    stored = config["size"] * (config["obs_dim"] + config["act_dim"])
+    if stored > MAX_STORED:
+        raise ValueError(f"{path}: its config asks to store {stored} numbers, more than {MAX_STORED}")
+    if config["neighbours"] > config["size"]:
+        raise ValueError(f"{path}: {config['neighbours']} neighbours of only {config['size']} stored pairs")
+    expected = NearestNeighbours(**{key: config[key] for key in sizes})
+    if config != expected.config:
+        raise ValueError(f"{path}: bad config in checkpoint (expected the entries {', '.join(expected.config)}, "
+                         f"with policy '{expected.config['policy']}' for {config['neighbours']} neighbours)")
+    check_state(path, state, expected.state_dict())
+    model = NearestNeighbours.from_checkpoint(ckpt)
+    if not model.fitted:
+        raise ValueError(f"{path}: checkpoint stores no demonstrations (not fitted)")
+    return model
+
+
+def check_sizes(path, config, sizes):
+    """The entries `sizes` of a checkpoint's config must be positive ints."""
     bad = [key for key in sizes if not (type(config.get(key)) is int and config[key] >= 1)]
     if bad:
         raise ValueError(f"{path}: config entries {', '.join(bad)} must be positive integers")
+
+
+def check_config(path, config, state):
+    """The sizes in `config` must be positive ints that match the stored tensors (centres, heads, trunk)."""
+    check_sizes(path, config, ("obs_dim", "act_dim", "k", "context", "n_layer", "n_head", "n_embd"))
     c = config
     shapes = {"centers": (c["k"], c["act_dim"]), "obs_mean": (c["obs_dim"],), "act_mean": (c["act_dim"],),
               "bin_head.weight": (c["k"], c["n_embd"])}
     if c.get("offsets", True):
         shapes["offset_head.weight"] = (c["k"] * c["act_dim"], c["n_embd"])
+    if c.get("head") == "mdn":
+        shapes["scale_head.weight"] = (c["k"] * c["act_dim"], c["n_embd"])
     if c.get("trunk", "gpt") == "gpt":
         shapes.update({"trunk.input_proj.weight": (c["n_embd"], c["obs_dim"]),
                        "trunk.pos_emb": (1, c["context"], c["n_embd"]),
                        f"trunk.blocks.{c['n_layer'] - 1}.ln1.weight": (c["n_embd"],)})
+    elif c["trunk"] == "tcn":
+        shapes.update({"trunk.input_proj.weight": (c["n_embd"], c["obs_dim"]),
+                       f"trunk.convs.{c['n_layer'] - 1}.weight": (c["n_embd"], c["n_embd"], TemporalConv.kernel_size)})
+    elif c["trunk"] == "lstm":
+        shapes.update({"trunk.input_proj.weight": (c["n_embd"], c["obs_dim"]),
+                       f"trunk.lstm.weight_ih_l{c['n_layer'] - 1}": (4 * c["n_embd"], c["n_embd"]),
+                       f"trunk.lstm.weight_hh_l{c['n_layer'] - 1}": (4 * c["n_embd"], c["n_embd"])})
     else:
         shapes["trunk.net.0.weight"] = (c["n_embd"], c["context"] * c["obs_dim"])
+        if c["n_layer"] > 1:            # and the last layer, so a forged n_layer is refused too
+            shapes[f"trunk.net.{3 * (c['n_layer'] - 1)}.weight"] = (c["n_embd"], c["n_embd"])
     for key, shape in shapes.items():
         if key not in state:
             raise ValueError(f"{path}: checkpoint lacks {key}")
@@ -435,9 +478,9 @@ def check_state(path, state, expected):
     broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:
         raise ValueError(f"{path}: '{broken[0]}' contains NaN or inf")
-    scales = [k for k in ("obs_std", "act_std") if not (state[k] >= MIN_STD).all()]
+    scales = [k for k in ("obs_std", "act_std") if k in state and not (state[k] >= MIN_STD).all()]
     if scales:
-        raise ValueError(f"{path}: '{scales[0]}' must be positive, at least {MIN_STD} as fit_bins writes it "
+        raise ValueError(f"{path}: '{scales[0]}' must be positive, at least {MIN_STD} as fitting writes it "
                          f"(it divides the observations or actions)")
 
 
@@ -448,7 +491,9 @@ def train_parser(table):
     p = ArgumentParser(description="Train a Behavior Transformer (or the MSE baseline) on scripted "
                             "demonstrations, then evaluate it.")
     p.add_argument("--env", required=True, help=f"one of {', '.join(table)}")
-    p.add_argument("--policy", default="bet", choices=["bet", "mse"], help="bet, or mse = MSE behaviour cloning (RBC)")
+    p.add_argument("--policy", default="bet", choices=["bet", "mdn", "mse", *NEIGHBOURS], help="bet; mdn = GPT-MDN "
+                   "(Table 3); or a Sec. 3.2 baseline: mse = MSE behaviour cloning (RBC), nn = nearest neighbour, "
+                   "lwr = 5-NN locally weighted regression (nn and lwr store the data: no training)")
     p.add_argument("--data", help="demonstrations .npz (default data/<env>.npz)")
     p.add_argument("--collect", type=int, metavar="N", help="collect N expert demonstrations into --data and exit")
     p.add_argument("--workers", type=int, default=2, help="processes for --collect (default 2)")
@@ -456,7 +501,8 @@ def train_parser(table):
                    "the first env seed")
     p.add_argument("--device", default="cpu", help="torch device for training: cpu (default) or cuda (untested on "
                    "real hardware)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for these small models)")
+    p.add_argument("--threads", type=int, default=cores(), help=f"torch CPU threads for training (default: every core, "
+                   f"{cores()} here); evaluation runs on one")
     p.add_argument("--out", help="output dir (default runs/<env>, naming every setting that differs from the env's "
                    "row, and the seed and data if not the default: runs/pointmass1-epochs2, runs/pointmass1-mse-seed1)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its last "
@@ -465,9 +511,9 @@ def train_parser(table):
 
 
 def default_out(args, cfg, row, default_data):
-    """runs/<env>[-mse][-<setting><value>...][-seed<n>][-data<name>]: a run whose settings differ from the env's row
-    gets a folder naming them, so an experiment never replaces the default run (which figures.py reads)."""
-    parts = [args.env] + (["mse"] if args.policy == "mse" else [])
+    """runs/<env>[-<policy>][-<setting><value>...][-seed<n>][-data<name>]: a run whose settings differ from the env's
+    row gets a folder naming them, so an experiment never replaces the default run (which figures.py reads)."""
+    parts = [args.env] + ([args.policy] if args.policy != "bet" else [])
     for f in dataclasses.fields(cfg):
         value, name = getattr(cfg, f.name), f.name.replace("_", "")
         if f.name not in ("eval_episodes", "eval_seed") and value != getattr(row, f.name):
@@ -523,7 +569,8 @@ def check_collect_path(path, cfg, env_name):
 
 
 def training_data(path, cfg, args):
-    """train.py's dataset, checked: readable, of this env's widths, and big enough for the model's k and context."""
+    """train.py's dataset, checked: readable, of this env's widths, big enough for the model's k and context, and
+    for the NN and LWR baselines, small enough to store whole and with enough pairs to average."""
     check_readable_file(path, "--data")
     try:
         demos = data.load_demos(path, cfg.obs_dim, cfg.act_dim, extra={"state": 5} if args.env == "pusht" else None)
@@ -535,6 +582,13 @@ def training_data(path, cfg, args):
     longest = int(np.diff(demos["episode_ends"], prepend=0).max())
     if args.policy == "bet" and cfg.context > longest:
         raise ValueError(f"--context {cfg.context}: longer than the longest episode in {path} ({longest} steps)")
+    stored = demos["obs"].size + demos["actions"].size
+    if args.policy in NEIGHBOURS and stored > MAX_STORED:
+        raise data.DataError(f"--policy {args.policy}: {path} holds {stored} numbers, more than the {MAX_STORED} "
+                             f"a checkpoint may store")
+    if args.policy in NEIGHBOURS and NEIGHBOURS[args.policy] > len(demos["actions"]):
+        raise data.DataError(f"--policy {args.policy}: {path} holds fewer than {NEIGHBOURS[args.policy]} steps to "
+                             f"average")
     return demos
 
 
@@ -624,6 +678,15 @@ def run_record(args, cfg, path):
     command = {**{k: v for k, v in meta.items() if k != "data"},
                **{k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}}
     return meta, {k: v for k, v in command.items() if k not in ("eval_episodes", "eval_seed", "temperature")}
+
+
+def describe_model(model, policy):
+    """train.py's line about the model it is about to train (the NN and LWR baselines have nothing to train)."""
+    if isinstance(model, NearestNeighbours):
+        return (f"policy {policy}: no parameters; stores every (observation, action) pair and acts from the "
+                f"{model.neighbours} nearest, context=1")
+    return (f"policy {policy}: {sum(p.numel() for p in model.parameters())} parameters, k={model.k}, "
+            f"context={model.context}, trunk={model.config['trunk']}, offsets={model.config['offsets']}")
 
 
 def finish_run(out, model, meta, history, seconds):

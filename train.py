@@ -3,6 +3,7 @@ Train a BeT policy on an environment's demonstrations, save it, then evaluate it
 
     python train.py --env pointmass1                 # train, save runs/pointmass1/model.pt, evaluate
     python train.py --env pointmass1 --policy mse    # the MSE behaviour-cloning baseline (RBC)
+    python train.py --env pointmass1 --policy nn     # the nearest-neighbour baseline (lwr: LWR); stores, no training
     python train.py --env pusht --collect 200        # (re)generate data/pusht.npz with the scripted expert
 
 Per-environment settings live in the one table ENVS below; every Config field with a flag can be overridden
@@ -22,6 +23,7 @@ import data
 import evaluate
 import experts
 import runs
+from baselines import NEIGHBOURS, NearestNeighbours
 from bet import BeT
 from mingpt import param_groups
 from runs import setting
@@ -43,7 +45,9 @@ class Config:
     alpha: float = setting(1.0, "offset loss weight (App. B.2)", "no value, 'losses of the same order'", check="nonnegative")
     gamma: float = setting(2.0, "focal loss exponent (Sec. 2.2)", "no value; Lin et al. use 2", check="nonnegative")
     offsets: bool = setting(True, "predict an offset per bin (--no-offsets: the action is the bin centre, Table 3)")
-    trunk: str = setting("gpt", "ablation: mlp = an MLP over the stacked window (App. C.3)", choices=("gpt", "mlp"))
+    trunk: str = setting("gpt", "ablation: mlp = an MLP over the stacked window, tcn = a causal temporal convolution, "
+                         "lstm = an LSTM, each of the GPT's width and depth (Table 3, App. C.3)",
+                         choices=("gpt", "mlp", "tcn", "lstm"))
     discretizer: str = setting("kmeans", "ablation: uniform = a uniform grid (Table 3)", choices=("kmeans", "uniform"))
     # training (Table 5: Adam, weight decay 0.1, betas (0.9, 0.95), gradient clip 1.0)
     epochs: int = setting(50, "training epochs", "10 / 350", check=1)
@@ -90,7 +94,13 @@ ENVS = {
 
 def build_model(cfg, policy="bet"):
     """BeT from a Config. policy="mse" is the RBC baseline (Sec. 3.2): one bin (the focal term is then exactly 0
-    and Eq. 2 is plain MSE regression) and an MLP trunk on the current observation, of its own depth and width."""
+    and Eq. 2 is plain MSE regression) and an MLP trunk on the current observation, of its own depth and width.
+    policy="nn" or "lwr" is the nearest-neighbour or LWR baseline (Sec. 3.2, App. B.1): no weights to train."""
+    if policy in NEIGHBOURS:
+        return NearestNeighbours(cfg.obs_dim, cfg.act_dim, NEIGHBOURS[policy])
+    if policy == "mdn":                  # GPT-MDN (Table 3): k Gaussians on the GPT trunk, trained by their NLL
+        return BeT(cfg.obs_dim, cfg.act_dim, k=cfg.k, context=cfg.context, n_layer=cfg.n_layer, n_head=cfg.n_head,
+                   n_embd=cfg.n_embd, dropout=cfg.dropout, head="mdn")
     if policy == "mse":
         return BeT(cfg.obs_dim, cfg.act_dim, k=1, context=1, n_layer=cfg.rbc_layers, n_embd=cfg.rbc_width,
                    dropout=0.0, alpha=cfg.alpha, trunk="mlp")
@@ -145,7 +155,10 @@ def train_step(model, opt, obs, actions, grad_clip, loss_fn=None):
 def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None):
     """Algorithm 1: fit the k-means bins on the actions (fit=False keeps the model's), then minibatches of the
     windows ending at every step of every episode. `state` (runs.TrainingState) resumes an interrupted run and
-    saves one after every epoch. Returns the per-epoch losses."""
+    saves one after every epoch. Returns the per-epoch losses (none for the NN and LWR baselines, see below)."""
+    if isinstance(model, NearestNeighbours):     # App. B.1: "during training, [it] simply stores all the (o, a) pairs"
+        model.fit(demos["obs"], demos["actions"])
+        return []
     torch.manual_seed(seed)
     if fit and not (state and state.resuming):
         model.fit_bins(demos["obs"], demos["actions"], seed=seed)                 # "Learn k-means encoder/decoder"
@@ -222,8 +235,7 @@ def main(argv=None):
         print(f"{args.env}: {len(demos['episode_ends'])} episodes, {len(demos['obs'])} steps from {path}")
         torch.manual_seed(args.seed)                 # weight init is part of the training seed
         model = build_model(cfg, args.policy)
-        print(f"policy {args.policy}: {sum(p.numel() for p in model.parameters())} parameters, k={model.k}, "
-              f"context={model.context}, trunk={model.config['trunk']}, offsets={model.config['offsets']}")
+        print(runs.describe_model(model, args.policy))
         t0 = time.time()
         with runs.on_interrupt(lambda: state.interrupted(argv)):
             history = train(model, demos, cfg, args.seed, args.device, state=state)

@@ -1,4 +1,4 @@
-"""BeT math: focal loss, Eq. 2, the GPT trunk, Sec. 2.4 sampling, multi-modality (Fig. 2), checkpoints."""
+"""BeT math: focal loss, Eq. 2, the trunks (GPT, MLP, TCN, LSTM), Sec. 2.4 sampling, Fig. 2 modes, checkpoints."""
 
 import math
 
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import kmeans
-from bet import BeT, focal_loss, offset_loss
+from bet import BeT, focal_loss, mdn_nll, offset_loss
 from mingpt import GPT, GPTConfig, param_groups
 import runs
 
@@ -110,6 +110,37 @@ def test_mlp_trunk_reads_the_whole_stacked_window():
         assert not torch.allclose(model(y)[0], logits, atol=1e-4), t
     with pytest.raises(ValueError, match="context=6"):
         model(x[:, 1:])
+
+
+# ---------------------------------------------------------------- sequence trunks: GPT, TCN, LSTM (Table 3, App. C.3)
+
+@pytest.mark.parametrize("trunk", [pytest.param("gpt", marks=pytest.mark.needs_solutions), "tcn", "lstm"])
+def test_sequence_trunks_are_causal_at_every_position(trunk):
+    """Perturb only o_t: the outputs at positions < t stay put, the one at t moves (one output per position)."""
+    torch.manual_seed(0)
+    model = BeT(3, 2, k=4, context=6, n_layer=2, n_head=2, n_embd=16, trunk=trunk).eval()
+    x = torch.randn(2, 6, 3)
+    logits, offsets = model(x)
+    assert logits.shape == (2, 6, 4) and offsets.shape == (2, 6, 4, 2)
+    for t in range(6):
+        y = x.clone()
+        y[:, t] += 1.0 + torch.randn(2, 3)
+        for new, old in zip(model(y), (logits, offsets)):
+            assert torch.allclose(new[:, :t], old[:, :t], atol=1e-6), (t, "the past moved")
+            assert not torch.allclose(new[:, t], old[:, t], atol=1e-4), (t, "o_t did not reach position t")
+
+
+@pytest.mark.parametrize("trunk", ["tcn", "lstm"])
+def test_new_trunks_honour_dropout(trunk):
+    """With dropout, two training-mode passes differ; in eval mode, or with dropout 0, they are equal."""
+    x = torch.randn(4, 5, 3)
+    torch.manual_seed(0)
+    model = BeT(3, 2, k=4, context=5, n_layer=2, n_embd=16, dropout=0.5, trunk=trunk).train()
+    assert not torch.allclose(model(x)[0], model(x)[0])
+    model.eval()
+    assert torch.equal(model(x)[0], model(x)[0])
+    model = BeT(3, 2, k=4, context=5, n_layer=2, n_embd=16, dropout=0.0, trunk=trunk).train()
+    assert torch.equal(model(x)[0], model(x)[0])
 
 
 @pytest.mark.needs_solutions
@@ -218,6 +249,31 @@ def test_bet_keeps_both_modes_where_mse_averages_them():
     assert mse.sample(torch.zeros(1, 1, 1)).abs().item() < 0.1             # the mean of the modes: 0
 
 
+@pytest.mark.needs_solutions
+@pytest.mark.parametrize("trunk", ["tcn", "lstm"])
+def test_new_trunks_learn_a_mode_from_the_history(trunk):
+    """Two modes, told apart by the window's first observation only (the later ones are 0): the trunk must carry
+    o_1 forward. 100 steps take the loss far below its start and the last position acts in the window's mode."""
+    torch.manual_seed(0)
+    mode = torch.cat([-torch.ones(32), torch.ones(32)])                    # (64,)
+    obs = torch.zeros(64, 3, 1)
+    obs[:, 0, 0] = mode                                                     # only o_1 tells the mode
+    actions = mode[:, None, None].expand(64, 3, 1).clone()                  # every step acts in the mode
+    model = BeT(1, 1, k=2, context=3, n_layer=2, n_embd=16, dropout=0.0, trunk=trunk)
+    model.fit_bins(obs.reshape(-1, 1), actions.reshape(-1, 1), seed=0)
+    before = model.loss(obs, actions)[0].item()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)           # a model this small trains fastest on one thread (2 spin on a busy machine)
+    try:
+        model = train(model, obs, actions, steps=100)
+    finally:
+        torch.set_num_threads(threads)
+    after = model.loss(obs, actions)[0].item()
+    assert after < 0.05 * before, (before, after)
+    test = torch.tensor([[[-1.0], [0.0], [0.0]], [[1.0], [0.0], [0.0]]])
+    assert torch.allclose(model.sample(test, temperature=0).flatten(), torch.tensor([-1.0, 1.0]), atol=0.1)
+
+
 # ---------------------------------------------------------------- normalisation + checkpoints
 
 def fitted_model(**kw):
@@ -253,7 +309,8 @@ def test_loss_requires_fitted_bins_and_covers_every_position():
 
 
 @pytest.mark.needs_solutions
-@pytest.mark.parametrize("kw", [{}, {"trunk": "mlp"}, {"offsets": False}])
+@pytest.mark.parametrize("kw", [{}, {"trunk": "mlp"}, {"trunk": "tcn"}, {"trunk": "lstm"}, {"offsets": False},
+                                {"head": "mdn"}])
 def test_save_load_round_trip(tmp_path, kw):
     model, obs, _ = fitted_model(**kw)
     path = tmp_path / "model.pt"
@@ -293,6 +350,33 @@ def test_load_rejects_corrupt_and_incomplete_files(tmp_path):
         runs.load_model(tmp_path / "other.pt")
 
 
+def _wider(ckpt):
+    """n_embd doubled in the config and in the heads, not in the trunk."""
+    ckpt["config"]["n_embd"] *= 2
+    for key in ("bin_head.weight", "offset_head.weight"):
+        ckpt["state_dict"][key] = torch.zeros(len(ckpt["state_dict"][key]), ckpt["config"]["n_embd"])
+
+
+def _deeper(ckpt):
+    ckpt["config"]["n_layer"] += 1
+
+
+@pytest.mark.parametrize("forge", [_wider, _deeper])
+@pytest.mark.parametrize("trunk", ["gpt", "mlp", "tcn", "lstm"])
+def test_a_config_forged_past_its_trunk_is_refused_before_any_model_is_built(tmp_path, monkeypatch, trunk, forge):
+    """A config whose trunk width or depth disagrees with the stored trunk tensors: a ValueError naming a trunk
+    tensor, from check_config, before BeT(**config) could allocate what the forged sizes ask for."""
+    model, _, _ = fitted_model(trunk=trunk)
+    path = tmp_path / "model.pt"
+    runs.save_model(model, path)
+    ckpt = torch.load(path, weights_only=True)
+    forge(ckpt)
+    torch.save(ckpt, path)
+    monkeypatch.setattr(runs, "BeT", lambda **config: pytest.fail("built a model from a forged config"))
+    with pytest.raises(ValueError, match="'trunk[.]|lacks trunk[.]"):
+        runs.load_model(path)
+
+
 def test_uniform_discretizer_option():
     rng = np.random.default_rng(1)
     actions = rng.uniform(-1, 1, size=(400, 2)) * [3, 1]
@@ -302,3 +386,50 @@ def test_uniform_discretizer_option():
     assert torch.allclose(model.centers, kmeans.uniform_centers(normalised, 3).float(), atol=1e-5)
     with pytest.raises(ValueError, match="levels"):
         BeT(2, 2, k=8, discretizer="uniform")
+
+
+# ---------------------------------------------------------------- GPT-MDN (Table 3)
+
+def test_mdn_nll_matches_hand_computation():
+    # one position, k = 2 components in 1-D: pi = softmax(0, ln 3) = (0.25, 0.75), mu = (0, 1), sigma = (1, 0.5)
+    logits, means = torch.tensor([[0.0, math.log(3)]]), torch.tensor([[[0.0], [1.0]]])
+    log_stds, target = torch.tensor([[[0.0], [math.log(0.5)]]]), torch.tensor([[0.5]])
+    normal = lambda x, mu, sd: math.exp(-0.5 * ((x - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+    hand = -math.log(0.25 * normal(0.5, 0, 1) + 0.75 * normal(0.5, 1, 0.5))     # -ln(0.0880 + 0.3630) = 0.7963
+    assert abs(hand - 0.7963) < 1e-4
+    assert abs(mdn_nll(logits, means, log_stds, target).item() - hand) < 1e-6
+    # two action dims multiply the densities: with the same numbers in both dims the NLL is that of their product
+    two = mdn_nll(logits, means.repeat(1, 1, 2), log_stds.repeat(1, 1, 2), target.repeat(1, 2)).item()
+    assert abs(two + math.log(0.25 * normal(0.5, 0, 1) ** 2 + 0.75 * normal(0.5, 1, 0.5) ** 2)) < 1e-6
+
+
+def test_mdn_learns_two_modes_and_samples_both():
+    """Actions +-1 (50/50) at one observation: the mixture's NLL puts two components there, and sampling draws
+    both, each within 0.2 of its mode (the chosen component's mean, Sec. 2.4's sampling unchanged)."""
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = BeT(1, 1, k=4, context=1, n_layer=1, n_head=1, n_embd=16, dropout=0.0, head="mdn")
+        obs = torch.zeros(400, 1, 1)
+        actions = torch.tensor([1.0, -1.0]).repeat(200).view(400, 1, 1)
+        model.fit_bins(obs[:, 0], actions[:, 0])
+        assert torch.equal(model.centers, torch.zeros(4, 1))                # no k-means: the means are learned
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for _ in range(300):
+            loss, parts = model.loss(obs, actions)
+            opt.zero_grad(); loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)          # as train.train_step clips (Table 5)
+            opt.step()
+        a = model.sample(torch.zeros(400, 1, 1), generator=torch.Generator().manual_seed(1)).squeeze(1)
+    finally:
+        torch.set_num_threads(threads)
+    assert 0.3 < (a > 0).float().mean() < 0.7
+    assert ((a.abs() - 1).abs() < 0.2).float().mean() > 0.95
+
+
+def test_mdn_needs_offsets_and_kmeans():
+    with pytest.raises(AssertionError):
+        BeT(2, 2, k=4, head="mdn", offsets=False)
+    with pytest.raises(AssertionError):
+        BeT(2, 2, k=4, head="mixture")

@@ -187,6 +187,15 @@ def test_odd_tensors_in_a_checkpoint_are_one_line(run_dir, tmp_path, kind):
     one_error_line(*cli(evaluate, forged(run_dir, tmp_path / f"{kind}.pt", edit)), "'obs_std' is a")
 
 
+def test_an_unknown_trunk_is_one_line_naming_the_four_trunks(tmp_path):
+    """`python train.py --env pointmass1 --trunk rnn`, as a process run from an empty folder: one error line,
+    exit code 2, nothing written; the line offers the Table 3 trunks (gpt, mlp, tcn, lstm)."""
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--env", "pointmass1", "--trunk", "rnn"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    one_error_line(p.returncode, p.stderr, "argument --trunk: invalid choice: 'rnn'", "gpt", "mlp", "tcn", "lstm")
+    assert not os.listdir(tmp_path)
+
+
 def test_ctrl_c_during_evaluation_is_one_line_and_exit_130(run_dir, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -353,3 +362,27 @@ def test_figures_write_outside_docs_and_name_the_missing_run(tmp_path, monkeypat
     assert figures.parser().parse_args([]).out == os.path.join("runs", "figures")   # docs/ only when asked
     one_error_line(*cli(figures), "runs/pointmass1/model.pt: not found", "train it with: python train.py --env pointmass1")
     assert not os.path.exists(tmp_path / "runs")
+
+
+def test_training_uses_every_core_by_default_and_ablation_runs_one_thread_each(tmp_path, monkeypatch):
+    assert train.parse_args(["--env", "pointmass1"]).threads == runs.cores()
+    assert train.parse_args(["--env", "pointmass1", "--threads", "1"]).threads == 1
+    seen = []
+    monkeypatch.setattr(train, "main", lambda argv: seen.append(argv))
+    monkeypatch.setattr(ablations, "_read", lambda path: {"success_rate": 1.0})
+    args = ablations.parser().parse_args(["--env", "pointmass1", "--runs", str(tmp_path), "--workers", "2"])
+    ablations.run("pointmass1", [], 0, args)
+    assert seen and seen[0][seen[0].index("--threads") + 1] == "1"
+
+
+def test_gpt_mdn_trains_saves_and_evaluates(tmp_path):
+    out = tmp_path / "mdn"
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        train.main(["--env", "pointmass1", "--policy", "mdn", "--epochs", "2", "--episodes", "5", "--out", str(out)])
+    assert "policy mdn" in printed.getvalue()
+    model = runs.load_model(str(out / "model.pt"))
+    assert model.config["head"] == "mdn" and torch.equal(model.centers, torch.zeros_like(model.centers))
+    assert json.loads((out / "eval.json").read_text())["episodes"] == 5
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--env", "pointmass1", "--policy", "mdx"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert p.returncode == 2 and p.stderr.startswith("error:") and len(p.stderr.strip().splitlines()) == 1
