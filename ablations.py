@@ -146,7 +146,8 @@ def markdown(env, table, seeds, args):
         row = [name, f"{s['mean']:.3f} ± {s['std']:.3f}", f"{s['relative_mean']:.2f} ± {s['relative_std']:.2f}",
                f"{s['success_rate']:.3f} ({s['success_ci95'][0]:.2f}–{s['success_ci95'][1]:.2f})"]
         if pusht:
-            row += [f"{s['mean_max_coverage']:.3f}", f"{s['edge_entropy_nats']:.2f}"]
+            row += [f"{s['mean_max_coverage']:.3f}", f"{s['edge_entropy_nats']:.2f}" if "edge_entropy_nats" in s
+                    else "–"]           # (rows kept by --update from before the edges were recorded)
         if pointmass:
             row += [f"{s['single_route']:.3f}"] if metric != "single_route" else []
             row += [f"{s['route_entropy']:.2f}", f"{s['route_entropy_nats']:.2f}"]

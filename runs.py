@@ -533,6 +533,8 @@ def check_train_args(args, cfg, out):
     check_episodes(("--episodes", cfg.eval_episodes))
     check_workers(args.workers)
     check_threads(args.threads)
+    if cfg.n_layer * 12 * cfg.n_embd ** 2 > 10 ** 9:
+        raise ValueError(f"--n-layer {cfg.n_layer}: over a billion weights")
     if args.policy == "mse" and cfg.rbc_width ** 2 * cfg.rbc_layers > 10 ** 9:
         raise ValueError(f"--rbc-width {cfg.rbc_width} with --rbc-layers {cfg.rbc_layers}: over a billion weights")
     check_device(args.device)

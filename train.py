@@ -38,7 +38,7 @@ class Config:
     # BeT (Table 4)
     k: int = setting(24, "number of bins (1 = no binning)", "2 (#1), 3 (#2) / 24", check=1)
     context: int = setting(5, "history length h (1 = no history)", "2 / 5", check=1)
-    n_layer: int = setting(4, "transformer blocks", "1 / 4", flag=False)
+    n_layer: int = setting(4, "trunk depth: transformer blocks (or MLP, TCN, LSTM layers)", "1 / 4", check=1)
     n_head: int = setting(4, "attention heads", "2 / 4", flag=False)
     n_embd: int = setting(72, "trunk width", "20 / 72", flag=False)
     dropout: float = setting(0.1, "dropout in the trunk", "0.1 / 0.1", check="fraction")

@@ -238,6 +238,8 @@ CASES = [
     (TRAIN + ["--seed", str(2 ** 63)], "--seed must be at most"),
     (TRAIN + ["--threads", "100000"], "this machine has"),
     (TRAIN + ["--policy", "mse", "--rbc-width", "100000000"], "over a billion weights"),
+    (TRAIN + ["--n-layer", "10000000"], "--n-layer 10000000: over a billion weights"),
+    (TRAIN + ["--n-layer", "0"], "--n-layer"),
     (["dagger.py", "--env", "cartpole", "--out", R, "--workers", "100000"], "--workers 100000: at most"),
     (TRAIN + ["--k", "1000000"], "holds only"),
     (TRAIN + ["--context", "100000"], "longer than the longest episode"),
