@@ -120,8 +120,10 @@ def summarise(per_seed, metric, reference):
     out = {"metric": metric, "mean": float(values.mean()), "std": float(values.std()),
            "relative_mean": float(rel.mean()), "relative_std": float(rel.std()),
            "success_rate": float(np.mean([r["success_rate"] for r in per_seed]))}
-    wins = sum(round(r["success_rate"] * r["episodes"]) for r in per_seed)      # the seeds' episodes pooled
-    out["success_ci95"] = runs.wilson(wins, sum(r["episodes"] for r in per_seed))
+    distinct = list({json.dumps({k: v for k, v in r.items() if k not in ("seconds", "train_seconds", "checkpoint")},
+                                sort_keys=True): r for r in per_seed}.values())   # NN, LWR: one run thrice
+    wins = sum(round(r["success_rate"] * r["episodes"]) for r in distinct)      # the seeds' episodes pooled
+    out["success_ci95"] = runs.wilson(wins, sum(r["episodes"] for r in distinct))
     for key in ("mean_max_coverage", "edge_entropy_nats", "route_entropy", "route_entropy_nats", "single_route"):
         if key in per_seed[0]:                       # PushT: coverage and modes; point-mass: routes
             out[key] = float(np.mean([r[key] for r in per_seed]))

@@ -501,8 +501,6 @@ def train_parser(table):
                    "the first env seed")
     p.add_argument("--device", default="cpu", help="torch device for training: cpu (default) or cuda (untested on "
                    "real hardware)")
-    p.add_argument("--threads", type=int, default=cores(), help=f"torch CPU threads for training (default: every core, "
-                   f"{cores()} here); evaluation runs on one")
     p.add_argument("--out", help="output dir (default runs/<env>, naming every setting that differs from the env's "
                    "row, and the seed and data if not the default: runs/pointmass1-epochs2, runs/pointmass1-mse-seed1)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its last "
@@ -516,7 +514,7 @@ def default_out(args, cfg, row, default_data):
     parts = [args.env] + ([args.policy] if args.policy != "bet" else [])
     for f in dataclasses.fields(cfg):
         value, name = getattr(cfg, f.name), f.name.replace("_", "")
-        if f.name not in ("eval_episodes", "eval_seed") and value != getattr(row, f.name):
+        if f.name not in ("eval_episodes", "eval_seed", "threads") and value != getattr(row, f.name):
             parts.append((name if value else "no" + name) if isinstance(value, bool) else f"{name}{value:g}"
                          if isinstance(value, float) else f"{name}{value}")
     parts += [f"seed{args.seed}"] if args.seed else []
@@ -528,11 +526,11 @@ def default_out(args, cfg, row, default_data):
 def check_train_args(args, cfg, out):
     """Every flag of train.py, checked before any work, so a bad one writes nothing: raise ValueError naming it."""
     check_settings(cfg)
-    check_counts(("--workers", args.workers, 1), ("--threads", args.threads, 1), ("--collect", args.collect, 1),
+    check_counts(("--workers", args.workers, 1), ("--collect", args.collect, 1),
                  ("--seed", args.seed, 0))
     check_episodes(("--episodes", cfg.eval_episodes))
     check_workers(args.workers)
-    check_threads(args.threads)
+    check_threads(cfg.threads or None)
     if cfg.n_layer * 12 * cfg.n_embd ** 2 > 10 ** 9:
         raise ValueError(f"--n-layer {cfg.n_layer}: over a billion weights")
     if args.policy == "mse" and cfg.rbc_width ** 2 * cfg.rbc_layers > 10 ** 9:
@@ -679,7 +677,7 @@ def run_record(args, cfg, path):
             "schedule": cfg.schedule, "temperature": cfg.temperature}
     command = {**{k: v for k, v in meta.items() if k != "data"},
                **{k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}}
-    return meta, {k: v for k, v in command.items() if k not in ("eval_episodes", "eval_seed", "temperature")}
+    return meta, {k: v for k, v in command.items() if k not in ("eval_episodes", "eval_seed", "temperature", "threads")}
 
 
 def describe_model(model, policy):

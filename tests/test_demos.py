@@ -103,7 +103,7 @@ def test_flags_override_config_fields():
     table = train.ENVS["pusht"]
     assert dataclasses.replace(cfg, batch_size=table.batch_size, rbc_width=table.rbc_width, offsets=True, eval_episodes=100,
                                eval_seed=100000, gamma=2.0, compile=table.compile, dropout=table.dropout) == table
-    run_flags = {"help", "env", "policy", "data", "collect", "workers", "seed", "device", "threads", "out", "resume"}
+    run_flags = {"help", "env", "policy", "data", "collect", "workers", "seed", "device", "out", "resume"}
     fields = {f.name for f in dataclasses.fields(train.Config)}
     assert {a.dest for a in train.parser()._actions} - run_flags <= fields      # no flag is silently ignored
 

@@ -365,8 +365,14 @@ def test_figures_write_outside_docs_and_name_the_missing_run(tmp_path, monkeypat
 
 
 def test_training_uses_every_core_by_default_and_ablation_runs_one_thread_each(tmp_path, monkeypatch):
-    assert train.parse_args(["--env", "pointmass1"]).threads == runs.cores()
-    assert train.parse_args(["--env", "pointmass1", "--threads", "1"]).threads == 1
+    config = lambda *flags: train.config_from_args(train.parse_args(["--env", *flags]))
+    assert config("pusht").threads == 0 and config("pointmass1").threads == 1      # 0 = every core
+    assert config("pusht", "--threads", "1").threads == 1
+    seen_threads = []
+    monkeypatch.setattr(torch, "set_num_threads", seen_threads.append)
+    with pytest.raises(ValueError):       # stops at the data check, after the thread count is set
+        train.main(["--env", "pusht", "--data", str(tmp_path / "none.npz"), "--out", str(tmp_path / "x")])
+    assert seen_threads[:1] == [runs.cores()]
     seen = []
     monkeypatch.setattr(train, "main", lambda argv: seen.append(argv))
     monkeypatch.setattr(ablations, "_read", lambda path: {"success_rate": 1.0})
@@ -386,3 +392,11 @@ def test_gpt_mdn_trains_saves_and_evaluates(tmp_path):
     p = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--env", "pointmass1", "--policy", "mdx"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert p.returncode == 2 and p.stderr.startswith("error:") and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_ablation_intervals_pool_the_seeds_episodes_but_count_a_repeated_run_once():
+    run = lambda rate, steps: {"success_rate": rate, "episodes": 100, "mean_steps": steps, "seconds": 1.0}
+    three = ablations.summarise([run(0.5, 90.0), run(0.6, 80.0), run(0.7, 70.0)], "success_rate", 0.6)
+    assert three["success_ci95"] == runs.wilson(180, 300)
+    same = ablations.summarise([{**run(0.49, 90.0), "seconds": s} for s in (1.0, 2.0, 3.0)], "success_rate", 0.8)
+    assert same["success_ci95"] == runs.wilson(49, 100)       # NN ignores the seed: 100 episodes, not 300
