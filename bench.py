@@ -11,7 +11,6 @@ initialised (speed does not depend on the weights), with its bins fitted as trai
 
 import dataclasses
 import json
-import os
 import time
 
 import numpy as np

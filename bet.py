@@ -222,7 +222,8 @@ class BeT(nn.Module):
         if self.scale_head is not None:      # GPT-MDN: the mixture's NLL is the whole loss (no bins, no offsets)
             logits, means, log_stds = self(obs, scales=True)                 # (B, T', k), (B, T', k, D) x 2
             targets = self.normalize_actions(actions[:, actions.shape[1] - logits.shape[1]:])   # (B, T', D)
-            return mdn_nll(logits, means, log_stds, targets), {"focal": torch.zeros((), device=obs.device), "offset": torch.zeros((), device=obs.device)}
+            zero = torch.zeros((), device=obs.device)
+            return mdn_nll(logits, means, log_stds, targets), {"focal": zero, "offset": zero}
         logits, offsets = self(obs)                                          # (B, T', k), (B, T', k, D)
         actions = actions[:, actions.shape[1] - logits.shape[1]:]            # (B, T', D) the targets of those positions
         bins, residuals = kmeans.encode(self.normalize_actions(actions), self.centers)   # (B, T), (B, T, D)
