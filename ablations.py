@@ -113,17 +113,23 @@ def _read(path):
         return json.load(f)
 
 
-def summarise(per_seed, metric, reference):
-    """Mean ± std over seeds of the raw metric and of the metric relative to full BeT's mean."""
+UNTRAINED = ("Nearest neighbour", "LWR (5-NN)")    # no training: every seed gives the same policy
+
+
+def summarise(per_seed, metric, reference, untrained=False):
+    """Mean ± std over seeds of the raw metric and of the metric relative to full BeT's mean; intervals pool
+    the seeds' episodes (an untrained policy's seeds are one run, counted once)."""
     values = np.array([r[metric] for r in per_seed])
     rel = values / reference if reference > 0 else np.full_like(values, np.nan)
     out = {"metric": metric, "mean": float(values.mean()), "std": float(values.std()),
            "relative_mean": float(rel.mean()), "relative_std": float(rel.std()),
            "success_rate": float(np.mean([r["success_rate"] for r in per_seed]))}
-    distinct = list({json.dumps({k: v for k, v in r.items() if k not in ("seconds", "train_seconds", "checkpoint")},
-                                sort_keys=True): r for r in per_seed}.values())   # NN, LWR: one run thrice
-    wins = sum(round(r["success_rate"] * r["episodes"]) for r in distinct)      # the seeds' episodes pooled
-    out["success_ci95"] = runs.wilson(wins, sum(r["episodes"] for r in distinct))
+    distinct = per_seed[:1] if untrained else per_seed
+    pooled = lambda key: runs.wilson(sum(round(r[key] * r["episodes"]) for r in distinct),   # episodes pooled
+                                     sum(r["episodes"] for r in distinct))
+    out["success_ci95"] = pooled("success_rate")
+    if metric != "success_rate":                     # pointmass2: the rate of rollouts on one route
+        out["metric_ci95"] = pooled(metric)
     for key in ("mean_max_coverage", "edge_entropy_nats", "route_entropy", "route_entropy_nats", "single_route"):
         if key in per_seed[0]:                       # PushT: coverage and modes; point-mass: routes
             out[key] = float(np.mean([r[key] for r in per_seed]))
@@ -134,6 +140,7 @@ def markdown(env, table, seeds, args):
     """The Table 3-style Markdown table."""
     metric = train.ENVS[env].metric
     cols = ["variant", f"{metric} (mean ± std)", "relative to BeT", "success (95 % interval, seeds pooled)"]
+    cols += [f"{metric} (95 % interval, seeds pooled)"] if metric != "success_rate" else []
     pointmass = "route_entropy" in next(iter(table.values()))
     pusht = "mean_max_coverage" in next(iter(table.values()))
     if pusht:
@@ -147,6 +154,8 @@ def markdown(env, table, seeds, args):
     for name, s in table.items():
         row = [name, f"{s['mean']:.3f} ± {s['std']:.3f}", f"{s['relative_mean']:.2f} ± {s['relative_std']:.2f}",
                f"{s['success_rate']:.3f} ({s['success_ci95'][0]:.2f}–{s['success_ci95'][1]:.2f})"]
+        if "metric_ci95" in s:
+            row += [f"{s['mean']:.3f} ({s['metric_ci95'][0]:.2f}–{s['metric_ci95'][1]:.2f})"]
         if pusht:
             row += [f"{s['mean_max_coverage']:.3f}", f"{s['edge_entropy_nats']:.2f}" if "edge_entropy_nats" in s
                     else "–"]           # (rows kept by --update from before the edges were recorded)
@@ -317,7 +326,7 @@ def main(argv=None):
     names = [n for n in VARIANTS if n in raw]
     ks = sorted(int(n[2:]) for n in raw if n.startswith("k="))
     reference = float(np.mean([r[metric] for r in raw["BeT"]]))
-    table = {n: summarise(raw[n], metric, reference) for n in names}
+    table = {n: summarise(raw[n], metric, reference, untrained=n in UNTRAINED) for n in names}
     sweep = {str(k): summarise(raw[f"k={k}"], metric, reference) for k in ks}
     runs.write_json(previous, {**header, "table": table, "k_sweep": sweep, "runs": raw, "commands": commands})
     text = markdown(args.env, table, seeds, args)

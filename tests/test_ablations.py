@@ -1,6 +1,7 @@
 """The ablation driver (Table 3 / Fig. 6) with tiny settings: table shape, keys and files."""
 
 import json
+import os
 
 import pytest
 
@@ -131,3 +132,21 @@ def test_tune_rbc_scores_every_depth_and_width(tmp_path, monkeypatch):
     assert result["best"]["validation_mse"] == min(r["validation_mse"] for r in result["rows"]) > 0
     table = ablations.rbc_markdown(result).splitlines()
     assert len(table) == 4 + 2 and sum("**" in line for line in table) == 1     # 2 depths x 2 widths, best in bold
+
+
+def test_readme_ablation_table_matches_the_committed_tables():
+    """Every cell of the README's Table 3 is docs/ablations/<env>/ablations.json's rate and interval, rounded."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    readme = open(os.path.join(root, "README.md")).read()
+    key = lambda name: "RBC" if name == "MSE-BC (RBC)" else name.split(" (")[0]     # README: "RBC (Table 1 ...)"
+    rows = {key(line.split("|")[1].strip()): [c.strip().replace("**", "") for c in line.split("|")[3:6]]
+            for line in readme[readme.index("| variant | paper |"):].split("\n\n")[0].splitlines()[2:]}
+    short = lambda x: {1.0: "1", 0.0: "0"}.get(round(x, 2), f"{x:.2f}".lstrip("0"))
+    for column, env in enumerate(("pointmass1", "pointmass2", "pusht")):
+        table = json.load(open(os.path.join(root, "docs", "ablations", env, "ablations.json")))["table"]
+        assert set(rows) == {key(name) for name in table} == {key(name) for name in ablations.VARIANTS}
+        for name, s in table.items():
+            low, high = s.get("metric_ci95", s["success_ci95"])
+            rate, interval = rows[key(name)][column].split(",")[0].split(" (")
+            assert rate in (short(s["mean"]), f"{s['mean']:.2f}".lstrip("0")) and interval == f"{short(low)}–{short(high)})", \
+                (env, name, rate, interval)

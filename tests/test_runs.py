@@ -398,5 +398,10 @@ def test_ablation_intervals_pool_the_seeds_episodes_but_count_a_repeated_run_onc
     run = lambda rate, steps: {"success_rate": rate, "episodes": 100, "mean_steps": steps, "seconds": 1.0}
     three = ablations.summarise([run(0.5, 90.0), run(0.6, 80.0), run(0.7, 70.0)], "success_rate", 0.6)
     assert three["success_ci95"] == runs.wilson(180, 300)
-    same = ablations.summarise([{**run(0.49, 90.0), "seconds": s} for s in (1.0, 2.0, 3.0)], "success_rate", 0.8)
+    equal = [{**run(0.49, 90.0), "seconds": s} for s in (1.0, 2.0, 3.0)]
+    same = ablations.summarise(equal, "success_rate", 0.8, untrained=True)
     assert same["success_ci95"] == runs.wilson(49, 100)       # NN ignores the seed: 100 episodes, not 300
+    assert ablations.summarise(equal, "success_rate", 0.8)["success_ci95"] == runs.wilson(147, 300)  # trained: 3 runs
+    assert set(ablations.UNTRAINED) == {n for n, flags in ablations.VARIANTS.items() if flags[-1:] in (["nn"], ["lwr"])}
+    routes = ablations.summarise([{**run(1.0, 9.0), "single_route": 0.5}] * 2, "single_route", 0.5)
+    assert routes["metric_ci95"] == runs.wilson(100, 200)      # pointmass2's headline rate carries its interval
