@@ -116,6 +116,11 @@ def _read(path):
 UNTRAINED = ("Nearest neighbour", "LWR (5-NN)")    # no training: every seed gives the same policy
 
 
+def pooled_interval(results, rate):
+    """The 95 % Wilson interval of rate(result) over the results' episodes pooled."""
+    return runs.wilson(sum(round(rate(r) * r["episodes"]) for r in results), sum(r["episodes"] for r in results))
+
+
 def summarise(per_seed, metric, reference, untrained=False):
     """Mean ± std over seeds of the raw metric and of the metric relative to full BeT's mean; intervals pool
     the seeds' episodes (an untrained policy's seeds are one run, counted once)."""
@@ -125,14 +130,16 @@ def summarise(per_seed, metric, reference, untrained=False):
            "relative_mean": float(rel.mean()), "relative_std": float(rel.std()),
            "success_rate": float(np.mean([r["success_rate"] for r in per_seed]))}
     distinct = per_seed[:1] if untrained else per_seed
-    pooled = lambda key: runs.wilson(sum(round(r[key] * r["episodes"]) for r in distinct),   # episodes pooled
-                                     sum(r["episodes"] for r in distinct))
-    out["success_ci95"] = pooled("success_rate")
+    out["success_ci95"] = pooled_interval(distinct, lambda r: r["success_rate"])
     if metric != "success_rate":                     # pointmass2: the rate of rollouts on one route
-        out["metric_ci95"] = pooled(metric)
-    for key in ("mean_max_coverage", "edge_entropy_nats", "route_entropy", "route_entropy_nats", "single_route"):
-        if key in per_seed[0]:                       # PushT: coverage and modes; point-mass: routes
+        out["metric_ci95"] = pooled_interval(distinct, lambda r: r[metric])
+    for key in ("mean_max_coverage", "edge_entropy_nats", "route_entropy", "route_entropy_nats", "single_route",
+                "order_entropy_nats"):
+        if key in per_seed[0]:                       # PushT: coverage and modes; point-mass: routes; Block push: orders
             out[key] = float(np.mean([r[key] for r in per_seed]))
+    if "blockpush" in per_seed[0]:                   # Block push: Table 1's R2 and Table 2's first block, pooled
+        out["blockpush"] = {key: float(np.mean([r["blockpush"][key] for r in per_seed])) for key in ("R2", "first_red")}
+        out["R2_ci95"] = pooled_interval(distinct, lambda r: r["blockpush"]["R2"])
     return out
 
 
@@ -143,8 +150,11 @@ def markdown(env, table, seeds, args):
     cols += [f"{metric} (95 % interval, seeds pooled)"] if metric != "success_rate" else []
     pointmass = "route_entropy" in next(iter(table.values()))
     pusht = "mean_max_coverage" in next(iter(table.values()))
+    blocks = "blockpush" in next(iter(table.values()))
     if pusht:
         cols += ["mean max coverage", "first-pushed-edge entropy (nats)"]
+    if blocks:
+        cols += ["R2 (95 % interval)", "red reached first", "order entropy (nats, max 1.39)"]
     if pointmass:
         cols += ["single route"] if metric != "single_route" else []
         cols += ["route entropy (normalised)", "route entropy (nats)"]
@@ -159,6 +169,9 @@ def markdown(env, table, seeds, args):
         if pusht:
             row += [f"{s['mean_max_coverage']:.3f}", f"{s['edge_entropy_nats']:.2f}" if "edge_entropy_nats" in s
                     else "–"]           # (rows kept by --update from before the edges were recorded)
+        if blocks:
+            row += [f"{s['blockpush']['R2']:.3f} ({s['R2_ci95'][0]:.2f}–{s['R2_ci95'][1]:.2f})",
+                    f"{s['blockpush']['first_red']:.2f}", f"{s['order_entropy_nats']:.2f}"]
         if pointmass:
             row += [f"{s['single_route']:.3f}"] if metric != "single_route" else []
             row += [f"{s['route_entropy']:.2f}", f"{s['route_entropy_nats']:.2f}"]

@@ -3,6 +3,7 @@ Environments used by the demos, all behind one `make(name)`:
   pointmass1, pointmass2   the paper's Multipath point-mass envs (App. A), also gym.make("PointMass1-v0"/"PointMass2-v0")
   cartpole                 CartPole-v1 with a 1-D continuous action thresholded to {0, 1}
   pusht                    gym-pusht with the 18-D observation: 16 T keypoints + agent position
+  blockpush                multimodal Block push in 2-D (blockpush.py), also gym.make("BlockPush2D-v0")
 
 Point-mass dynamics (App. A): obs = (x, y), action = displacement (dx, dy) clipped to |a_i| <= MAX_ACTION,
 then a "snapping" pull toward the nearest integer point: pos += SNAP * (round(pos) - pos).
@@ -12,7 +13,9 @@ Reward is 1.0 on the step that reaches the goal (which terminates the episode), 
 import numpy as np
 import gymnasium as gym
 
-ENV_NAMES = ("pointmass1", "pointmass2", "cartpole", "pusht")
+import blockpush  # noqa: F401  (registers BlockPush2D-v0)
+
+ENV_NAMES = ("pointmass1", "pointmass2", "cartpole", "pusht", "blockpush")
 
 SNAP = 0.5          # fraction of the distance to the nearest integer point removed after every step
 MAX_ACTION = 1.5    # each action coordinate is clipped to [-MAX_ACTION, MAX_ACTION]
@@ -149,4 +152,6 @@ def make(name, **kwargs):
         # gymnasium's env checker then warns at reset. PushTFlat declares the real, unbounded space instead.
         return PushTFlat(gym.make("gym_pusht/PushT-v0", obs_type="environment_state_agent_pos",
                                   disable_env_checker=True, **kwargs))
+    if name == "blockpush":
+        return gym.make("BlockPush2D-v0", **kwargs)
     raise ValueError(f"unknown env '{name}'; choose one of {', '.join(ENV_NAMES)}")

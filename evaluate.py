@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 
+import blockpush
 import envs
 import plots
 import pusht_expert
@@ -27,8 +28,8 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
     step, repeat. `policy(history, ids, envs_)` gets history (E_running, context, obs_dim) of the episodes
     `ids` and returns their actions (E_running, act_dim); see bet_policy and expert_policy.
     Returns a list of dicts with 'obs' (T+1, obs_dim), 'actions' (T, act_dim), 'rewards' (T,), 'success',
-    'seed', on PushT 'state' (T+1, 5), and for the first `render` episodes (PushT) 'frames' (T+1 images) and
-    'coverage' (T+1,).
+    'seed', on PushT 'state' (T+1, 5), and for the first `render` episodes 'frames' (T+1 images) and PushT's
+    'coverage' (T+1,) or Block push's 'home' (T+1,: blocks in targets).
     `progress(episodes ended, successes so far)`, if given, is called whenever an episode ends."""
     envs_ = [envs.make(env_name, **(plots.small_frames() if i < render else {})) for i in range(episodes)]
     first = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)   # (E, obs_dim)
@@ -38,8 +39,9 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
     pusht = env_name == "pusht"          # its 5-D state, to tell which edge of the T each rollout pushes first
     for i in range(episodes if pusht else 0):
         traj[i]["state"] = [pusht_expert.state_vector(envs_[i])]
+    score = "coverage" if pusht else "home"     # what a video's caption shows: PushT's coverage, blocks in targets
     for i in range(render):
-        traj[i]["frames"], traj[i]["coverage"] = [envs_[i].render()], [0.0]
+        traj[i]["frames"], traj[i][score] = [envs_[i].render()], [0.0]
     running, step = np.ones(episodes, dtype=bool), 0
     while running.any() and (max_steps is None or step < max_steps):
         ids = np.flatnonzero(running)
@@ -51,7 +53,8 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
             if pusht:
                 t["state"].append(pusht_expert.state_vector(envs_[i]))
             if i < render:
-                t["frames"].append(envs_[i].render()); t["coverage"].append(info["coverage"])
+                t["frames"].append(envs_[i].render())
+                t[score].append(info["coverage"] if pusht else sum(w is not None for w in info["in_target"].values()))
             history[i] = torch.cat([history[i, 1:], torch.as_tensor(obs, dtype=torch.float32)[None]])   # drop the oldest
             if terminated or truncated:
                 running[i] = False
@@ -117,10 +120,29 @@ def metrics(env_name, trajectories, seconds):
         edges = [pusht_expert.first_push_edge(t["state"]) or "none" for t in trajectories]   # the modes (Table 2-like)
         out["first_pushed_edge"] = {e: edges.count(e) / len(edges) for e in pusht_expert.EDGE_NAMES + ["none"]}
         out["edge_entropy_nats"] = entropy_nats(out["first_pushed_edge"].values())
+    modes = [blockpush.modes(t["obs"]) for t in trajectories] if env_name == "blockpush" else None
+    if modes:
+        out.update(blockpush_tables(modes))
     out["per_episode"] = [{"seed": t["seed"], "success": bool(t["success"]), "return": float(t["rewards"].sum()),
-                           "steps": len(t["actions"]), **({"max_coverage": float(t["rewards"].max())} if pusht else {})}
-                          for t in trajectories]
+                           "steps": len(t["actions"]), **({"max_coverage": float(t["rewards"].max())} if pusht else {}),
+                           **({"first": modes[i]["first"], "target": modes[i]["target"]} if modes else {})}
+                          for i, t in enumerate(trajectories)]
     return out
+
+
+def blockpush_tables(modes):
+    """Table 1 (R1, R2: one / both blocks reached; P1, P2: one / both pushed into targets) and Table 2 (the block
+    reached first; each block's target) as fractions of all rollouts, each with its 95 % Wilson interval, and the
+    entropy in nats of the four orders (first block x assignment) over the rollouts that finished one."""
+    n = len(modes)
+    counts = {"R1": sum(m["reached"] >= 1 for m in modes), "R2": sum(m["reached"] == 2 for m in modes),
+              "P1": sum(m["pushed"] >= 1 for m in modes), "P2": sum(m["both"] for m in modes),
+              **{f"first_{b}": sum(m["first"] == b for m in modes) for b in blockpush.BLOCKS},
+              **{f"{b}_to_{t}": sum(m["target"][b] == t for m in modes) for b in blockpush.BLOCKS for t in blockpush.BLOCKS}}
+    orders = [(m["first"], m["target"]["red"]) for m in modes if m["both"] and m["first"]]
+    return {"blockpush": {key: c / n for key, c in counts.items()},
+            "blockpush_ci95": {key: runs.wilson(c, n) for key, c in counts.items()},
+            "order_entropy_nats": entropy_nats([orders.count(o) for o in set(orders)])}
 
 
 def entropy_nats(fractions):

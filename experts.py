@@ -11,6 +11,7 @@ All randomness comes from np.random.default_rng(seed), and the env is reset with
 
 import numpy as np
 
+import blockpush
 import envs
 
 POINTMASS_ACTION_NOISE = 0.05   # std of the Gaussian noise added to every point-mass action (executed and recorded)
@@ -19,6 +20,7 @@ POINTMASS_ACTION_NOISE = 0.05   # std of the Gaussian noise added to every point
 # 500/500 on seeds 0-99 both clean and with CARTPOLE_FLIP_PROB flips, and keeps |x| < 0.25.
 CARTPOLE_GAINS = np.array([1.0, 2.0, 20.0, 3.0])
 CARTPOLE_FLIP_PROB = 0.1        # DART-style: execute the opposite push this often, but record the clean label
+BLOCKPUSH_NOISE = 4.0           # px, std of the noise on every executed Block push action (labels stay clean)
 
 
 def unit_step_targets(waypoints):
@@ -95,6 +97,28 @@ def demo_episode_cartpole(seed):
     return episode
 
 
+def blockpush_policy(seed):
+    """The Block push oracle for episode `seed` (blockpush.BlockPushOracle: two coin flips) as a recording policy:
+    its clean action is the label, executed with Gaussian noise (BLOCKPUSH_NOISE px) so the data shows recoveries."""
+    rng = np.random.default_rng(seed + 1_000_003)          # the noise; the oracle's flips use `seed` itself
+    oracle = blockpush.BlockPushOracle(seed)
+
+    def policy(obs):
+        label = oracle.act(obs)
+        return label + rng.normal(0.0, BLOCKPUSH_NOISE, 2).astype(np.float32), label
+    return oracle, policy
+
+
+def demo_episode_blockpush(seed):
+    """Block push demonstration; `choice` records the oracle's flips at every step: (green first, swapped)."""
+    oracle, policy = blockpush_policy(seed)
+    episode, terminated = record_episode("blockpush", seed, policy)
+    del episode["next_obs"]                                # 3 MB less; obs holds every state but the last
+    episode["choice"] = np.tile(np.array([oracle.first == "green", oracle.swap], np.int8), (len(episode["obs"]), 1))
+    episode["success"] = terminated                        # terminates only with both blocks home
+    return episode
+
+
 def pointmass_label(env_name, pos):
     """The point-mass expert's action from position `pos` alone: aim at the next unit-step grid point of
     the nearest demonstrated route (the first route listed wins a tie, so a fork has one label)."""
@@ -134,4 +158,5 @@ EPISODE_FNS = {
     "pointmass1": demo_episode_pointmass1,
     "pointmass2": demo_episode_pointmass2,
     "cartpole": demo_episode_cartpole,
+    "blockpush": demo_episode_blockpush,
 }

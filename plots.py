@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+import blockpush
 import envs
 
 VIDEO_SIZE = 192   # px, side of each rendered PushT frame in --video (gym-pusht draws at 680 by default)
@@ -49,6 +50,30 @@ def draw_pointmass(ax, env_name, paths, title):
     ax.set_aspect("equal")
 
 
+def draw_blockpush(axes, trajectories, title):
+    """Fig. 2 in the spirit of Block push: one panel per order (first block x targets), with each rollout's block
+    paths in the blocks' colours and the agent's in grey; rollouts that finish no order are counted in the title."""
+    import matplotlib.patches as patches
+    modes = [blockpush.modes(t["obs"]) for t in trajectories]
+    colour = {"red": "tab:red", "green": "tab:green"}
+    for ax, (first, swap) in zip(axes.flat, blockpush.ORDERS):
+        mine = [t for t, m in zip(trajectories, modes) if m["both"] and m["first"] == first
+                and (m["target"]["red"] == "green") == swap]
+        for name, (x, y) in blockpush.TARGETS.items():
+            ax.add_patch(patches.Rectangle((x - blockpush.HALF, y - blockpush.HALF), 2 * blockpush.HALF,
+                                           2 * blockpush.HALF, fill=False, ec=colour[name], lw=2))
+        for t in mine:
+            ax.plot(t["obs"][:, 0], t["obs"][:, 1], color="0.6", alpha=0.15, lw=0.8)
+            for j, name in enumerate(blockpush.BLOCKS):
+                ax.plot(t["obs"][:, 2 + 2 * j], t["obs"][:, 3 + 2 * j], color=colour[name], alpha=0.3, lw=1)
+        ax.set_title(f"{first} first, {'swapped' if swap else 'own colours'}: {len(mine) / len(modes):.0%}",
+                     fontsize=8)
+        ax.set_xlim(0, blockpush.ARENA); ax.set_ylim(0, blockpush.ARENA); ax.set_aspect("equal")
+        ax.set_xticks([]); ax.set_yticks([])
+    unfinished = sum(not (m["both"] and m["first"]) for m in modes)
+    axes.flat[0].figure.suptitle(f"{title}; {unfinished / len(modes):.0%} finish no order", fontsize=9)
+
+
 def plot_losses(train_log, path, title):
     """Loss curve of one training run from its train_log.json."""
     fig, ax = pyplot().subplots(figsize=(5, 3))
@@ -61,11 +86,15 @@ def plot_losses(train_log, path, title):
 
 
 def evaluation_figures(env_name, trajectories, train_log, folder, tag, success_rate):
-    """evaluate --plot: <tag>-rollouts.png (point-mass) and <tag>-loss.png (when the run's log is there)."""
+    """evaluate --plot: <tag>-rollouts.png (point-mass, Block push by order) and <tag>-loss.png (when the run's log is there)."""
     os.makedirs(folder, exist_ok=True)
     if env_name in envs.ROUTES:
         fig, ax = pyplot().subplots(figsize=(4, 4))
         draw_pointmass(ax, env_name, [t["obs"][:, :2] for t in trajectories], f"{tag}: {success_rate:.0%} success")
+        save(fig, os.path.join(folder, f"{tag}-rollouts.png"))
+    if env_name == "blockpush":
+        fig, axes = pyplot().subplots(2, 2, figsize=(5, 5.3))
+        draw_blockpush(axes, trajectories, f"{tag}: {success_rate:.0%} success")
         save(fig, os.path.join(folder, f"{tag}-rollouts.png"))
     if train_log is not None and train_log["history"]:      # (the NN and LWR baselines train no epochs)
         plot_losses(train_log, os.path.join(folder, f"{tag}-loss.png"), f"{tag}: training loss")
@@ -107,8 +136,8 @@ def plot_dagger(summary, metric, expert, env_name, path):
 
 
 def write_video(trajectories, path, stride=2, fps=10):
-    """Rendered PushT episodes side by side, every `stride`-th step, each captioned with its seed, the current
-    coverage of the goal (success needs > 0.95) and, once it ends, success or failure: a GIF (Pillow) or MP4
+    """Rendered PushT or Block push episodes side by side, every `stride`-th step, each captioned with its seed, the current
+    coverage of the goal (success needs > 0.95) or blocks in targets and, once it ends, success or failure: a GIF (Pillow) or MP4
     (OpenCV)."""
     from PIL import Image
     episodes = [t for t in trajectories if "frames" in t]
@@ -140,5 +169,6 @@ def video_tile(t, s):
     ended = s == len(t["frames"]) - 1
     label = ("success" if t["success"] else "failed") if ended else f"step {s}"
     color = ((0, 140, 0) if t["success"] else (200, 0, 0)) if ended else (0, 0, 0)
-    ImageDraw.Draw(tile).text((3, 2), f"seed {t['seed']}  cov {t['coverage'][s]:.3f}  {label}", fill=color)
+    score = f"cov {t['coverage'][s]:.3f}" if "coverage" in t else f"home {t['home'][s]:.0f}/2"
+    ImageDraw.Draw(tile).text((3, 2), f"seed {t['seed']}  {score}  {label}", fill=color)
     return tile

@@ -718,7 +718,7 @@ def evaluate_parser():
     p.add_argument("--temperature", type=float, help="bin sampling temperature (0 = argmax; default: the one train.py used)")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--plot", metavar="DIR", help="write figures (trajectories, loss curve) into DIR")
-    p.add_argument("--video", metavar="PATH", help="PushT: render the first --video-episodes rollouts side by "
+    p.add_argument("--video", metavar="PATH", help="PushT, Block push: render the first --video-episodes rollouts side by "
                    "side into PATH (.gif with Pillow, or .mp4 with OpenCV); with --expert and no checkpoint, the expert's")
     p.add_argument("--video-episodes", type=int, default=4, help="episodes drawn by --video (default 4)")
     p.add_argument("--video-pick", default="first", choices=["first", "failures", "successes"],
@@ -803,8 +803,8 @@ def check_evaluate_args(args):
         raise ValueError(f"unknown env '{one_line(env_name)}'; choose one of {', '.join(envs.ENV_NAMES)}")
     if args.expert and env_name != "pusht":
         raise ValueError("--expert is implemented for pusht only")
-    if args.video and env_name != "pusht":
-        raise ValueError("--video is implemented for pusht only")
+    if args.video and env_name not in ("pusht", "blockpush"):
+        raise ValueError("--video is implemented for pusht and blockpush only")
     if model is None:
         return None, env_name, None, None
     check_obs_dim(model, env_name)
@@ -823,7 +823,9 @@ UNITS = {"success_rate": "fraction of episodes that succeed", "success_ci95": "9
          "mean_steps": "steps per episode, mean", "episodes": "episodes", "seed": "env seed of the first episode",
          "mean_max_coverage": "of the goal covered at an episode's best step, mean", "temperature": "of bin sampling",
          "avg_max_reward": "the same, as LeRobot names it", "single_route": "fraction on one route start to goal",
-         "routes": "fraction of episodes", "imitation_ratio": "BeT success / expert success"}
+         "routes": "fraction of episodes", "imitation_ratio": "BeT success / expert success",
+         "blockpush": "fraction of episodes (95 % interval): Table 1's R1-P2, Table 2's first block and targets",
+         "order_entropy_nats": "of the 4 orders (first block x targets), max 1.386"}
 
 
 def print_results(results):
@@ -834,6 +836,9 @@ def print_results(results):
             name = key if k is None else f"{key}/{k}"
             if key == "success_ci95":
                 v = f"{v[0]:.3f}-{v[1]:.3f}"
+            elif f"{key}_ci95" in results and k is not None:              # a rate with its interval beside it
+                low, high = results[f"{key}_ci95"][k]
+                v = f"{v:.3f} ({low:.2f}-{high:.2f})"
             elif isinstance(v, float):
                 v = f"{v:.3f}"
             elif isinstance(v, (dict, list)):
