@@ -106,9 +106,10 @@ def test_cartpole_expert_scores_500(seed):
 def test_expert_episodes_are_consistent_and_seeded():
     for name, fn in experts.EPISODE_FNS.items():
         a, b = fn(7), fn(7)
-        assert a["success"] and all(np.array_equal(a[k], b[k]) for k in ("obs", "actions", "next_obs"))
+        assert a["success"] and a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a if k != "success")
         assert a["obs"].dtype == np.float32 and a["actions"].dtype == np.float32
-        assert np.array_equal(a["obs"][1:], a["next_obs"][:-1])      # obs[t] is the state before actions[t]
+        if "next_obs" in a:                                           # (Block push leaves it out: 3 MB)
+            assert np.array_equal(a["obs"][1:], a["next_obs"][:-1])  # obs[t] is the state before actions[t]
     cart = experts.demo_episode_cartpole(0)
     assert cart["actions"].shape == (500, 1) and set(np.unique(cart["actions"])) == {0.0, 1.0}
 
