@@ -90,6 +90,11 @@ def expert_policy(experts):
     return lambda history, ids, envs_: np.stack([experts[i].act(envs_[i]) for i in ids])
 
 
+def oracle_policy(oracles):
+    """Block push oracles as a rollout policy: oracle i reads episode i's latest observation."""
+    return lambda history, ids, envs_: np.stack([oracles[i].act(h[-1].numpy()) for h, i in zip(history, ids)])
+
+
 def episode_success(env_name, terminated, truncated, info):
     """Point-mass and PushT succeed by terminating at the goal; CartPole by surviving to the time limit.
     (gym-pusht terminates exactly when coverage > 0.95 and sets info['is_success'] then; its TimeLimit is 300.)"""
@@ -164,13 +169,17 @@ def evaluate(model, env_name, episodes, seed, temperature=1.0, return_trajectori
     return (results, trajectories) if return_trajectories else results
 
 
-def evaluate_expert(episodes, seed, render=0):
-    """evaluate() for the scripted PushT expert: the reference for the imitation ratio."""
-    import pusht_expert
+def evaluate_expert(episodes, seed, render=0, env_name="pusht"):
+    """evaluate() for the scripted PushT expert or the Block push oracle (without the demonstrations' noise):
+    the reference for the imitation ratio."""
     t0 = time.time()
-    experts = [pusht_expert.PushTExpert(seed=seed + i, explore=pusht_expert.EXPLORE) for i in range(episodes)]
-    trajectories = rollout(expert_policy(experts), "pusht", episodes, seed, render=render)
-    results = metrics("pusht", trajectories, time.time() - t0)
+    if env_name == "blockpush":
+        policy = oracle_policy([blockpush.BlockPushOracle(seed + i) for i in range(episodes)])
+    else:
+        policy = expert_policy([pusht_expert.PushTExpert(seed=seed + i, explore=pusht_expert.EXPLORE)
+                                for i in range(episodes)])
+    trajectories = rollout(policy, env_name, episodes, seed, render=render)
+    results = metrics(env_name, trajectories, time.time() - t0)
     results.update(seed=seed, policy="expert")
     return results, trajectories
 
@@ -182,7 +191,7 @@ def filmed(args, model, env_name, temperature, trajectories):
         return trajectories
     seeds = [t["seed"] for t in trajectories if t["success"] == (args.video_pick == "successes")][:args.video_episodes]
     if model is None:
-        return [evaluate_expert(1, s, render=1)[1][0] for s in seeds]
+        return [evaluate_expert(1, s, 1, env_name)[1][0] for s in seeds]
     return [rollout(bet_policy(model, temperature, s), env_name, 1, s, model.context, render=1)[0] for s in seeds]
 
 
@@ -196,7 +205,7 @@ def main(argv=None):
         model.to(args.device)
     expert = trajectories = None
     if args.expert:
-        expert, trajectories = evaluate_expert(args.episodes, args.seed, render if model is None else 0)
+        expert, trajectories = evaluate_expert(args.episodes, args.seed, render if model is None else 0, env_name)
     results = expert
     if model is not None:
         results, trajectories = evaluate(model, env_name, args.episodes, args.seed, temperature, True, render, print)

@@ -173,12 +173,13 @@ def test_help_works(run):
 # ---------------------------------------------------------------- the README's targets (slow)
 
 @pytest.mark.slow
-def test_readme_targets(tmp_path):
+def test_readme_targets(tmp_path, capsys):
     """The issue's targets at the default settings, training seed 0, evaluation seeds 100000+."""
     def trained(env, *flags):
         out = tmp_path / "-".join([env, *flags]).replace("--", "")
         t0 = time.time()
-        train.main(["--env", env, "--out", str(out), *flags])
+        with capsys.disabled():                      # the runs' progress lines reach the terminal as they come
+            train.main(["--env", env, "--out", str(out), *flags])
         return json.loads((out / "eval.json").read_text()), time.time() - t0
 
     r, seconds = trained("pointmass1")

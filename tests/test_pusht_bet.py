@@ -68,10 +68,11 @@ def test_evaluate_needs_a_checkpoint_or_expert():
 
 
 @pytest.mark.slow
-def test_pusht_default_config_reaches_target(tmp_path):
+def test_pusht_default_config_reaches_target(tmp_path, capsys):
     """`python train.py --env pusht` (the default config, 100 evaluation episodes) meets the success target."""
     out = str(tmp_path / "run")
-    train.main(["--env", "pusht", "--out", out])
+    with capsys.disabled():                          # minutes of training: its progress lines reach the terminal
+        train.main(["--env", "pusht", "--out", out])
     with open(os.path.join(out, "eval.json")) as f:
         results = json.load(f)
     assert results["episodes"] == 100

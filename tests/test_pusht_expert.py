@@ -159,8 +159,13 @@ def test_collect_keeps_successes_in_seed_order(tmp_path):
 # slow: success rate over 100 seeds not used for tuning
 
 @pytest.mark.slow
-def test_expert_success_over_100_fresh_seeds():
-    results = [pe.demo_episode(seed) for seed in range(100000, 100100)]
+def test_expert_success_over_100_fresh_seeds(capsys):
+    results = []
+    for seed in range(100000, 100100):
+        results.append(pe.demo_episode(seed))
+        if seed % 10 == 9:
+            with capsys.disabled():                  # progress on the terminal, not in the captured output
+                print(f"expert: {len(results)}/100 episodes", flush=True)
     success = np.mean([r["success"] for r in results])
     steps = np.mean([len(r["actions"]) for r in results])
     print(f"expert on seeds 100000-100099: success {success:.1%}, mean steps {steps:.1f}")
