@@ -95,7 +95,7 @@ ENVS = {
     # as PushT; epochs to fit 15 min on one core.
     "blockpush":  Config(obs_dim=6, act_dim=2, k=24, context=5, n_layer=4, n_head=4, n_embd=72, dropout=0.0,
                          epochs=20, batch_size=256, lr=2e-3, schedule="cosine", compile=True, alpha=10.0,
-                         rbc_layers=3, rbc_width=256, k_sweep=(1, 4, 8, 24, 48)),
+                         rbc_layers=4, rbc_width=256, k_sweep=(1, 4, 8, 24, 48)),
 }
 
 
