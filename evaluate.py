@@ -121,7 +121,10 @@ def metrics(env_name, trajectories, seconds):
         out["min_return"] = float(returns.min())
     pusht = env_name == "pusht"
     if pusht:
+        # gym-pusht's reward is already clip(coverage / 0.95, 0, 1): its per-episode maximum, averaged, is LeRobot's
+        # avg_max_reward and Diffusion Policy's mean_score; pc_success is LeRobot's success rate in percent
         out["mean_max_coverage"] = out["avg_max_reward"] = float(np.mean([t["rewards"].max() for t in trajectories]))
+        out["mean_score"], out["pc_success"] = out["avg_max_reward"], 100.0 * out["success_rate"]
         edges = [pusht_expert.first_push_edge(t["state"]) or "none" for t in trajectories]   # the modes (Table 2-like)
         out["first_pushed_edge"] = {e: edges.count(e) / len(edges) for e in pusht_expert.EDGE_NAMES + ["none"]}
         out["edge_entropy_nats"] = entropy_nats(out["first_pushed_edge"].values())

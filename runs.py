@@ -822,7 +822,10 @@ UNITS = {"success_rate": "fraction of episodes that succeed", "success_ci95": "9
          "seconds": "s of wall time for the rollouts", "train_seconds": "s of wall time for training",
          "mean_steps": "steps per episode, mean", "episodes": "episodes", "seed": "env seed of the first episode",
          "mean_max_coverage": "of the goal covered at an episode's best step, mean", "temperature": "of bin sampling",
-         "avg_max_reward": "the same, as LeRobot names it", "single_route": "fraction on one route start to goal",
+         "avg_max_reward": "the same, as LeRobot names it",
+         "mean_score": "the same, as Diffusion Policy names it (mean of max clip(coverage / 0.95, 0, 1))",
+         "pc_success": "% of episodes that succeed (LeRobot's name: 100 x success_rate)",
+         "single_route": "fraction on one route start to goal",
          "routes": "fraction of episodes", "imitation_ratio": "BeT success / expert success",
          "blockpush": "fraction of episodes (95 % interval)",
          "order_entropy_nats": "of the 4 orders (first block x targets), max 1.386"}

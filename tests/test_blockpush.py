@@ -155,15 +155,15 @@ def test_train_evaluate_plot_and_video_on_a_small_dataset(tmp_path):
     demos = data.collect(experts.demo_episode_blockpush, 6, seed=50, workers=1, log=lambda *a: None)
     runs.save_demos(str(tmp_path / "demos.npz"), demos)
     train.main(["--env", "blockpush", "--data", str(tmp_path / "demos.npz"), "--epochs", "1", "--no-compile",
-                "--episodes", "3", "--out", str(tmp_path / "run")])
-    results = json.loads((tmp_path / "run" / "eval.json").read_text())
+                "--episodes", "0", "--out", str(tmp_path / "run")])
+    ev.main([str(tmp_path / "run" / "model.pt"), "--episodes", "2", "--json", str(tmp_path / "eval.json"),
+             "--plot", str(tmp_path / "plots"), "--video", str(tmp_path / "v.gif"), "--video-episodes", "1"])
+    results = json.loads((tmp_path / "eval.json").read_text())
     assert set(results["blockpush"]) == set(results["blockpush_ci95"]) == {
         "R1", "R2", "P1", "P2", "first_red", "first_green", "red_to_red", "red_to_green", "green_to_red",
         "green_to_green"}
     assert results["blockpush"]["P2"] == results["success_rate"]      # success is both blocks in different targets
     assert {"first", "target"} <= set(results["per_episode"][0])
-    ev.main([str(tmp_path / "run" / "model.pt"), "--episodes", "2", "--plot", str(tmp_path / "plots"),
-             "--video", str(tmp_path / "v.gif"), "--video-episodes", "1"])
     assert (tmp_path / "plots" / "blockpush-bet-rollouts.png").exists()
     assert (tmp_path / "v.gif").read_bytes()[:6] in (b"GIF87a", b"GIF89a")
     ev.main(["--expert", "--env", "blockpush", "--episodes", "4", "--json", str(tmp_path / "oracle.json")])

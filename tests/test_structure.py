@@ -11,8 +11,9 @@ import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the data flow, bottom first: a module may import only modules of a lower layer
-LAYERS = [("blockpush",), ("envs",), ("pusht_expert",), ("experts",), ("data",), ("kmeans", "mingpt"), ("bet", "baselines"),
-          ("runs", "plots"), ("evaluate",), ("train",), ("dagger", "ablations", "figures", "bench"), ("coursework",)]
+LAYERS = [("blockpush",), ("envs",), ("pusht_expert",), ("experts",), ("pusht_datasets",), ("data",), ("kmeans", "mingpt"),
+          ("bet", "baselines"), ("runs", "plots"), ("evaluate",), ("train",), ("dagger", "ablations", "figures", "bench"),
+          ("coursework",)]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
 

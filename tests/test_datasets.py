@@ -1,0 +1,348 @@
+"""The standard PushT datasets (issue 25): converting Diffusion Policy's zarr and LeRobot's parquet, exporting ours.
+
+Every source file here is written by the test itself, in the on-disk schema of the public code that writes the real
+one (docs/datasets.md names it), from real states of data/pusht.npz; each converted observation is compared with
+gym-pusht's own, its bodies placed at the state."""
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import types
+import zipfile
+
+import numpy as np
+import pytest
+
+import data
+import evaluate
+
+zarr = pytest.importorskip("zarr")
+numcodecs = pytest.importorskip("numcodecs")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EPISODES = (0, 1, 2)          # real episodes of data/pusht.npz
+
+
+@pytest.fixture(scope="module")
+def demos():
+    """A few real expert episodes (state, actions, episode_ends); the second one's angles shifted by -2 pi and the
+    third one's by +2 pi, as Diffusion Policy's recorder stores the unwrapped body angle."""
+    d = data.load_demos(os.path.join(ROOT, "data", "pusht.npz"), 18, 2, extra={"state": 5})
+    episodes = data.split_episodes(d)
+    chosen = [episodes[i] for i in EPISODES]
+    for shift, ep in zip((0.0, -2 * np.pi, 2 * np.pi), chosen):
+        ep["state"] = ep["state"].copy()
+        ep["state"][:, 4] += shift
+    return data.join_episodes([{k: e[k] for k in ("state", "actions", "obs")} for e in chosen])
+
+
+def gym_pusht_obs(state):
+    """(N, 18): gym-pusht's own observation with its agent and block bodies set to each state (N, 5) and no physics
+    step (the oracle; the angle is set before the position so that the body's origin lands on the state)."""
+    from gym_pusht.envs.pusht import PushTEnv
+    env = PushTEnv(obs_type="environment_state_agent_pos")
+    env.reset(seed=1)
+    rows = []
+    for s in np.asarray(state, dtype=np.float64):
+        env.agent.position = tuple(s[:2])
+        env.block.angle = s[4]
+        env.block.position = tuple(s[2:4])
+        assert np.abs(np.array(env.block.position) - s[2:4]).max() < 1e-9    # exact but for pymunk's rounding
+        obs = env.get_obs()
+        rows.append(np.concatenate([obs["environment_state"], obs["agent_pos"]]))
+    return np.array(rows)
+
+
+# ---------------------------------------------------------------- writers of the two schemas
+
+def write_dp_zarr(path, state, actions, ends, drop=(), replace=None):
+    """A zarr folder as Diffusion Policy's demo_pusht.py + ReplayBuffer write it: zarr format 2, data/* float32
+    (img uint8) chunked by the first episode's length ("disk" Blosc zstd, bit shuffle), meta/episode_ends int64 in
+    one uncompressed chunk. `drop`: keys left out; `replace`: {key: array} written instead."""
+    n, first = len(state), int(ends[0])
+    disk = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
+    arrays = {"data/state": np.float32(state), "data/action": np.float32(actions),
+              "data/keypoint": np.zeros((n, 9, 2), np.float32), "data/n_contacts": np.zeros((n, 1), np.float32),
+              "data/img": np.zeros((n, 96, 96, 3), np.uint8), "meta/episode_ends": np.asarray(ends, np.int64)}
+    arrays.update(replace or {})
+    root = zarr.open_group(str(path), mode="w", zarr_format=2)
+    for key, a in arrays.items():
+        if key in drop:
+            continue
+        meta = key.startswith("meta/")
+        chunks = a.shape if meta else (min(first, 73) if a.ndim == 4 else first,) + a.shape[1:]
+        root.create_array(key, shape=a.shape, dtype=a.dtype, chunks=chunks, compressors=None if meta else disk)[...] = a
+    return str(path)
+
+
+def zip_folder(folder, path, prefix):
+    """`folder` zipped under `prefix`/ (pusht.zip holds pusht/pusht_cchi_v7_replay.zarr/...)."""
+    with zipfile.ZipFile(path, "w") as z:
+        for d, _, files in os.walk(folder):
+            for f in files:
+                z.write(os.path.join(d, f), os.path.join(prefix, os.path.relpath(os.path.join(d, f), folder)))
+    return str(path)
+
+
+def gym_pusht_keypoints(state):
+    """(N, 16) as LeRobot's pusht_zarr_format.py computes observation.environment_state: a fresh T from gym-pusht's
+    add_tee at the block pose, then gym-pusht's get_keypoints."""
+    import pymunk
+    from gym_pusht.envs.pusht import PushTEnv
+    rows = []
+    for s in np.asarray(state, dtype=np.float64):
+        _, shapes = PushTEnv.add_tee(pymunk.Space(), s[2:4].tolist(), float(s[4]))
+        rows.append(PushTEnv.get_keypoints(shapes).flatten())
+    return np.array(rows)
+
+
+def write_lerobot(folder, state, actions, ends, drop=(), replace=None, env_state=True):
+    """A LeRobot v2 dataset folder: data/chunk-000/episode_XXXXXX.parquet per episode, the columns and dtypes of
+    pusht_keypoints (fixed-size float32 lists, int64 indices, float32 timestamp and reward, bool done/success) and
+    meta/info.json. env_state=False writes lerobot/pusht's columns (agent position only)."""
+    ends = np.asarray(ends)
+    starts = np.concatenate([[0], ends[:-1]])
+    cols = {"observation.state": np.float32(state[:, :2]), "observation.environment_state":
+            np.float32(gym_pusht_keypoints(state)), "action": np.float32(actions)}
+    cols.update(replace or {})
+    os.makedirs(os.path.join(folder, "data", "chunk-000"))
+    os.makedirs(os.path.join(folder, "meta"))
+    for e, (s, t) in enumerate(zip(starts, ends)):
+        table = {}
+        for name, a in cols.items():
+            if name in drop or (name == "observation.environment_state" and not env_state):
+                continue
+            table[name] = pa.FixedSizeListArray.from_arrays(pa.array(a[s:t].ravel()), a.shape[1])
+        k = np.arange(t - s)
+        table.update({"episode_index": pa.array(np.full(t - s, e, np.int64)), "frame_index": pa.array(k),
+                      "timestamp": pa.array(np.float32(k / 10)), "next.reward": pa.array(np.zeros(t - s, np.float32)),
+                      "next.done": pa.array(k == t - s - 1), "next.success": pa.array(np.zeros(t - s, bool)),
+                      "index": pa.array(np.arange(s, t)), "task_index": pa.array(np.zeros(t - s, np.int64))})
+        for name in drop:
+            table.pop(name, None)
+        pq.write_table(pa.table(table), os.path.join(folder, "data", "chunk-000", f"episode_{e:06d}.parquet"))
+    with open(os.path.join(folder, "meta", "info.json"), "w") as f:
+        json.dump({"codebase_version": "v2.0", "fps": 10, "total_episodes": len(ends), "total_frames": int(ends[-1]),
+                   "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"}, f)
+    return str(folder)
+
+
+def run_cli(*args, process=False):
+    """`python data.py ARGS`: (returncode, stderr), in this process (fast), or as a real process."""
+    if process:
+        return subprocess.run([sys.executable, os.path.join(ROOT, "data.py"), *map(str, args)], capture_output=True,
+                              text=True, cwd=ROOT)
+    err, code = io.StringIO(), 0
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            data.main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code
+    return types.SimpleNamespace(returncode=code, stderr=err.getvalue())
+
+
+# ---------------------------------------------------------------- conversion, both formats
+
+@pytest.fixture(params=["zarr folder", "zarr zip", "lerobot"])
+def source(request, demos, tmp_path):
+    """A source in each schema, from the same states."""
+    state, actions, ends = demos["state"], demos["actions"], demos["episode_ends"]
+    if request.param == "lerobot":
+        return request.param, write_lerobot(tmp_path / "pusht_keypoints", state, actions, ends)
+    folder = write_dp_zarr(tmp_path / "pusht_cchi_v7_replay.zarr", state, actions, ends)
+    if request.param == "zarr zip":
+        return request.param, zip_folder(folder, tmp_path / "pusht.zip", "pusht/pusht_cchi_v7_replay.zarr")
+    return request.param, folder
+
+
+def test_converts_keeps_episodes_and_matches_gym_pusht_on_every_step(source, demos, tmp_path):
+    kind, path = source
+    out = tmp_path / "human.npz"
+    data.main(["convert", path, str(out)])
+    got = data.load_demos(str(out), 18, 2, extra={"state": 5})
+    np.testing.assert_array_equal(got["episode_ends"], demos["episode_ends"])
+    np.testing.assert_array_equal(got["actions"], np.float32(demos["actions"]))
+    assert np.abs(got["obs"] - gym_pusht_obs(got["state"])).max() <= 1e-4          # keypoint by keypoint, in px
+    assert np.abs(got["obs"] - gym_pusht_obs(demos["state"])).max() <= 1e-4         # and at the source's own state
+    assert (got["seeds"] == -1).all() and got["seeds"].shape == got["episode_ends"].shape
+    with np.load(out, allow_pickle=False) as f:                                     # provenance, no pickles
+        assert str(f["source_name"]) == os.path.basename(path)
+        assert len(str(f["source_sha256"])) == 64 and str(f["source_format"]).split("_")[0] in ("diffusion", "lerobot")
+
+
+def test_the_source_hash_names_the_bytes(demos, tmp_path):
+    a = write_dp_zarr(tmp_path / "a.zarr", demos["state"], demos["actions"], demos["episode_ends"])
+    actions = demos["actions"].copy()
+    actions[5, 0] += 1
+    b = write_dp_zarr(tmp_path / "b.zarr", demos["state"], actions, demos["episode_ends"])
+    import pusht_datasets
+    assert pusht_datasets.sha256(a) != pusht_datasets.sha256(b)
+    data.main(["convert", a, str(tmp_path / "a.npz")])
+    with np.load(tmp_path / "a.npz") as f:
+        assert str(f["source_sha256"]) == pusht_datasets.sha256(a)
+
+
+def test_lerobot_episodes_come_back_in_order_from_shuffled_rows(demos, tmp_path):
+    """One parquet file whose rows are shuffled: episodes and frames are put back in episode/frame order."""
+    folder = write_lerobot(tmp_path / "ds", demos["state"], demos["actions"], demos["episode_ends"])
+    tables = [pq.read_table(os.path.join(folder, "data", "chunk-000", f))
+              for f in sorted(os.listdir(os.path.join(folder, "data", "chunk-000")))]
+    table = pa.concat_tables(tables)
+    table = table.take(np.random.default_rng(0).permutation(len(table)))
+    pq.write_table(table, tmp_path / "one.parquet")
+    data.main(["convert", str(tmp_path / "one.parquet"), str(tmp_path / "one.npz")])
+    got = data.load_demos(str(tmp_path / "one.npz"), 18, 2, extra={"state": 5})
+    np.testing.assert_array_equal(got["episode_ends"], demos["episode_ends"])
+    np.testing.assert_array_equal(got["actions"], np.float32(demos["actions"]))
+
+
+# ---------------------------------------------------------------- bad input: one line, exit 2, nothing written
+
+def nan_at(a, row=3, value=np.nan):
+    """A float32 copy of `a` with one bad number."""
+    a = np.array(a, dtype=np.float32)
+    a[row, 0] = value
+    return a
+
+
+ZARR_CASES = {
+    "missing state": dict(drop=("data/state",)),
+    "missing episode_ends": dict(drop=("meta/episode_ends",)),
+    "action of width 3": dict(replace=lambda d: {"data/action": np.zeros((len(d["state"]), 3), np.float32)}),
+    "NaN in state": dict(replace=lambda d: {"data/state": nan_at(d["state"])}),
+    "inf in action": dict(replace=lambda d: {"data/action": nan_at(d["actions"], value=np.inf)}),
+    "ends short of N": dict(replace=lambda d: {"meta/episode_ends": d["episode_ends"] - 1}),
+    "ends not increasing": dict(replace=lambda d: {"meta/episode_ends": d["episode_ends"][[1, 0, 2]]}),
+    "img of another length": dict(replace=lambda d: {"data/img": np.zeros((5, 96, 96, 3), np.uint8)}),
+}
+
+
+MESSAGES = {"missing state": "missing 'data/state'", "missing episode_ends": "missing 'meta/episode_ends'",
+            "action of width 3": "'data/action' has shape", "NaN in state": "'data/state' contains NaN",
+            "inf in action": "'data/action' contains NaN or inf", "ends short of N": "end at the",
+            "ends not increasing": "strictly increasing", "img of another length": "'data/img' has shape",
+            "missing action": "missing column(s) ['action']", "missing frame_index": "missing column(s) ['frame_index']",
+            "agent of width 3": "'observation.state' has rows of length [3]",
+            "NaN in keypoints": "'observation.environment_state' contains NaN",
+            "keypoints of no rigid T": "not the keypoints of gym-pusht's T",
+            "lerobot/pusht: no block pose": "convert lerobot/pusht_keypoints"}
+
+
+@pytest.mark.parametrize("case", ZARR_CASES)
+def test_a_bad_zarr_is_one_error_line_exit_2(case, demos, tmp_path):
+    spec = ZARR_CASES[case]
+    replace = spec["replace"](demos) if "replace" in spec else None
+    path = write_dp_zarr(tmp_path / "bad.zarr", demos["state"], demos["actions"], demos["episode_ends"],
+                         drop=spec.get("drop", ()), replace=replace)
+    r = run_cli("convert", path, tmp_path / "out.npz")
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert MESSAGES[case] in r.stderr and not os.path.exists(tmp_path / "out.npz")
+
+
+LEROBOT_CASES = {
+    "missing action": dict(drop=("action",)),
+    "missing frame_index": dict(drop=("frame_index",)),
+    "agent of width 3": dict(replace=lambda d: {"observation.state": np.zeros((len(d["state"]), 3), np.float32)}),
+    "NaN in keypoints": dict(replace=lambda d: {"observation.environment_state":
+                                                nan_at(gym_pusht_keypoints(d["state"]))}),
+    "keypoints of no rigid T": dict(replace=lambda d: {"observation.environment_state":
+                                                       np.float32(gym_pusht_keypoints(d["state"]) * 1.01)}),
+    "lerobot/pusht: no block pose": dict(env_state=False),
+}
+
+
+@pytest.mark.parametrize("case", LEROBOT_CASES)
+def test_a_bad_lerobot_dataset_is_one_error_line_exit_2(case, demos, tmp_path):
+    spec = dict(LEROBOT_CASES[case])
+    if "replace" in spec:
+        spec["replace"] = spec["replace"](demos)
+    path = write_lerobot(tmp_path / "bad", demos["state"], demos["actions"], demos["episode_ends"], **spec)
+    r = run_cli("convert", path, tmp_path / "out.npz")
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert MESSAGES[case] in r.stderr and not os.path.exists(tmp_path / "out.npz")
+
+
+def test_unknown_unreadable_and_foreign_outputs_are_refused(demos, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    good = write_dp_zarr(tmp_path / "good.zarr", demos["state"], demos["actions"], demos["episode_ends"])
+    for args in (("convert", tmp_path / "notes.txt", tmp_path / "o.npz"),
+                 ("convert", tmp_path / "broken.zip", tmp_path / "o.npz"),
+                 ("convert", tmp_path / "missing.zarr", tmp_path / "o.npz"),
+                 ("convert", good, tmp_path / "notes.txt")):                # OUT is not a dataset: left alone
+        r = run_cli(*args, process=args[1] == tmp_path / "notes.txt")      # one as a real `python data.py`
+        assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (args, r.stderr)
+    assert (tmp_path / "notes.txt").read_text() == "hello" and not (tmp_path / "o.npz").exists()
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_an_existing_dataset_is_replaced_whole(demos, tmp_path):
+    good = write_dp_zarr(tmp_path / "good.zarr", demos["state"], demos["actions"], demos["episode_ends"])
+    out = tmp_path / "out.npz"
+    data.main(["convert", good, str(out)])
+    before = out.read_bytes()
+    bad = write_dp_zarr(tmp_path / "bad.zarr", demos["state"], demos["actions"], demos["episode_ends"],
+                        replace={"data/state": nan_at(demos["state"])})
+    r = run_cli("convert", bad, out)
+    assert r.returncode == 2 and "NaN" in r.stderr
+    assert out.read_bytes() == before                                              # the failed run changed nothing
+    data.main(["convert", good, str(out)])                                         # a PushT dataset may be replaced
+    assert data.load_demos(str(out), 18, 2)["obs"].shape == (len(demos["state"]), 18)
+
+
+# ---------------------------------------------------------------- export, and training on a converted file
+
+def test_export_then_convert_gives_back_the_same_arrays(tmp_path):
+    """On the first 40 of our 500 expert episodes (the whole file takes 10 s: the gym-pusht check of every step)."""
+    shipped = data.load_demos(os.path.join(ROOT, "data", "pusht.npz"), 18, 2, extra={"state": 5})
+    first = data.join_episodes(data.split_episodes(shipped)[:40])
+    src = str(tmp_path / "pusht40.npz")
+    np.savez(src, **first, seeds=shipped["seeds"][:40])
+    out = tmp_path / "pusht-expert.zarr"
+    data.main(["export", src, str(out)])
+    root = zarr.open_group(str(out), mode="r")
+    assert root["data/state"].metadata.zarr_format == 2 and root["data/state"].dtype == np.float32
+    assert root["meta/episode_ends"].dtype == np.int64 and sorted(root["data"].array_keys()) == ["action", "state"]
+    data.main(["export", src, str(out)])                                           # our own export may be replaced
+    data.main(["convert", str(out), str(tmp_path / "back.npz")])
+    mine, back = data.load_demos(src, 18, 2, extra={"state": 5}), data.load_demos(str(tmp_path / "back.npz"), 18, 2)
+    np.testing.assert_array_equal(back["episode_ends"], mine["episode_ends"])
+    np.testing.assert_array_equal(back["actions"], mine["actions"])
+    np.testing.assert_array_equal(back["state"], np.float32(mine["state"]))       # Diffusion Policy stores float32
+    assert np.abs(back["obs"] - mine["obs"]).max() <= 1e-4                          # px: the float32 state's rounding
+    (tmp_path / "other.zarr").mkdir()
+    r = run_cli("export", src, tmp_path / "other.zarr")                            # not ours: refused, untouched
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and os.listdir(tmp_path / "other.zarr") == []
+
+
+def test_a_bet_trains_one_epoch_on_a_converted_file(demos, tmp_path):
+    import train
+    path = write_dp_zarr(tmp_path / "pusht_cchi_v7_replay.zarr", demos["state"], demos["actions"],
+                         demos["episode_ends"])
+    data.main(["convert", path, str(tmp_path / "human.npz")])
+    train.main(["--env", "pusht", "--data", str(tmp_path / "human.npz"), "--epochs", "1", "--episodes", "0",
+                "--no-compile", "--threads", "1", "--out", str(tmp_path / "run")])
+    assert os.path.exists(tmp_path / "run" / "model.pt")
+
+
+# ---------------------------------------------------------------- the published metrics
+
+def test_mean_score_and_pc_success_on_hand_made_trajectories():
+    """Rewards are gym-pusht's clip(coverage / 0.95, 0, 1): mean_score is the mean of each episode's maximum (not
+    its last value), pc_success the percentage of episodes that succeed."""
+    def trajectory(rewards, success):
+        n = len(rewards)
+        return {"rewards": np.array(rewards), "success": success, "actions": np.zeros((n, 2)), "obs": np.zeros((n, 18)),
+                "state": np.tile([100.0, 100, 256, 256, 0.0], (n, 1)), "seed": 0}
+    trajectories = [trajectory([0.2, 0.9, 0.5], False), trajectory([0.1, 1.0], True), trajectory([0.0, 0.3], False),
+                    trajectory([0.4, 1.0], True)]
+    out = evaluate.metrics("pusht", trajectories, 1.0)
+    assert out["mean_score"] == pytest.approx((0.9 + 1.0 + 0.3 + 1.0) / 4)
+    assert out["pc_success"] == pytest.approx(50.0)
+    assert out["avg_max_reward"] == pytest.approx(out["mean_score"])
+    assert "mean_score" not in evaluate.metrics("pointmass1", [dict(trajectories[0], obs=np.zeros((3, 2)))], 1.0)
