@@ -137,9 +137,10 @@ def summarise(per_seed, metric, reference, untrained=False):
                 "order_entropy_nats"):
         if key in per_seed[0]:                       # PushT: coverage and modes; point-mass: routes; Block push: orders
             out[key] = float(np.mean([r[key] for r in per_seed]))
-    if "blockpush" in per_seed[0]:                   # Block push: Table 1's R2 and Table 2's first block, pooled
-        out["blockpush"] = {key: float(np.mean([r["blockpush"][key] for r in per_seed])) for key in ("R2", "first_red")}
-        out["R2_ci95"] = pooled_interval(distinct, lambda r: r["blockpush"]["R2"])
+    if "blockpush" in per_seed[0]:                   # Block push: Table 1 and Table 2, the seeds' episodes pooled
+        keys = per_seed[0]["blockpush"]
+        out["blockpush"] = {k: float(np.mean([r["blockpush"][k] for r in distinct])) for k in keys}
+        out["blockpush_ci95"] = {k: pooled_interval(distinct, lambda r: r["blockpush"][k]) for k in keys}
     return out
 
 
@@ -170,13 +171,26 @@ def markdown(env, table, seeds, args):
             row += [f"{s['mean_max_coverage']:.3f}", f"{s['edge_entropy_nats']:.2f}" if "edge_entropy_nats" in s
                     else "–"]           # (rows kept by --update from before the edges were recorded)
         if blocks:
-            row += [f"{s['blockpush']['R2']:.3f} ({s['R2_ci95'][0]:.2f}–{s['R2_ci95'][1]:.2f})",
+            row += [f"{s['blockpush']['R2']:.3f} ({s['blockpush_ci95']['R2'][0]:.2f}–{s['blockpush_ci95']['R2'][1]:.2f})",
                     f"{s['blockpush']['first_red']:.2f}", f"{s['order_entropy_nats']:.2f}"]
         if pointmass:
             row += [f"{s['single_route']:.3f}"] if metric != "single_route" else []
             row += [f"{s['route_entropy']:.2f}", f"{s['route_entropy_nats']:.2f}"]
         lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + (blockpush_tables(table) if blocks else [])) + "\n"
+
+
+def blockpush_tables(table):
+    """Block push's Table 1 (R1-P2) and Table 2 (first block; each block's target) for every row, seeds pooled."""
+    keys = ["R1", "R2", "P1", "P2", "first_red", "first_green", "red_to_red", "red_to_green", "green_to_red",
+            "green_to_green"]
+    lines = ["", "Table 1 and Table 2 (fractions of all rollouts, 95 % interval, seeds pooled):", "",
+             "| variant | " + " | ".join(keys) + " | order entropy (nats) |", "|" + "---|" * (len(keys) + 2)]
+    for name, s in table.items():
+        cells = [f"{s['blockpush'][k]:.3f} ({s['blockpush_ci95'][k][0]:.2f}–{s['blockpush_ci95'][k][1]:.2f})"
+                 for k in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['order_entropy_nats']:.3f} |")
+    return lines
 
 
 def tune_rbc(env, layers, widths, seed):

@@ -6,6 +6,7 @@ import os
 import pytest
 
 import ablations
+import runs
 import train
 from test_reliability import pool_in_process   # noqa: F401 (a fixture: runs trained in this process)
 
@@ -150,3 +151,15 @@ def test_readme_ablation_table_matches_the_committed_tables():
             rate, interval = rows[key(name)][column].split(",")[0].split(" (")
             assert rate in (short(s["mean"]), f"{s['mean']:.2f}".lstrip("0")) and interval == f"{short(low)}–{short(high)})", \
                 (env, name, rate, interval)
+
+
+def test_blockpush_rows_pool_table_1_and_2_over_the_seeds():
+    keys = ["R1", "R2", "P1", "P2", "first_red", "first_green", "red_to_red", "red_to_green", "green_to_red",
+            "green_to_green"]
+    run = lambda p2: {"success_rate": p2, "episodes": 100, "order_entropy_nats": 1.3,
+                      "blockpush": {k: (p2 if k == "P2" else 0.5) for k in keys}}
+    s = ablations.summarise([run(0.9), run(0.7)], "success_rate", 0.8)
+    assert s["blockpush"]["P2"] == 0.8 and s["blockpush_ci95"]["P2"] == runs.wilson(160, 200)
+    text = ablations.markdown("blockpush", {"BeT": s}, [0, 1], type("A", (), {"eval_episodes": 100, "eval_seed": 0,
+                                                                             "epochs": None}))
+    assert "| BeT | 0.500 (0.43–0.57) | 0.500 (0.43–0.57) | 0.500 (0.43–0.57) | 0.800 (0.74–0.85) |" in text
