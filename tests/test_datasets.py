@@ -320,6 +320,7 @@ def test_export_then_convert_gives_back_the_same_arrays(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("error: ") and os.listdir(tmp_path / "other.zarr") == []
 
 
+@pytest.mark.needs_solutions                       # trains a BeT: the handout cannot run it
 def test_a_bet_trains_one_epoch_on_a_converted_file(demos, tmp_path):
     import train
     path = write_dp_zarr(tmp_path / "pusht_cchi_v7_replay.zarr", demos["state"], demos["actions"],
