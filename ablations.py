@@ -113,7 +113,8 @@ def _read(path):
         return json.load(f)
 
 
-UNTRAINED = ("Nearest neighbour", "LWR (5-NN)")    # no training: every seed gives the same policy
+# the Sec. 3.2 baselines that store the data and train nothing: every seed gives the same policy
+UNTRAINED = tuple(name for name, flags in VARIANTS.items() if flags[:1] == ["--policy"] and flags[1] in train.NEIGHBOURS)
 
 
 def pooled_interval(results, rate):
@@ -182,8 +183,7 @@ def markdown(env, table, seeds, args):
 
 def blockpush_tables(table):
     """Block push's Table 1 (R1-P2) and Table 2 (first block; each block's target) for every row, seeds pooled."""
-    keys = ["R1", "R2", "P1", "P2", "first_red", "first_green", "red_to_red", "red_to_green", "green_to_red",
-            "green_to_green"]
+    keys = list(next(iter(table.values()))["blockpush"])          # evaluate.blockpush_tables' order
     lines = ["", "Table 1 and Table 2 (fractions of all rollouts, 95 % interval, seeds pooled):", "",
              "| variant | " + " | ".join(keys) + " | order entropy (nats) |", "|" + "---|" * (len(keys) + 2)]
     for name, s in table.items():
