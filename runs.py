@@ -801,10 +801,9 @@ def check_evaluate_args(args):
     env_name = args.env or (model.meta.get("env") if model else "pusht")
     if env_name not in envs.ENV_NAMES:
         raise ValueError(f"unknown env '{one_line(env_name)}'; choose one of {', '.join(envs.ENV_NAMES)}")
-    if args.expert and env_name not in ("pusht", "blockpush"):
-        raise ValueError("--expert is implemented for pusht and blockpush only")
-    if args.video and env_name not in ("pusht", "blockpush"):
-        raise ValueError("--video is implemented for pusht and blockpush only")
+    for flag, given in (("--expert", args.expert), ("--video", args.video)):   # scripted experts and frames
+        if given and env_name not in ("pusht", "blockpush"):
+            raise ValueError(f"{flag} is implemented for pusht and blockpush only")
     if model is None:
         return None, env_name, None, None
     check_obs_dim(model, env_name)
