@@ -22,7 +22,6 @@ def placed(agent, red, green):
     inner = env.unwrapped
     inner.agent.position = agent
     inner.blocks["red"].position, inner.blocks["green"].position = red, green
-    inner.space.reindex_shapes_for_body(inner.blocks["red"])
     return env, inner
 
 
