@@ -4,6 +4,8 @@ Environments used by the demos, all behind one `make(name)`:
   cartpole                 CartPole-v1 with a 1-D continuous action thresholded to {0, 1}
   pusht                    gym-pusht with the 18-D observation: 16 T keypoints + agent position
   blockpush                multimodal Block push in 2-D (blockpush.py), also gym.make("BlockPush2D-v0")
+  track                    a point mass following a winding track under actuation noise (DAgger's test bed),
+                           also gym.make("Track-v0")
 
 Point-mass dynamics (App. A): obs = (x, y), action = displacement (dx, dy) clipped to |a_i| <= MAX_ACTION,
 then a "snapping" pull toward the nearest integer point: pos += SNAP * (round(pos) - pos).
@@ -15,7 +17,7 @@ import gymnasium as gym
 
 import blockpush  # noqa: F401  (registers BlockPush2D-v0)
 
-ENV_NAMES = ("pointmass1", "pointmass2", "cartpole", "pusht", "blockpush")
+ENV_NAMES = ("pointmass1", "pointmass2", "cartpole", "pusht", "blockpush", "track")
 
 SNAP = 0.5          # fraction of the distance to the nearest integer point removed after every step
 MAX_ACTION = 1.5    # each action coordinate is clipped to [-MAX_ACTION, MAX_ACTION]
@@ -118,6 +120,65 @@ def classify_route(name, xy):
     return best, bool(dists[best].max() <= ROUTE_TOL)
 
 
+# The track (not in the paper; built for DAgger, docs/experiments.md#dagger-on-a-track): a point mass moves by its
+# action plus Gaussian actuation noise; the track's centre line is y = AMPLITUDE sin(2 pi x / WAVELENGTH) for
+# 0 <= x <= LENGTH. Leaving the track (more than HALF_WIDTH from the centre line) ends the episode as a failure;
+# crossing x = LENGTH ends it as a success.
+TRACK = dict(amplitude=1.5, wavelength=4.0, length=16.0, half_width=0.5, noise=0.01, max_action=0.4, max_steps=250, zigzag=True)
+
+
+def track_centre_line(points=321):
+    """(points, 2) samples of the centre line, start to finish: a polyline fine enough to project onto."""
+    if TRACK.get("zigzag"):
+        n = int(TRACK["length"] / TRACK["wavelength"] * 2)
+        x = np.arange(n + 1) * TRACK["wavelength"] / 2
+        return np.stack([x, np.where(np.arange(n + 1) % 2, TRACK["amplitude"], 0.0)], 1)
+    x = np.linspace(0.0, TRACK["length"], points)
+    return np.stack([x, TRACK["amplitude"] * np.sin(2 * np.pi * x / TRACK["wavelength"])], 1)
+
+
+TRACK_LINE = track_centre_line()
+
+
+def track_frame(pos):
+    """(signed lateral offset d, unit tangent, unit left normal) of the centre line at the point nearest `pos`:
+    d > 0 left of the direction of travel."""
+    a, b = TRACK_LINE[:-1], TRACK_LINE[1:]
+    ab = b - a
+    t = np.clip(((pos - a) * ab).sum(1) / (ab * ab).sum(1), 0, 1)                  # (S,) projection per segment
+    i = int(np.linalg.norm(pos - (a + t[:, None] * ab), axis=1).argmin())
+    tangent = ab[i] / np.linalg.norm(ab[i])
+    normal = np.array([-tangent[1], tangent[0]])
+    return float((pos - (a[i] + t[i] * ab[i])) @ normal), tangent, normal
+
+
+class TrackEnv(gym.Env):
+    """Follow the track to its end: obs = (x, y), action = displacement (dx, dy) clipped to |a_i| <= max_action,
+    executed with N(0, noise^2) added per coordinate (seeded by reset). Reward 1.0 on the step that finishes."""
+
+    def __init__(self, render_mode=None):
+        bound = np.array([TRACK["length"] + 1, TRACK["amplitude"] + 2], np.float32)
+        self.observation_space = gym.spaces.Box(-bound, bound, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-TRACK["max_action"], TRACK["max_action"], (2,), np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos = np.array([0.0, 0.0]) + self.np_random.normal(0.0, TRACK["noise"], 2)
+        return self.pos.astype(np.float32), {"success": False}
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, np.float64).reshape(2), -TRACK["max_action"], TRACK["max_action"])
+        self.pos = self.pos + a + self.np_random.normal(0.0, TRACK["noise"], 2)
+        offset = track_frame(self.pos)[0]
+        success = bool(self.pos[0] >= TRACK["length"] and abs(offset) <= TRACK["half_width"])
+        off_track = abs(offset) > TRACK["half_width"]
+        return self.pos.astype(np.float32), 0.0 + success, success or off_track, False, {"success": success}
+
+
+if "Track-v0" not in gym.registry:
+    gym.register(id="Track-v0", entry_point=TrackEnv, max_episode_steps=TRACK["max_steps"])
+
+
 class ContinuousCartPole(gym.ActionWrapper):
     """CartPole-v1 driven by a 1-D float action: push right (1) iff action[0] > 0.5, so a continuous BeT can act."""
 
@@ -154,4 +215,6 @@ def make(name, **kwargs):
                                   disable_env_checker=True, **kwargs))
     if name == "blockpush":
         return gym.make("BlockPush2D-v0", **kwargs)
+    if name == "track":
+        return gym.make("Track-v0", **kwargs)
     raise ValueError(f"unknown env '{name}'; choose one of {', '.join(ENV_NAMES)}")

@@ -21,6 +21,8 @@ POINTMASS_ACTION_NOISE = 0.05   # std of the Gaussian noise added to every point
 CARTPOLE_GAINS = np.array([1.0, 2.0, 20.0, 3.0])
 CARTPOLE_FLIP_PROB = 0.1        # DART-style: execute the opposite push this often, but record the clean label
 BLOCKPUSH_NOISE = 4.0           # px, std of the noise on every executed Block push action (labels stay clean)
+TRACK_SPEED = 0.25              # the track expert's step along the centre line's tangent
+TRACK_GAIN = 1.0                # ... minus this fraction of its lateral offset, back toward the centre line
 
 
 def unit_step_targets(waypoints):
@@ -119,6 +121,23 @@ def demo_episode_blockpush(seed):
     return episode
 
 
+def track_label(pos):
+    """The track expert, a function of the position alone: a TRACK_SPEED step along the nearest centre-line
+    tangent, plus TRACK_GAIN of the way back to the centre line. The env adds the actuation noise."""
+    offset, tangent, normal = envs.track_frame(np.asarray(pos, np.float64))
+    return (TRACK_SPEED * tangent - TRACK_GAIN * offset * normal).astype(np.float32)
+
+
+def demo_episode_track(seed):
+    """Track demonstration: the expert drives (its actions are the labels; the env's noise perturbs them)."""
+    def policy(obs):
+        action = track_label(obs)
+        return action, action
+    episode, terminated = record_episode("track", seed, policy)
+    episode["success"] = terminated and bool(episode["next_obs"][-1][0] >= envs.TRACK["length"])
+    return episode
+
+
 def pointmass_label(env_name, pos):
     """The point-mass expert's action from position `pos` alone: aim at the next unit-step grid point of
     the nearest demonstrated route (the first route listed wins a tie, so a fork has one label)."""
@@ -140,6 +159,8 @@ def label(env_name, env):
         return pointmass_label(env_name, state.pos)
     if env_name == "cartpole":
         return np.array([cartpole_expert_action(state.state)], np.float32)
+    if env_name == "track":
+        return track_label(state.pos)
     if env_name == "pusht":
         import pusht_expert
         return pusht_expert.label(env)
@@ -159,4 +180,5 @@ EPISODE_FNS = {
     "pointmass2": demo_episode_pointmass2,
     "cartpole": demo_episode_cartpole,
     "blockpush": demo_episode_blockpush,
+    "track": demo_episode_track,
 }

@@ -96,6 +96,9 @@ ENVS = {
     "blockpush":  Config(obs_dim=6, act_dim=2, k=24, context=5, n_layer=4, n_head=4, n_embd=72, dropout=0.0,
                          epochs=20, batch_size=256, lr=2e-3, schedule="cosine", compile=True, alpha=10.0,
                          rbc_layers=4, rbc_width=256, k_sweep=(1, 4, 8, 24, 48)),
+    # DAgger's test bed (not in the paper): point-mass settings
+    "track":      Config(obs_dim=2, act_dim=2, k=8, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
+                         epochs=100, batch_size=256, lr=3e-3, alpha=1.0, eval_episodes=200, threads=1),
 }
 
 
