@@ -121,35 +121,40 @@ def classify_route(name, xy):
 
 
 # The track (not in the paper; built for DAgger, docs/experiments.md#dagger-on-a-track): a point mass moves by its
-# action plus Gaussian actuation noise; the track's centre line is y = AMPLITUDE sin(2 pi x / WAVELENGTH) for
-# 0 <= x <= LENGTH. Leaving the track (more than HALF_WIDTH from the centre line) ends the episode as a failure;
-# crossing x = LENGTH ends it as a success.
-TRACK = dict(amplitude=1.5, wavelength=4.0, length=16.0, half_width=0.5, noise=0.01, max_action=0.4, max_steps=250, zigzag=True)
+# action plus Gaussian actuation noise along a serpentine: `lanes` straight lanes of `lane` units, alternately
+# rightward and leftward, 2 * radius apart, joined by half-circle U-turns. Leaving the track (more than
+# half_width from the centre line) ends the episode as a failure; passing the end of the last lane, a success.
+TRACK = dict(lanes=4, lane=4.0, radius=0.6, half_width=0.55, noise=0.01, max_action=0.4, max_steps=250)
 
 
-def track_centre_line(points=321):
-    """(points, 2) samples of the centre line, start to finish: a polyline fine enough to project onto."""
-    if TRACK.get("zigzag"):
-        n = int(TRACK["length"] / TRACK["wavelength"] * 2)
-        x = np.arange(n + 1) * TRACK["wavelength"] / 2
-        return np.stack([x, np.where(np.arange(n + 1) % 2, TRACK["amplitude"], 0.0)], 1)
-    x = np.linspace(0.0, TRACK["length"], points)
-    return np.stack([x, TRACK["amplitude"] * np.sin(2 * np.pi * x / TRACK["wavelength"])], 1)
+def track_centre_line(arc_points=24):
+    """(P, 2) vertices of the centre line, start to finish: the lanes' ends and each U-turn sampled finely."""
+    r, lane, points = TRACK["radius"], TRACK["lane"], []
+    for i in range(TRACK["lanes"]):
+        y, rightward = 2 * r * i, i % 2 == 0
+        points += [(0.0, y), (lane, y)] if rightward else [(lane, y), (0.0, y)]
+        if i < TRACK["lanes"] - 1:                                     # a U-turn up to the next lane
+            cx = lane if rightward else 0.0
+            angles = np.linspace(-np.pi / 2, np.pi / 2, arc_points)[1:-1] * (1 if rightward else -1) + (0 if rightward else np.pi)
+            points += [(cx + r * np.cos(a), y + r + r * np.sin(a)) for a in angles]
+    return np.array(points, np.float64)
 
 
 TRACK_LINE = track_centre_line()
+TRACK_LENGTH = float(np.linalg.norm(np.diff(TRACK_LINE, axis=0), axis=1).sum())
 
 
 def track_frame(pos):
-    """(signed lateral offset d, unit tangent, unit left normal) of the centre line at the point nearest `pos`:
-    d > 0 left of the direction of travel."""
+    """(signed lateral offset d, unit tangent, unit left normal, progress along the line) at the centre-line
+    point nearest `pos`: d > 0 left of the direction of travel; progress = TRACK_LENGTH past the end."""
     a, b = TRACK_LINE[:-1], TRACK_LINE[1:]
     ab = b - a
-    t = np.clip(((pos - a) * ab).sum(1) / (ab * ab).sum(1), 0, 1)                  # (S,) projection per segment
+    lengths = np.linalg.norm(ab, axis=1)
+    t = np.clip(((pos - a) * ab).sum(1) / lengths ** 2, 0, 1)                        # (S,) projection per segment
     i = int(np.linalg.norm(pos - (a + t[:, None] * ab), axis=1).argmin())
-    tangent = ab[i] / np.linalg.norm(ab[i])
+    tangent = ab[i] / lengths[i]
     normal = np.array([-tangent[1], tangent[0]])
-    return float((pos - (a[i] + t[i] * ab[i])) @ normal), tangent, normal
+    return float((pos - (a[i] + t[i] * ab[i])) @ normal), tangent, normal, float(lengths[:i].sum() + t[i] * lengths[i])
 
 
 class TrackEnv(gym.Env):
@@ -157,8 +162,8 @@ class TrackEnv(gym.Env):
     executed with N(0, noise^2) added per coordinate (seeded by reset). Reward 1.0 on the step that finishes."""
 
     def __init__(self, render_mode=None):
-        bound = np.array([TRACK["length"] + 1, TRACK["amplitude"] + 2], np.float32)
-        self.observation_space = gym.spaces.Box(-bound, bound, (2,), np.float32)
+        lo, hi = TRACK_LINE.min(0) - 1, TRACK_LINE.max(0) + 1                 # off the track ends the episode first
+        self.observation_space = gym.spaces.Box(lo.astype(np.float32), hi.astype(np.float32), (2,), np.float32)
         self.action_space = gym.spaces.Box(-TRACK["max_action"], TRACK["max_action"], (2,), np.float32)
 
     def reset(self, seed=None, options=None):
@@ -169,9 +174,9 @@ class TrackEnv(gym.Env):
     def step(self, action):
         a = np.clip(np.asarray(action, np.float64).reshape(2), -TRACK["max_action"], TRACK["max_action"])
         self.pos = self.pos + a + self.np_random.normal(0.0, TRACK["noise"], 2)
-        offset = track_frame(self.pos)[0]
-        success = bool(self.pos[0] >= TRACK["length"] and abs(offset) <= TRACK["half_width"])
+        offset, _, _, progress = track_frame(self.pos)
         off_track = abs(offset) > TRACK["half_width"]
+        success = progress >= TRACK_LENGTH and not off_track
         return self.pos.astype(np.float32), 0.0 + success, success or off_track, False, {"success": success}
 
 

@@ -124,7 +124,7 @@ def demo_episode_blockpush(seed):
 def track_label(pos):
     """The track expert, a function of the position alone: a TRACK_SPEED step along the nearest centre-line
     tangent, plus TRACK_GAIN of the way back to the centre line. The env adds the actuation noise."""
-    offset, tangent, normal = envs.track_frame(np.asarray(pos, np.float64))
+    offset, tangent, normal, _ = envs.track_frame(np.asarray(pos, np.float64))
     return (TRACK_SPEED * tangent - TRACK_GAIN * offset * normal).astype(np.float32)
 
 
@@ -134,7 +134,7 @@ def demo_episode_track(seed):
         action = track_label(obs)
         return action, action
     episode, terminated = record_episode("track", seed, policy)
-    episode["success"] = terminated and bool(episode["next_obs"][-1][0] >= envs.TRACK["length"])
+    episode["success"] = terminated and envs.track_frame(episode["next_obs"][-1].astype(np.float64))[3] >= envs.TRACK_LENGTH
     return episode
 
 
