@@ -120,11 +120,14 @@ def classify_route(name, xy):
     return best, bool(dists[best].max() <= ROUTE_TOL)
 
 
-# The track (not in the paper; built for DAgger, docs/experiments.md#dagger-on-a-track): a point mass moves by its
-# action plus Gaussian actuation noise along a serpentine: `lanes` straight lanes of `lane` units, alternately
-# rightward and leftward, 2 * radius apart, joined by half-circle U-turns. Leaving the track (more than
-# half_width from the centre line) ends the episode as a failure; passing the end of the last lane, a success.
-TRACK = dict(lanes=4, lane=4.0, radius=0.6, half_width=0.55, noise=0.01, max_action=0.4, max_steps=250)
+# The track (not in the paper; built for DAgger, docs/experiments.md#dagger-on-a-track): a point mass with
+# momentum follows a serpentine: `lanes` straight lanes of `lane` units, alternately rightward and leftward,
+# 2 * radius apart, joined by half-circle U-turns. The action is an acceleration, executed with Gaussian
+# actuation noise; leaving the track (more than half_width from the centre line) ends the episode as a failure,
+# passing the end of the last lane as a success. So does a jump of progress that no single step can make
+# (crossing the gap between two lanes).
+TRACK = dict(lanes=4, lane=4.0, radius=0.6, half_width=0.55, noise=0.005, max_action=0.15, max_speed=0.5,
+             max_steps=250)
 
 
 def track_centre_line(arc_points=24):
@@ -158,26 +161,35 @@ def track_frame(pos):
 
 
 class TrackEnv(gym.Env):
-    """Follow the track to its end: obs = (x, y), action = displacement (dx, dy) clipped to |a_i| <= max_action,
-    executed with N(0, noise^2) added per coordinate (seeded by reset). Reward 1.0 on the step that finishes."""
+    """Follow the track to its end. obs = (x, y, vx, vy); action = acceleration (ax, ay), clipped to
+    |a_i| <= max_action and executed with N(0, noise^2) added per coordinate (seeded by reset):
+    v <- v + a + noise, x <- x + v. Starts at rest at the start of the line. Reward 1.0 on the step that finishes."""
 
     def __init__(self, render_mode=None):
         lo, hi = TRACK_LINE.min(0) - 1, TRACK_LINE.max(0) + 1                 # off the track ends the episode first
-        self.observation_space = gym.spaces.Box(lo.astype(np.float32), hi.astype(np.float32), (2,), np.float32)
+        speed = np.full(2, TRACK["max_speed"])
+        self.observation_space = gym.spaces.Box(np.concatenate([lo, -speed]).astype(np.float32),
+                                                np.concatenate([hi, speed]).astype(np.float32), (4,), np.float32)
         self.action_space = gym.spaces.Box(-TRACK["max_action"], TRACK["max_action"], (2,), np.float32)
 
     def reset(self, seed=None, options=None):
         super().reset(seed=seed)
-        self.pos = np.array([0.0, 0.0]) + self.np_random.normal(0.0, TRACK["noise"], 2)
-        return self.pos.astype(np.float32), {"success": False}
+        self.pos = self.np_random.normal(0.0, TRACK["noise"], 2)
+        self.vel, self.progress = np.zeros(2), 0.0
+        return self.state(), {"success": False}
+
+    def state(self):
+        return np.concatenate([self.pos, self.vel]).astype(np.float32)
 
     def step(self, action):
         a = np.clip(np.asarray(action, np.float64).reshape(2), -TRACK["max_action"], TRACK["max_action"])
-        self.pos = self.pos + a + self.np_random.normal(0.0, TRACK["noise"], 2)
+        self.vel = np.clip(self.vel + a + self.np_random.normal(0.0, TRACK["noise"], 2), -TRACK["max_speed"], TRACK["max_speed"])
+        self.pos = self.pos + self.vel
         offset, _, _, progress = track_frame(self.pos)
-        off_track = abs(offset) > TRACK["half_width"]
+        off_track = abs(offset) > TRACK["half_width"] or abs(progress - self.progress) > 2 * TRACK["max_speed"]
+        self.progress = progress
         success = progress >= TRACK_LENGTH and not off_track
-        return self.pos.astype(np.float32), 0.0 + success, success or off_track, False, {"success": success}
+        return self.state(), 0.0 + success, success or off_track, False, {"success": success}
 
 
 if "Track-v0" not in gym.registry:

@@ -21,8 +21,8 @@ POINTMASS_ACTION_NOISE = 0.05   # std of the Gaussian noise added to every point
 CARTPOLE_GAINS = np.array([1.0, 2.0, 20.0, 3.0])
 CARTPOLE_FLIP_PROB = 0.1        # DART-style: execute the opposite push this often, but record the clean label
 BLOCKPUSH_NOISE = 4.0           # px, std of the noise on every executed Block push action (labels stay clean)
-TRACK_SPEED = 0.25              # the track expert's step along the centre line's tangent
-TRACK_GAIN = 1.0                # ... minus this fraction of its lateral offset, back toward the centre line
+TRACK_SPEED = 0.25              # the track expert's desired speed along the centre line's tangent
+TRACK_GAIN = 0.3                # ... and its desired lateral velocity: minus this fraction of the lateral offset
 
 
 def unit_step_targets(waypoints):
@@ -121,11 +121,14 @@ def demo_episode_blockpush(seed):
     return episode
 
 
-def track_label(pos):
-    """The track expert, a function of the position alone: a TRACK_SPEED step along the nearest centre-line
-    tangent, plus TRACK_GAIN of the way back to the centre line. The env adds the actuation noise."""
-    offset, tangent, normal, _ = envs.track_frame(np.asarray(pos, np.float64))
-    return (TRACK_SPEED * tangent - TRACK_GAIN * offset * normal).astype(np.float32)
+def track_label(state):
+    """The track expert, a function of the state (x, y, vx, vy) alone: accelerate to the desired velocity,
+    TRACK_SPEED along the nearest centre-line tangent minus TRACK_GAIN times the lateral offset along its
+    normal (back toward the centre line). The env clips the action and adds the actuation noise."""
+    state = np.asarray(state, np.float64)
+    offset, tangent, normal, _ = envs.track_frame(state[:2])
+    wanted = TRACK_SPEED * tangent - TRACK_GAIN * offset * normal
+    return np.clip(wanted - state[2:], -envs.TRACK["max_action"], envs.TRACK["max_action"]).astype(np.float32)
 
 
 def demo_episode_track(seed):
@@ -134,7 +137,7 @@ def demo_episode_track(seed):
         action = track_label(obs)
         return action, action
     episode, terminated = record_episode("track", seed, policy)
-    episode["success"] = terminated and envs.track_frame(episode["next_obs"][-1].astype(np.float64))[3] >= envs.TRACK_LENGTH
+    episode["success"] = terminated and envs.track_frame(episode["next_obs"][-1][:2].astype(np.float64))[3] >= envs.TRACK_LENGTH
     return episode
 
 
@@ -160,7 +163,7 @@ def label(env_name, env):
     if env_name == "cartpole":
         return np.array([cartpole_expert_action(state.state)], np.float32)
     if env_name == "track":
-        return track_label(state.pos)
+        return track_label(np.concatenate([state.pos, state.vel]))
     if env_name == "pusht":
         import pusht_expert
         return pusht_expert.label(env)

@@ -97,7 +97,7 @@ ENVS = {
                          epochs=20, batch_size=256, lr=2e-3, schedule="cosine", compile=True, alpha=10.0,
                          rbc_layers=4, rbc_width=256, k_sweep=(1, 4, 8, 24, 48)),
     # DAgger's test bed (not in the paper): point-mass settings
-    "track":      Config(obs_dim=2, act_dim=2, k=8, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
+    "track":      Config(obs_dim=4, act_dim=2, k=8, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
                          epochs=100, batch_size=256, lr=3e-3, alpha=1.0, eval_episodes=200, threads=1),
 }
 
