@@ -6,7 +6,8 @@ learner's own states beat more demonstrations, for the same number of expert lab
     round r   roll out pi_r = beta_r * expert + (1 - beta_r) * BeT (each step the expert's action with
               probability beta_r), label every visited state with the expert (experts.label, a function of
               the state), aggregate D <- D u D_r, train BeT on D (continuing the last model, by default)
-    control   BC on the first |D| transitions of the expert's own episodes: as many labels, all in its states
+    control   BC on the first |D| transitions of the expert's own episodes: as many labels, all in its states;
+              with --more M, also BC with 2, 4, ..., 2**M times the last round's labels (more demonstrations)
 
 Every model of a training seed keeps the bins and normalisation fitted on round 0's demonstrations: refitting
 k-means would renumber the classes the bin head predicts, and the learner's off-course states would move the
@@ -58,11 +59,13 @@ class Settings:
     steps: int = setting(None, "gradient steps of each training", check=1)
     eval_episodes: int = setting(None, "held-out evaluation episodes per point", check=1)
     warm: bool = setting(True, "continue training the previous round's model (--no-warm: retrain from scratch)")
+    more: int = setting(0, "BC-only points past the last round, each with twice the labels of the one before "
+                           "(how far more demonstrations go)", check=0)
 
 
 SETTINGS = {name: dataclasses.asdict(Settings(**values)) for name, values in {
     "cartpole": dict(labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, eval_episodes=50, warm=True),
-    "track":    dict(labels0=500, rounds=3, episodes=5, horizon=None, steps=2000, eval_episodes=100, warm=True),
+    "track":    dict(labels0=500, rounds=3, episodes=5, horizon=None, steps=2000, eval_episodes=100, warm=True, more=2),
     "pusht":    dict(labels0=3000, rounds=2, episodes=20, horizon=None, steps=1500, eval_episodes=100, warm=True),
 }.items()}
 SCHEDULES = ("ross", "half", "expert")   # beta_r for r >= 1: 0 (Ross et al.'s default), 0.5**r, 1 (= more demos)
@@ -240,23 +243,36 @@ def run(env_name, seeds, settings, schedule, out, eval_seed, workers):
     env = envs.make(env_name)                # every demonstration any arm can need, collected once for all seeds
     longest = settings["horizon"] or env.spec.max_episode_steps
     env.close()
-    demos = collect_demonstrations(env_name, settings, settings["labels0"] + settings["rounds"] *
-                                   settings["episodes"] * longest, workers)
+    most = (settings["labels0"] + settings["rounds"] * settings["episodes"] * longest) * 2 ** settings["more"]
+    demos = collect_demonstrations(env_name, settings, most, workers)
     runs.save_demos(os.path.join(out, "demos.npz"), demos)
     jobs = [(env_name, s, settings, schedule, out, eval_seed) for s in range(seeds)]
     if workers == 1:
         points = [p for job in jobs for p in dagger_rounds(*job)]
-        return points + [matched_bc(env_name, p["seed"], settings, p["labels"], p["round"], out, eval_seed)
-                         for p in points if p["arm"] == "dagger"]
+        return points + [matched_bc(env_name, p["seed"], settings, labels, r, out, eval_seed)
+                         for p in points if p["arm"] == "dagger" for labels, r in controls_of(p, settings)]
     with mp.get_context("spawn").Pool(min(workers, 2 * seeds)) as pool:
         chains = [pool.apply_async(dagger_rounds, job) for job in jobs]
         points, controls = [], []
         for chain in chains:
             points += chain.get()
-            controls += [pool.apply_async(matched_bc, (env_name, p["seed"], settings, p["labels"], p["round"], out,
-                                                       eval_seed))
-                         for p in points[-settings["rounds"]:]]
+            controls += [pool.apply_async(matched_bc, (env_name, p["seed"], settings, labels, r, out, eval_seed))
+                         for p in points[-settings["rounds"]:] for labels, r in controls_of(p, settings)]
         return points + [c.get() for c in controls]
+
+
+def controls_of(point, settings):
+    """The BC points a DAgger point calls for, as (labels, round): one with as many labels; after the last
+    round, also `more` points with 2, 4, ... times as many (rounds past the last)."""
+    extra = settings["more"] if point["round"] == settings["rounds"] else 0
+    return [(point["labels"] * 2 ** j, point["round"] + j) for j in range(extra + 1)]
+
+
+def labels_to_reach(summary, arm, target):
+    """The fewest mean expert labels at which an arm's mean reaches `target` (None: not within the run); round 0
+    (BC) is the first point of both arms."""
+    reached = [s["labels"] for s in summary if (s["arm"] == arm or s["round"] == 0) and s["mean"] >= target]
+    return min(reached) if reached else None
 
 
 def summarise(points, metric):
@@ -334,15 +350,19 @@ def main(argv=None):
         torch.set_num_threads(1)
         expert = expert_score(args.env, settings["eval_episodes"], args.eval_seed)
     summary = summarise(points, metric)
+    target = expert - 0.05 * (1 if metric == "success_rate" else expert)          # within 5 points of the expert
+    reach = {arm: labels_to_reach(summary, arm, target) for arm in ("dagger", "bc")}
     result = dict(env=args.env, metric=metric, settings=settings, schedule=args.schedule,
                   seeds=args.seeds, eval_seed=args.eval_seed, expert=expert, seconds=round(time.time() - t0, 1),
-                  summary=summary, points=points)
+                  labels_to_reach=dict(target=target, **reach), summary=summary, points=points)
     runs.write_json(json_path, result)
     plots.plot_dagger(summary, metric, expert, args.env, plot_path)
     print(f"\n{'arm':<8} {'round':>5} {'labels':>8} {metric:>14}")
     for s in summary:
         print(f"{s['arm']:<8} {s['round']:>5} {s['labels']:>8.0f} {s['mean']:>8.3f} ± {s['std']:.3f}")
-    print(f"expert {expert:.3f}; {result['seconds']:.0f}s; wrote {json_path} and {plot_path}")
+    print(f"expert {expert:.3f}; labels to reach {target:.3f}: DAgger {reach['dagger']}, BC {reach['bc']} "
+          f"(None: not within the run)")
+    print(f"{result['seconds']:.0f}s; wrote {json_path} and {plot_path}")
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ def test_beta_one_reproduces_bc_on_the_same_data():
 @pytest.mark.needs_solutions
 def test_two_round_smoke_run_writes_deterministic_files(tmp_path):
     args = ["--env", "cartpole", "--seeds", "1", "--workers", "1", "--rounds", "2", "--labels0", "30", "--episodes", "2",
-            "--horizon", "20", "--steps", "15", "--eval-episodes", "2"]
+            "--horizon", "20", "--steps", "15", "--eval-episodes", "2", "--more", "1"]
     for name in ("a", "b"):
         dagger.main(args + ["--out", str(tmp_path / name), "--json", str(tmp_path / f"{name}.json"),
                             "--plot", str(tmp_path / f"{name}.png")])
@@ -162,9 +162,22 @@ def test_two_round_smoke_run_writes_deterministic_files(tmp_path):
     dagger_points = [p for p in result["points"] if p["arm"] == "dagger"]
     bc_points = [p for p in result["points"] if p["arm"] == "bc" and p["round"] > 0]
     assert [p["round"] for p in dagger_points] == [1, 2]
-    assert [p["labels"] for p in bc_points] == [p["labels"] for p in dagger_points]     # matched label counts
+    assert [p["labels"] for p in bc_points] == [p["labels"] for p in dagger_points] + [2 * dagger_points[-1]["labels"]]
+    assert set(result["labels_to_reach"]) == {"target", "dagger", "bc"}    # matched counts, then --more 1: twice
     sizes = [len(data.load_demos(str(tmp_path / "a" / "seed0" / f"round{r}.npz"))["obs"]) for r in (0, 1, 2)]
     assert np.cumsum(sizes)[1:].tolist() == [p["labels"] for p in dagger_points]
     assert os.path.getsize(tmp_path / "a.png") > 0
     strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}
     assert strip(result) == strip(json.load(open(tmp_path / "b.json")))
+
+
+def test_more_demonstrations_double_the_last_rounds_labels_and_reach_counts_round_zero_for_both_arms():
+    settings = dict(dagger.SETTINGS["track"], rounds=2, more=2)
+    assert dagger.controls_of(dict(round=1, labels=700), settings) == [(700, 1)]
+    assert dagger.controls_of(dict(round=2, labels=900), settings) == [(900, 2), (1800, 3), (3600, 4)]
+    summary = [dict(arm="bc", round=0, labels=500, mean=0.7), dict(arm="bc", round=1, labels=900, mean=0.8),
+               dict(arm="bc", round=2, labels=1800, mean=0.96), dict(arm="dagger", round=1, labels=900, mean=0.97)]
+    assert dagger.labels_to_reach(summary, "dagger", 0.95) == 900
+    assert dagger.labels_to_reach(summary, "bc", 0.95) == 1800
+    assert dagger.labels_to_reach(summary, "bc", 0.99) is None
+    assert dagger.labels_to_reach(summary, "dagger", 0.6) == 500          # round 0 already there: both arms
