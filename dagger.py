@@ -65,7 +65,7 @@ class Settings:
 
 SETTINGS = {name: dataclasses.asdict(Settings(**values)) for name, values in {
     "cartpole": dict(labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, eval_episodes=50, warm=True),
-    "track":    dict(labels0=500, rounds=3, episodes=5, horizon=None, steps=2000, eval_episodes=100, warm=True, more=2),
+    "track":    dict(labels0=500, rounds=2, episodes=5, horizon=None, steps=2000, eval_episodes=100, warm=True, more=2),
     "pusht":    dict(labels0=3000, rounds=2, episodes=20, horizon=None, steps=1500, eval_episodes=100, warm=True),
 }.items()}
 SCHEDULES = ("ross", "half", "expert")   # beta_r for r >= 1: 0 (Ross et al.'s default), 0.5**r, 1 (= more demos)
