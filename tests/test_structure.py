@@ -36,6 +36,10 @@ def test_modules_import_only_downward():
             assert RANK[imported] < RANK[name], f"{name} imports {imported}, which is not below it"
 
 
+def test_readme_stays_a_reading_companion_of_at_most_12_kb():
+    assert os.path.getsize(os.path.join(ROOT, "README.md")) <= 12 * 1024     # experiment records go in docs/
+
+
 def test_core_modules_use_only_numpy_torch_and_each_other():
     for name in ("kmeans", "mingpt", "bet", "baselines"):
         tree = ast.parse(open(os.path.join(ROOT, name + ".py")).read())
