@@ -14,7 +14,7 @@ k-means would renumber the classes the bin head predicts, and the learner's off-
 normalisation, so the comparison would mix a data change with a model change.
 
     python dagger.py --env cartpole       # 1 min 46 s on 2 cores: docs/dagger_cartpole.png and .json
-    python dagger.py --env track          # a task built for DAgger: docs/dagger_track.png and .json
+    python dagger.py --env track          # 5 min 34 s on 2 cores: docs/dagger_track.png and .json
     python dagger.py --env pusht          # 33 min on 2 cores: docs/dagger_pusht.png and .json
 
 Results and their diagnosis: docs/experiments.md#dagger-against-more-demonstrations.
