@@ -102,7 +102,7 @@ def tracked_files(root):
     """The repository's files (relative paths, sorted): those git tracks, so never a stray backup, a run's output
     or an untracked copy; without git (an unpacked bundle or handout), every file below root except caches,
     runs, editor backups and nested copies' hidden tests."""
-    if os.path.isdir(os.path.join(root, ".git")) and shutil.which("git"):
+    if os.path.exists(os.path.join(root, ".git")) and shutil.which("git"):     # a folder, or a worktree's file
         listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
         return sorted(f for f in listed.decode().split("\0") if f and os.path.isfile(os.path.join(root, f)))
     files = []
@@ -111,7 +111,7 @@ def tracked_files(root):
         dirs[:] = sorted(d for d in dirs if d not in (".git", ".venv", "runs", "__pycache__", ".pytest_cache")
                          and not (d == "hidden" and os.path.basename(folder) == "tests" and rel != "tests"))
         files += [os.path.normpath(os.path.join(rel, n)) for n in names
-                  if not n.endswith(".pyc") and not BACKUPS.search(n)]
+                  if n != ".git" and not n.endswith(".pyc") and not BACKUPS.search(n)]
     return sorted(files)
 
 
