@@ -121,13 +121,18 @@ def demo_episode_blockpush(seed):
     return episode
 
 
+def track_wanted_velocity(pos):
+    """The track expert's desired velocity v* at `pos`: TRACK_SPEED along the nearest centre-line tangent
+    minus TRACK_GAIN times the lateral offset along its normal (back toward the centre line)."""
+    offset, tangent, normal, _ = envs.track_frame(np.asarray(pos, np.float64))
+    return TRACK_SPEED * tangent - TRACK_GAIN * offset * normal
+
+
 def track_label(state):
-    """The track expert, a function of the state (x, y, vx, vy) alone: accelerate to the desired velocity,
-    TRACK_SPEED along the nearest centre-line tangent minus TRACK_GAIN times the lateral offset along its
-    normal (back toward the centre line). The env clips the action and adds the actuation noise."""
+    """The track expert, a function of the state (x, y, vx, vy) alone: accelerate to the desired velocity
+    (track_wanted_velocity). The env clips the action and adds the actuation noise."""
     state = np.asarray(state, np.float64)
-    offset, tangent, normal, _ = envs.track_frame(state[:2])
-    wanted = TRACK_SPEED * tangent - TRACK_GAIN * offset * normal
+    wanted = track_wanted_velocity(state[:2])
     return np.clip(wanted - state[2:], -envs.TRACK["max_action"], envs.TRACK["max_action"]).astype(np.float32)
 
 

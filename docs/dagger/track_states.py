@@ -6,7 +6,7 @@ teach?
 
 For round 0 (the expert's demonstrations), the BC control's next demonstrations, and every DAgger round of
 every seed in the run folder: the median velocity error |v - v*| (v*: the expert's desired velocity at that
-place, experts.track_label) and its 90th percentile, the 99th percentile of the lateral offset |d|. The label
+place, experts.track_wanted_velocity) and its 90th percentile, the 99th percentile of the lateral offset |d|. The label
 is v* - v (clipped), so the velocity error is also the size of the correction taught. The expert's states hold v
 close to v*; a learner whose velocity drifted gets labels that cancel the drift.
 """
@@ -26,9 +26,8 @@ def errors(obs):
     """(velocity error |v - v*|, lateral offset |d|) of each state (x, y, vx, vy)."""
     rows = []
     for state in np.asarray(obs, np.float64):
-        offset, tangent, normal, _ = envs.track_frame(state[:2])
-        wanted = experts.TRACK_SPEED * tangent - experts.TRACK_GAIN * offset * normal
-        rows.append((np.linalg.norm(state[2:] - wanted), abs(offset)))
+        wanted = experts.track_wanted_velocity(state[:2])
+        rows.append((np.linalg.norm(state[2:] - wanted), abs(envs.track_frame(state[:2])[0])))
     return np.array(rows)
 
 
