@@ -36,20 +36,20 @@ def unit_step_targets(waypoints):
 
 def record_episode(env_name, seed, policy):
     """Step envs.make(env_name) from reset(seed) with policy(obs) -> (executed action, label) until it ends.
-    Returns (episode arrays, terminated) so the caller can decide what success means."""
+    Returns (episode arrays, terminated, the last step's info) so the caller can decide what success means."""
     env = envs.make(env_name)
     obs, _ = env.reset(seed=seed)
     episode = {"obs": [], "actions": [], "next_obs": []}
     done = False
     while not done:
         executed, label = policy(obs)
-        next_obs, _, terminated, truncated, _ = env.step(executed)
+        next_obs, _, terminated, truncated, info = env.step(executed)
         episode["obs"].append(obs)
         episode["actions"].append(label)
         episode["next_obs"].append(next_obs)
         obs, done = next_obs, terminated or truncated
     env.close()
-    return {key: np.array(value, dtype=np.float32) for key, value in episode.items()}, terminated
+    return {key: np.array(value, dtype=np.float32) for key, value in episode.items()}, terminated, info
 
 
 def demo_pointmass(env_name, seed):
@@ -66,7 +66,7 @@ def demo_pointmass(env_name, seed):
         step += 1
         action = (target - obs + rng.normal(0.0, POINTMASS_ACTION_NOISE, 2)).astype(np.float32)
         return action, action
-    episode, terminated = record_episode(env_name, seed, policy)
+    episode, terminated, _ = record_episode(env_name, seed, policy)
     episode["success"] = terminated  # point-mass episodes terminate only at the goal
     return episode
 
@@ -94,7 +94,7 @@ def demo_episode_cartpole(seed):
         clean = cartpole_expert_action(obs)
         executed = 1.0 - clean if rng.random() < CARTPOLE_FLIP_PROB else clean
         return np.array([executed], np.float32), np.array([clean], np.float32)
-    episode, terminated = record_episode("cartpole", seed, policy)
+    episode, terminated, _ = record_episode("cartpole", seed, policy)
     episode["success"] = not terminated  # never fell: ran to the 500-step truncation
     return episode
 
@@ -114,7 +114,7 @@ def blockpush_policy(seed):
 def demo_episode_blockpush(seed):
     """Block push demonstration; `choice` records the oracle's flips at every step: (green first, swapped)."""
     oracle, policy = blockpush_policy(seed)
-    episode, terminated = record_episode("blockpush", seed, policy)
+    episode, terminated, _ = record_episode("blockpush", seed, policy)
     del episode["next_obs"]                                # 3 MB less; obs holds every state but the last
     episode["choice"] = np.tile(np.array([oracle.first == "green", oracle.swap], np.int8), (len(episode["obs"]), 1))
     episode["success"] = terminated                        # terminates only with both blocks home
@@ -141,8 +141,8 @@ def demo_episode_track(seed):
     def policy(obs):
         action = track_label(obs)
         return action, action
-    episode, terminated = record_episode("track", seed, policy)
-    episode["success"] = terminated and envs.track_frame(episode["next_obs"][-1][:2].astype(np.float64))[3] >= envs.TRACK_LENGTH
+    episode, _, info = record_episode("track", seed, policy)
+    episode["success"] = info["success"]                  # the env's own rule: past the end, still on the track
     return episode
 
 

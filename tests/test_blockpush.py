@@ -81,7 +81,7 @@ def test_the_oracles_two_choices_are_fair_and_independent_over_1000_seeds():
 def test_the_oracle_solves_and_its_rollout_shows_its_choices(seed):
     episode = experts.demo_episode_blockpush(seed)
     oracle, policy = experts.blockpush_policy(seed)
-    full, terminated = experts.record_episode("blockpush", seed, policy)       # the same episode, last state kept
+    full, terminated, _ = experts.record_episode("blockpush", seed, policy)       # the same episode, last state kept
     assert terminated and episode.pop("success") and np.array_equal(full["obs"], episode["obs"])
     m = blockpush.modes(np.concatenate([full["obs"], full["next_obs"][-1:]]))   # what the metrics read
     other = {"red": "green", "green": "red"}
