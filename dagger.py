@@ -6,8 +6,9 @@ learner's own states beat more demonstrations, for the same number of expert lab
     round r   roll out pi_r = beta_r * expert + (1 - beta_r) * BeT (each step the expert's action with
               probability beta_r), label every visited state with the expert (experts.label, a function of
               the state), aggregate D <- D u D_r, train BeT on D (continuing the last model, by default)
-    control   BC on the first |D| transitions of the expert's own episodes: as many labels, all in its states;
-              with --more M, also BC with 2, 4, ..., 2**M times the last round's labels (more demonstrations)
+    control   BC on the first |D| transitions of the demonstrations: as many labels, all in the expert's states,
+              trained as round r of DAgger is (continuing the control's round r-1 model, by default); with
+              --more M, also BC with 2, 4, ..., 2**M times the last round's labels (more demonstrations)
 
 Every model of a training seed keeps the bins and normalisation fitted on round 0's demonstrations: refitting
 k-means would renumber the classes the bin head predicts, and the learner's off-course states would move the
@@ -40,14 +41,17 @@ import train
 from runs import setting
 
 # per env: labels0 demonstration transitions in round 0, DAgger rounds, rollouts labelled per round and their
-# step limit (horizon, None: whole episodes), gradient steps per training, held-out evaluation episodes per point,
-# and whether each round continues training the previous round's model (warm, as CS285 does) or retrains from
-# scratch. Chosen on evaluation seeds 1000+ (docs/experiments.md#dagger-against-more-demonstrations).
-# The demonstrations (round 0 and the control) are the labelling expert's own episodes (at most `horizon` steps,
-# seeds 300000+), so one expert, a function of the state, gives every label of every arm. The data files are not
-# used: CartPole's demonstrations carry DART-style flips, themselves a remedy for compounding errors; PushT's
-# demonstrator keeps a plan and explores, and on its own states its actions differ from pusht_expert.label's by
-# a median 38 px (docs/experiments.md#dagger-against-more-demonstrations), which would mix two experts' labels.
+# step limit (horizon, None: whole episodes), gradient steps of round 0's training and of each later one,
+# held-out evaluation episodes per point, and whether each later training continues the arm's previous model
+# (warm, as CS285 does) or retrains from scratch. Chosen on evaluation seeds 1000+ (docs/experiments.md#dagger-against-more-demonstrations).
+# Who demonstrates (round 0 and the BC control): by default the labelling expert's own episodes (at most `horizon`
+# steps, seeds 300000+), so one expert, a function of the state, gives every label of every arm. CartPole's data
+# file is not used: its demonstrations carry DART-style flips, themselves a remedy for compounding errors.
+# PushT takes its data file (--demonstrations data): the labeller plans afresh every step, and its own episodes
+# make poor demonstrations (BC 32 % from 24,000 of its labels, against 56 % from 19,611 of the demonstrator's),
+# so only the demonstrator's episodes give a round 0 that already works. The price: DAgger's labels then come
+# from a second expert, which on the demonstrator's own states acts a median 38 px away from it
+# (docs/experiments.md#dagger-against-more-demonstrations).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,17 +61,22 @@ class Settings:
     rounds: int = setting(None, "DAgger rounds after round 0", check=1)
     episodes: int = setting(None, "rollouts labelled per round", check=1)
     horizon: int = setting(None, "step limit of the rollouts labelled per round (none: whole episodes)", check=1)
-    steps: int = setting(None, "gradient steps of each training", check=1)
+    steps: int = setting(None, "gradient steps of round 0's training", check=1)
+    round_steps: int = setting(None, "gradient steps of each later training, DAgger's and BC's", check=1)
     eval_episodes: int = setting(None, "held-out evaluation episodes per point", check=1)
     warm: bool = setting(True, "continue training the previous round's model (--no-warm: retrain from scratch)")
     more: int = setting(0, "BC-only points past the last round, each with twice the labels of the one before "
                            "(how far more demonstrations go)", check=0)
+    demonstrations: str = setting("labeller", "who demonstrates in round 0 and the BC control: labeller (the "
+                                  "labelling expert's own episodes) or data (data/<env>.npz)", choices=("labeller", "data"))
 
 
 SETTINGS = {name: dataclasses.asdict(Settings(**values)) for name, values in {
-    "cartpole": dict(labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, eval_episodes=50, warm=True),
-    "track":    dict(labels0=500, rounds=2, episodes=5, horizon=None, steps=2000, eval_episodes=100, warm=True, more=2),
-    "pusht":    dict(labels0=3000, rounds=2, episodes=20, horizon=None, steps=1500, eval_episodes=100, warm=True),
+    "cartpole": dict(labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, round_steps=1000, eval_episodes=50),
+    "track":    dict(labels0=500, rounds=2, episodes=5, horizon=None, steps=2000, round_steps=2000, eval_episodes=100,
+                     more=2),
+    "pusht":    dict(labels0=20000, rounds=2, episodes=20, horizon=None, steps=9000, round_steps=3000,
+                     eval_episodes=100, demonstrations="data"),
 }.items()}
 SCHEDULES = ("ross", "half", "expert")   # beta_r for r >= 1: 0 (Ross et al.'s default), 0.5**r, 1 (= more demos)
 DEMO_SEED = 300000                       # demonstration i starts from env seed 300000 + i
@@ -81,6 +90,7 @@ def beta(schedule, r):
 
 def first_transitions(demos, n):
     """The first n transitions of a dataset, the last episode cut short if needed (BC with exactly n labels)."""
+    assert len(demos["obs"]) >= n, f"{n} transitions asked of a dataset holding {len(demos['obs'])}"
     ends = demos["episode_ends"]
     kept = int(np.searchsorted(ends, n)) + 1                     # episodes that hold the first n steps
     return dict(obs=demos["obs"][:n], actions=demos["actions"][:n], seeds=demos["seeds"][:kept],
@@ -126,8 +136,10 @@ def collect_demonstrations(env_name, settings, n, workers=1, chunk=10):
 
 
 def demonstrations(env_name, settings, n, cache=None):
-    """At least n transitions of the labelling expert's episodes, in the order round 0 and the BC control take
-    them (read from `cache` when it holds enough)."""
+    """At least n transitions of demonstrations, in the order round 0 and the BC control take them: the env's data
+    file, or the labelling expert's episodes (read from `cache` when it holds enough)."""
+    if settings["demonstrations"] == "data":
+        return data.load_demos(data.default_path(env_name))
     if cache and os.path.exists(cache):
         demos = data.load_demos(cache)
         if len(demos["obs"]) >= n:
@@ -200,7 +212,8 @@ def round0(env_name, settings, seed, demos):
 
 def dagger_rounds(env_name, seed, settings, schedule, out, eval_seed, log=print):
     """One training seed's DAgger: round 0 (BC), then `rounds` rounds of labelled rollouts, aggregation and
-    retraining. Saves each round's D_r as <out>/seed<seed>/round<r>.npz. Returns the points (dicts)."""
+    retraining. Saves each round's D_r as <out>/seed<seed>/round<r>.npz. Returns the points (dicts) and round 0's
+    model weights (where the control starts)."""
     torch.set_num_threads(1)
     t0 = time.time()
     demos = demonstrations(env_name, settings, settings["labels0"], os.path.join(out, "demos.npz"))
@@ -209,6 +222,7 @@ def dagger_rounds(env_name, seed, settings, schedule, out, eval_seed, log=print)
     os.makedirs(folder, exist_ok=True)
     runs.save_demos(os.path.join(folder, "round0.npz"), D)
     model = fit(cfg, D, seed, settings["steps"], bins=bins)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
     points = [dict(arm="bc", round=0, labels=len(D["obs"]), beta=1.0,
                    **score(model, env_name, cfg, settings["eval_episodes"], eval_seed))]
     log(f"seed {seed} round 0: {points[-1]}  {time.time() - t0:.0f}s")
@@ -218,48 +232,63 @@ def dagger_rounds(env_name, seed, settings, schedule, out, eval_seed, log=print)
                                          b, cfg.temperature, settings["horizon"])
         runs.save_demos(os.path.join(folder, f"round{r}.npz"), D_r)
         D = aggregate(D, D_r)
-        model = fit(cfg, D, seed, settings["steps"], bins=bins, model=model if settings["warm"] else None)
+        model = fit(cfg, D, seed, settings["round_steps"], bins=bins, model=model if settings["warm"] else None)
         points.append(dict(arm="dagger", round=r, labels=len(D["obs"]), beta=b, rollout_success=float(success.mean()),
                            **score(model, env_name, cfg, settings["eval_episodes"], eval_seed)))
         log(f"seed {seed} round {r}: {points[-1]}  {time.time() - t0:.0f}s")
-    return [dict(p, seed=seed) for p in points]
+    return [dict(p, seed=seed) for p in points], start
 
 
-def matched_bc(env_name, seed, settings, labels, r, out, eval_seed, log=print):
-    """The control for round r: BC on the expert's first `labels` transitions, with this seed's round-0 bins."""
+def matched_bc(env_name, seed, settings, controls, start, eval_seed, out, log=print):
+    """The control of one seed: for each (labels, round) of `controls`, BC on the demonstrations' first `labels`
+    transitions, trained as DAgger's round is: from round 0's weights `start`, each continuing the one before
+    (when warm), with this seed's round-0 bins. Returns the points."""
     torch.set_num_threads(1)
     t0 = time.time()
-    demos = demonstrations(env_name, settings, max(labels, settings["labels0"]), os.path.join(out, "demos.npz"))
+    demos = demonstrations(env_name, settings, max(n for n, _ in controls), os.path.join(out, "demos.npz"))
     cfg, _, bins = round0(env_name, settings, seed, demos)
-    model = fit(cfg, first_transitions(demos, labels), seed, settings["steps"], bins=bins)
-    point = dict(arm="bc", round=r, labels=labels, beta=1.0, seed=seed,
-                 **score(model, env_name, cfg, settings["eval_episodes"], eval_seed))
-    log(f"seed {seed} BC with {labels} labels: {point}  {time.time() - t0:.0f}s")
-    return point
+    model = train.build_model(cfg)
+    model.load_state_dict(start)
+    points = []
+    for labels, r in controls:
+        model = fit(cfg, first_transitions(demos, labels), seed, settings["round_steps"], bins=bins,
+                    model=model if settings["warm"] else None)
+        points.append(dict(arm="bc", round=r, labels=labels, beta=1.0, seed=seed,
+                           **score(model, env_name, cfg, settings["eval_episodes"], eval_seed)))
+        log(f"seed {seed} BC with {labels} labels: {points[-1]}  {time.time() - t0:.0f}s")
+    return points
 
 
 def run(env_name, seeds, settings, schedule, out, eval_seed, workers):
     """Every seed's DAgger rounds, then each round's matched BC; in `workers` processes, the controls of a
     seed starting as soon as its DAgger rounds end. Returns all points, in seed and round order."""
-    env = envs.make(env_name)                # every demonstration any arm can need, collected once for all seeds
-    longest = settings["horizon"] or env.spec.max_episode_steps
-    env.close()
-    most = (settings["labels0"] + settings["rounds"] * settings["episodes"] * longest) * 2 ** settings["more"]
-    demos = collect_demonstrations(env_name, settings, most, workers)
-    runs.save_demos(os.path.join(out, "demos.npz"), demos)
+    if settings["demonstrations"] == "labeller":     # every demonstration any arm can need, collected once for all
+        demos = collect_demonstrations(env_name, settings, most_labels(env_name, settings), workers)
+        runs.save_demos(os.path.join(out, "demos.npz"), demos)
     jobs = [(env_name, s, settings, schedule, out, eval_seed) for s in range(seeds)]
+    controls = lambda points: [c for p in points if p["arm"] == "dagger" for c in controls_of(p, settings)]
     if workers == 1:
-        points = [p for job in jobs for p in dagger_rounds(*job)]
-        return points + [matched_bc(env_name, p["seed"], settings, labels, r, out, eval_seed)
-                         for p in points if p["arm"] == "dagger" for labels, r in controls_of(p, settings)]
+        chains = [dagger_rounds(*job) for job in jobs]
+        return ([p for points, _ in chains for p in points] +
+                [p for s, (points, start) in enumerate(chains)
+                 for p in matched_bc(env_name, s, settings, controls(points), start, eval_seed, out)])
     with mp.get_context("spawn").Pool(min(workers, 2 * seeds)) as pool:
         chains = [pool.apply_async(dagger_rounds, job) for job in jobs]
-        points, controls = [], []
-        for chain in chains:
-            points += chain.get()
-            controls += [pool.apply_async(matched_bc, (env_name, p["seed"], settings, labels, r, out, eval_seed))
-                         for p in points[-settings["rounds"]:] for labels, r in controls_of(p, settings)]
-        return points + [c.get() for c in controls]
+        points, bc = [], []
+        for s, chain in enumerate(chains):                  # a seed's control starts as soon as its DAgger ends
+            seed_points, start = chain.get()
+            points += seed_points
+            bc.append(pool.apply_async(matched_bc, (env_name, s, settings, controls(seed_points), start, eval_seed, out)))
+        return points + [p for job in bc for p in job.get()]
+
+
+def most_labels(env_name, settings):
+    """The most demonstration transitions any arm can need: round 0, every round's rollouts run to their step
+    limit, and the --more points."""
+    env = envs.make(env_name)
+    longest = settings["horizon"] or env.spec.max_episode_steps
+    env.close()
+    return (settings["labels0"] + settings["rounds"] * settings["episodes"] * longest) * 2 ** settings["more"]
 
 
 def controls_of(point, settings):
@@ -309,7 +338,8 @@ def parser():
     runs.add_flags(p, train.Config, ["eval_seed"], defaults={"eval_seed": 100000})
     p.add_argument("--schedule", default="ross", choices=SCHEDULES,
                    help="beta in rounds >= 1: ross 0, half 0.5**r, expert 1 (default ross)")
-    p.add_argument("--workers", type=int, default=2, help="training seeds run at once (default 2)")
+    p.add_argument("--workers", type=int, help="processes at once (default: one per training seed, up to 4 a core; "
+                                               "each trains on one thread, and 3 seeds balance better on 3 than on 2)")
     p.add_argument("--out", help="each round's dataset (default runs/dagger-<env>)")
     p.add_argument("--json", help="every point (default docs/dagger_<env>.json)")
     p.add_argument("--plot", help="the figure (default docs/dagger_<env>.png)")
@@ -325,6 +355,12 @@ def checked(args, settings, out, json_path, plot_path):
     cfg = train.ENVS[args.env]
     if settings["labels0"] < cfg.k:
         raise ValueError(f"--labels0 {settings['labels0']}: round 0 needs at least k={cfg.k} labels for its bins")
+    if settings["demonstrations"] == "data":
+        path, most = data.default_path(args.env), most_labels(args.env, settings)
+        held = len(data.load_demos(path, cfg.obs_dim, cfg.act_dim)["obs"])
+        if held < most:
+            raise ValueError(f"--demonstrations data: {path} holds {held} transitions, and this run may need up to "
+                             f"{most} (labels0 + rounds x episodes x step limit, x 2**more)")
     runs.check_output_dir(out)
     cache = os.path.join(out, "demos.npz")     # an earlier run's demonstrations, reused: they must be this env's
     if os.path.exists(cache) and not runs.holds_demos(cache, cfg.obs_dim, cfg.act_dim):
@@ -336,6 +372,7 @@ def checked(args, settings, out, json_path, plot_path):
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    args.workers = min(args.seeds, 4 * runs.cores()) if args.workers is None else args.workers
     settings = {**SETTINGS[args.env], **runs.given(args, Settings)}
     out = args.out if args.out is not None else os.path.join("runs", f"dagger-{args.env}")
     json_path = args.json if args.json is not None else os.path.join("docs", f"dagger_{args.env}.json")

@@ -18,7 +18,8 @@ import pusht_expert
 import train
 import runs
 
-SMALL = dict(labels0=30, rounds=2, episodes=2, horizon=20, steps=15, eval_episodes=2)
+SMALL = dict(labels0=30, rounds=2, episodes=2, horizon=20, steps=15, round_steps=15, eval_episodes=2,
+             demonstrations="labeller")
 
 
 def cartpole_cfg():
@@ -149,9 +150,31 @@ def test_beta_one_reproduces_bc_on_the_same_data():
 
 
 @pytest.mark.needs_solutions
+def test_the_control_is_trained_as_dagger_is_from_round_zeros_weights(monkeypatch):
+    """BC's round r continues its round r-1 model (round 0's for r = 1) for round_steps, as DAgger's does: the
+    two arms differ in their data only."""
+    torch.set_num_threads(1)
+    settings = dict(SMALL, labels0=30, steps=15, round_steps=10, warm=True)
+    demos = dagger.demonstrations("cartpole", settings, 60)
+    cfg, D0, bins = dagger.round0("cartpole", settings, 0, demos)
+    start = dagger.fit(cfg, D0, 0, 15, bins=bins).state_dict()
+    scored = []                                                    # the weights of each model the control scores
+    monkeypatch.setattr(dagger, "score", lambda model, *a: scored.append(model.state_dict()) or {})
+    points = dagger.matched_bc("cartpole", 0, settings, [(45, 1), (60, 2)], start, 9000, "unused", log=lambda *a: None)
+    assert [(p["labels"], p["round"]) for p in points] == [(45, 1), (60, 2)]
+    model = train.build_model(cfg)
+    model.load_state_dict(start)
+    for n in (45, 60):
+        model = dagger.fit(cfg, dagger.first_transitions(demos, n), 0, 10, bins=bins, model=model)
+    cold = dagger.fit(cfg, dagger.first_transitions(demos, 60), 0, 10, bins=bins)     # from scratch instead
+    assert all(torch.equal(p, q) for p, q in zip(scored[-1].values(), model.state_dict().values()))
+    assert not all(torch.equal(p, q) for p, q in zip(scored[-1].values(), cold.state_dict().values()))
+
+
+@pytest.mark.needs_solutions
 def test_two_round_smoke_run_writes_deterministic_files(tmp_path):
     args = ["--env", "cartpole", "--seeds", "1", "--workers", "1", "--rounds", "2", "--labels0", "30", "--episodes", "2",
-            "--horizon", "20", "--steps", "15", "--eval-episodes", "2", "--more", "1"]
+            "--horizon", "20", "--steps", "15", "--round-steps", "10", "--eval-episodes", "2", "--more", "1"]
     for name in ("a", "b"):
         dagger.main(args + ["--out", str(tmp_path / name), "--json", str(tmp_path / f"{name}.json"),
                             "--plot", str(tmp_path / f"{name}.png")])
@@ -169,6 +192,15 @@ def test_two_round_smoke_run_writes_deterministic_files(tmp_path):
     assert os.path.getsize(tmp_path / "a.png") > 0
     strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}
     assert strip(result) == strip(json.load(open(tmp_path / "b.json")))
+
+
+def test_pusht_demonstrations_are_its_data_file_in_order():
+    settings = dagger.SETTINGS["pusht"]
+    assert settings["demonstrations"] == "data"
+    demos, stored = dagger.demonstrations("pusht", settings, settings["labels0"]), data.load_demos("data/pusht.npz")
+    D0 = dagger.first_transitions(demos, settings["labels0"])
+    assert np.array_equal(D0["obs"], stored["obs"][:settings["labels0"]])
+    assert D0["episode_ends"][-1] == settings["labels0"] and D0["seeds"][0] == stored["seeds"][0]
 
 
 def test_more_demonstrations_double_the_last_rounds_labels_and_reach_counts_round_zero_for_both_arms():

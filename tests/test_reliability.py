@@ -262,6 +262,7 @@ CASES = [
     (["dagger.py", "--env", "cartpole", "--out", R, "--plot", "{root}/notes.png"], "not a PNG image"),
     (["dagger.py", "--env", "cartpole", "--out", R, "--eval-seed", "99999999999"], "--eval-seed must be at most"),
     (["dagger.py", "--env", "pusht", "--out", R, "--labels0", "20"], "needs at least k=96 labels"),
+    (["dagger.py", "--env", "pusht", "--out", R, "--labels0", "40000"], "data/pusht.npz holds 47791 transitions"),
     (["coursework.py", "handout", ""], "must not be empty"),
     (["evaluate.py", ""], "must not be empty"),
     (["evaluate.py", R + "/model.pt", "--json", ""], "--json must not be empty"),

@@ -3,13 +3,15 @@ Which PushT states does DAgger label, and how do their labels compare with the e
 
     python docs/dagger/pusht_states.py runs/dagger-pusht
 
-For the expert's demonstrations (demos.npz, first 3,000 and all) and each round's D_r of each seed, from the
-saved 18-D observations (16 T keypoint coordinates, then the agent position) and labels:
+For the demonstrations (all, and round 0's) and each round's D_r of each seed, from the saved 18-D observations
+(16 T keypoint coordinates, then the agent position) and labels:
 - how far the T is from its goal: the mean distance (px) of its 8 keypoints to where they sit at the goal,
   its median and the share of states within 20 px (the final, precise pushes);
 - how far the agent is from the T: the distance (px) from the agent to the keypoints' centroid;
 - how often the label turns back: the share of steps whose target direction (label - agent position)
-  differs by more than 90 degrees from the previous step's, a sign of labels that switch plans.
+  differs by more than 90 degrees from the previous step's, a sign of labels that switch plans;
+and for each round's rollouts that failed (ran to the step limit), where the T ended: does the learner get near
+the goal and fail there, or fail far from it?
 """
 
 import os
@@ -48,18 +50,34 @@ def describe(name, demos, goal):
           f"{np.median(to_block):>13.0f} {np.mean(turns):>12.3f}")
 
 
+def failures(name, demos, goal, limit):
+    """Rollouts that ran to the step limit (failures): how many, and how far their T ended from its goal."""
+    ends = demos["episode_ends"]
+    lengths = np.diff(np.concatenate([[0], ends]))
+    last = demos["obs"][ends[lengths >= limit] - 1, :16].reshape(-1, 8, 2)
+    to_goal = np.linalg.norm(last - goal, axis=-1).mean(-1)
+    print(f"{name:<28} {len(lengths):>9} {len(last):>9} "
+          + (f"{np.median(to_goal):>12.0f} {np.mean(to_goal < 20):>8.2f} {np.mean(to_goal < 40):>8.2f}" if len(last) else ""))
+
+
 if __name__ == "__main__":
+    import dagger  # noqa: E402
     folder = sys.argv[1] if len(sys.argv) > 1 else os.path.join("runs", "dagger-pusht")
+    settings = dagger.SETTINGS["pusht"]
+    n0 = settings["labels0"]
     goal = goal_keypoints()
     print(f"{'data':<28} {'labels':>7} {'T to goal':>12} {'< 20 px':>10} {'agent to T':>13} {'turns back':>12}")
-    demos = data.load_demos(os.path.join(folder, "demos.npz"))
-    first = {k: v for k, v in demos.items()}
-    n0 = 3000
-    describe("expert, all", demos, goal)
-    import dagger  # noqa: E402  (only for first_transitions)
-    describe("expert, first 3,000", dagger.first_transitions(first, n0), goal)
-    for seed in sorted(d for d in os.listdir(folder) if d.startswith("seed")):
-        for r in range(1, 10):
-            path = os.path.join(folder, seed, f"round{r}.npz")
-            if os.path.exists(path):
-                describe(f"DAgger {seed} round {r}", data.load_demos(path), goal)
+    demos = dagger.demonstrations("pusht", settings, n0, os.path.join(folder, "demos.npz"))
+    describe("demonstrations, all", demos, goal)
+    describe(f"demonstrations, first {n0:,}", dagger.first_transitions(demos, n0), goal)
+    rounds = [(seed, r, os.path.join(folder, seed, f"round{r}.npz")) for seed in sorted(os.listdir(folder))
+              if seed.startswith("seed") for r in range(1, settings["rounds"] + 1)]
+    rounds = [(seed, r, data.load_demos(path)) for seed, r, path in rounds if os.path.exists(path)]
+    for seed, r, d in rounds:
+        describe(f"DAgger {seed} round {r}", d, goal)
+    env = envs.make("pusht")
+    limit = settings["horizon"] or env.spec.max_episode_steps
+    env.close()
+    print(f"\n{'failed rollouts (T at the end)':<28} {'rollouts':>9} {'failed':>9} {'T to goal':>12} {'< 20 px':>8} {'< 40 px':>8}")
+    for seed, r, d in rounds:
+        failures(f"DAgger {seed} round {r}", d, goal, limit)
