@@ -14,9 +14,9 @@ Every model of a training seed keeps the bins and normalisation fitted on round 
 k-means would renumber the classes the bin head predicts, and the learner's off-course states would move the
 normalisation, so the comparison would mix a data change with a model change.
 
-    python dagger.py --env cartpole       # 1 min 46 s on 2 cores: docs/dagger_cartpole.png and .json
-    python dagger.py --env track          # 5 min 34 s on 2 cores: docs/dagger_track.png and .json
-    python dagger.py --env pusht          # 33 min on 2 cores: docs/dagger_pusht.png and .json
+    python dagger.py --env cartpole       # 3 min 37 s on 2 cores: docs/dagger_cartpole.png and .json
+    python dagger.py --env track          # 5 min 18 s on 2 cores: docs/dagger_track.png and .json
+    python dagger.py --env pusht          # 55 min on 2 cores: docs/dagger_pusht.png and .json
 
 Results and their diagnosis: docs/experiments.md#dagger-against-more-demonstrations.
 """
@@ -43,7 +43,8 @@ from runs import setting
 # per env: labels0 demonstration transitions in round 0, DAgger rounds, rollouts labelled per round and their
 # step limit (horizon, None: whole episodes), gradient steps of round 0's training and of each later one,
 # held-out evaluation episodes per point, and whether each later training continues the arm's previous model
-# (warm, as CS285 does) or retrains from scratch. Chosen on evaluation seeds 1000+ (docs/experiments.md#dagger-against-more-demonstrations).
+# (warm, as CS285 does) or retrains from scratch. Chosen on evaluation seeds 1000+
+# (docs/experiments.md#dagger-against-more-demonstrations).
 # Who demonstrates (round 0 and the BC control): by default the labelling expert's own episodes (at most `horizon`
 # steps, seeds 300000+), so one expert, a function of the state, gives every label of every arm. CartPole's data
 # file is not used: its demonstrations carry DART-style flips, themselves a remedy for compounding errors.
@@ -68,14 +69,15 @@ class Settings:
     more: int = setting(0, "BC-only points past the last round, each with twice the labels of the one before "
                            "(how far more demonstrations go)", check=0)
     demonstrations: str = setting("labeller", "who demonstrates in round 0 and the BC control: labeller (the "
-                                  "labelling expert's own episodes) or data (data/<env>.npz)", choices=("labeller", "data"))
+                                  "labelling expert's own episodes) or data (data/<env>.npz)",
+                                  choices=("labeller", "data"))
 
 
 SETTINGS = {name: dataclasses.asdict(Settings(**values)) for name, values in {
     "cartpole": dict(labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, round_steps=1000, eval_episodes=50),
     "track":    dict(labels0=500, rounds=2, episodes=5, horizon=None, steps=2000, round_steps=2000, eval_episodes=100,
                      more=2),
-    "pusht":    dict(labels0=20000, rounds=2, episodes=20, horizon=None, steps=9000, round_steps=3000,
+    "pusht":    dict(labels0=20000, rounds=2, episodes=20, horizon=None, steps=9000, round_steps=1500,
                      eval_episodes=100, demonstrations="data"),
 }.items()}
 SCHEDULES = ("ross", "half", "expert")   # beta_r for r >= 1: 0 (Ross et al.'s default), 0.5**r, 1 (= more demos)
@@ -278,7 +280,8 @@ def run(env_name, seeds, settings, schedule, out, eval_seed, workers):
         for s, chain in enumerate(chains):                  # a seed's control starts as soon as its DAgger ends
             seed_points, start = chain.get()
             points += seed_points
-            bc.append(pool.apply_async(matched_bc, (env_name, s, settings, controls(seed_points), start, eval_seed, out)))
+            job = (env_name, s, settings, controls(seed_points), start, eval_seed, out)
+            bc.append(pool.apply_async(matched_bc, job))
         return points + [p for job in bc for p in job.get()]
 
 
@@ -305,8 +308,9 @@ def labels_to_reach(summary, arm, target):
     return min(reached) if reached else None
 
 
-def summarise(points, metric):
-    """Mean and std over seeds of each (arm, round): the curves of the figure."""
+def summarise(points, metric, episodes):
+    """Mean and std over seeds of each (arm, round): the curves of the figure; for a success rate also the 95 %
+    Wilson interval of all the point's episodes pooled (seeds x `episodes`)."""
     rows = []
     for arm in ("bc", "dagger"):
         for r in sorted({p["round"] for p in points}):
@@ -315,6 +319,8 @@ def summarise(points, metric):
                 values = np.array([p[metric] for p in group])
                 rows.append(dict(arm=arm, round=r, labels=float(np.mean([p["labels"] for p in group])),
                                  mean=float(values.mean()), std=float(values.std()), seeds=len(group)))
+                if metric == "success_rate":
+                    rows[-1]["ci95"] = runs.wilson(round(values.sum() * episodes), len(group) * episodes)
     return rows
 
 
@@ -387,7 +393,7 @@ def main(argv=None):
         points = run(args.env, args.seeds, settings, args.schedule, out, args.eval_seed, args.workers)
         torch.set_num_threads(1)
         expert = expert_score(args.env, settings["eval_episodes"], args.eval_seed)
-    summary = summarise(points, metric)
+    summary = summarise(points, metric, settings["eval_episodes"])
     target = expert - 0.05 * (1 if metric == "success_rate" else expert)          # within 5 points of the expert
     reach = {arm: labels_to_reach(summary, arm, target) for arm in ("dagger", "bc")}
     result = dict(env=args.env, metric=metric, settings=settings, schedule=args.schedule,
@@ -397,9 +403,11 @@ def main(argv=None):
     plots.plot_dagger(summary, metric, expert, args.env, plot_path)
     print(f"\n{'arm':<8} {'round':>5} {'labels':>8} {metric:>14}")
     for s in summary:
-        print(f"{s['arm']:<8} {s['round']:>5} {s['labels']:>8.0f} {s['mean']:>8.3f} ± {s['std']:.3f}")
-    print(f"expert {expert:.3f}; labels to reach {target:.3f}: DAgger {reach['dagger']}, BC {reach['bc']} "
-          f"(None: not within the run)")
+        interval = f"  ({s['ci95'][0]:.3f}–{s['ci95'][1]:.3f}, all episodes)" if "ci95" in s else ""
+        print(f"{s['arm']:<8} {s['round']:>5} {s['labels']:>8.0f} {s['mean']:>8.3f} ± {s['std']:.3f} over seeds"
+              + interval)
+    shown = {arm: "not within the run" if n is None else f"{n:.0f}" for arm, n in reach.items()}
+    print(f"expert {expert:.3f}; expert labels to reach {target:.3f}: DAgger {shown['dagger']}, BC {shown['bc']}")
     print(f"{result['seconds']:.0f}s; wrote {json_path} and {plot_path}")
 
 

@@ -203,6 +203,13 @@ def test_pusht_demonstrations_are_its_data_file_in_order():
     assert D0["episode_ends"][-1] == settings["labels0"] and D0["seeds"][0] == stored["seeds"][0]
 
 
+def test_summary_pools_the_seeds_episodes_into_one_wilson_interval():
+    points = [dict(arm="dagger", round=1, labels=n, success_rate=r) for n, r in ((900, 0.9), (910, 0.8), (920, 0.7))]
+    row, = dagger.summarise(points, "success_rate", episodes=100)
+    assert row["labels"] == 910 and abs(row["mean"] - 0.8) < 1e-12 and row["ci95"] == runs.wilson(240, 300)
+    assert "ci95" not in dagger.summarise([dict(p, mean_return=1.0) for p in points], "mean_return", 100)[0]
+
+
 def test_more_demonstrations_double_the_last_rounds_labels_and_reach_counts_round_zero_for_both_arms():
     settings = dict(dagger.SETTINGS["track"], rounds=2, more=2)
     assert dagger.controls_of(dict(round=1, labels=700), settings) == [(700, 1)]

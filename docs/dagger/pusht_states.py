@@ -10,6 +10,9 @@ For the demonstrations (all, and round 0's) and each round's D_r of each seed, f
 - how far the agent is from the T: the distance (px) from the agent to the keypoints' centroid;
 - how often the label turns back: the share of steps whose target direction (label - agent position)
   differs by more than 90 degrees from the previous step's, a sign of labels that switch plans;
+- how often the label points against the motion: the share of moving steps whose target direction differs by
+  more than 90 degrees from where the agent then moved (the executed action's effect). In an expert's own
+  episodes the label is the executed action; in DAgger's, this is where the labeller disagrees with the learner;
 and for each round's rollouts that failed (ran to the step limit), where the T ended: does the learner get near
 the goal and fail there, or fail far from it?
 """
@@ -40,14 +43,20 @@ def describe(name, demos, goal):
     to_goal = np.linalg.norm(keypoints - goal, axis=-1).mean(-1)
     to_block = np.linalg.norm(agent - keypoints.mean(1), axis=-1)
     direction = actions - agent
-    turns = []
+    turns, against = [], []
     for episode in data.split_episodes(dict(obs=obs, actions=direction, episode_ends=demos["episode_ends"])):
         d = episode["actions"]
         if len(d) > 1:
-            cos = (d[1:] * d[:-1]).sum(-1) / (np.linalg.norm(d[1:], axis=-1) * np.linalg.norm(d[:-1], axis=-1) + 1e-9)
-            turns += list(cos < 0)
+            turns += list(cosine(d[1:], d[:-1]) < 0)
+            motion = episode["obs"][1:, 16:] - episode["obs"][:-1, 16:]         # where the executed action took it
+            moving = (np.linalg.norm(motion, axis=-1) > 1.0) & (np.linalg.norm(d[:-1], axis=-1) > 1.0)
+            against += list(cosine(d[:-1], motion)[moving] < 0)
     print(f"{name:<28} {len(obs):>7} {np.median(to_goal):>12.0f} {np.mean(to_goal < 20):>10.3f} "
-          f"{np.median(to_block):>13.0f} {np.mean(turns):>12.3f}")
+          f"{np.median(to_block):>13.0f} {np.mean(turns):>12.3f} {np.mean(against):>15.3f}")
+
+
+def cosine(a, b):
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-9)
 
 
 def failures(name, demos, goal, limit):
@@ -66,7 +75,8 @@ if __name__ == "__main__":
     settings = dagger.SETTINGS["pusht"]
     n0 = settings["labels0"]
     goal = goal_keypoints()
-    print(f"{'data':<28} {'labels':>7} {'T to goal':>12} {'< 20 px':>10} {'agent to T':>13} {'turns back':>12}")
+    print(f"{'data':<28} {'labels':>7} {'T to goal':>12} {'< 20 px':>10} {'agent to T':>13} {'turns back':>12} "
+          f"{'against motion':>15}")
     demos = dagger.demonstrations("pusht", settings, n0, os.path.join(folder, "demos.npz"))
     describe("demonstrations, all", demos, goal)
     describe(f"demonstrations, first {n0:,}", dagger.first_transitions(demos, n0), goal)
@@ -75,9 +85,13 @@ if __name__ == "__main__":
     rounds = [(seed, r, data.load_demos(path)) for seed, r, path in rounds if os.path.exists(path)]
     for seed, r, d in rounds:
         describe(f"DAgger {seed} round {r}", d, goal)
+    own = os.path.join("runs", "dagger-pusht-diagnosis", "labeller_demos.npz")      # made by pusht_second_expert.py
+    if os.path.exists(own):
+        describe("the labeller's own episodes", data.load_demos(own), goal)
     env = envs.make("pusht")
     limit = settings["horizon"] or env.spec.max_episode_steps
     env.close()
-    print(f"\n{'failed rollouts (T at the end)':<28} {'rollouts':>9} {'failed':>9} {'T to goal':>12} {'< 20 px':>8} {'< 40 px':>8}")
+    print(f"\n{'failed rollouts (T at the end)':<28} {'rollouts':>9} {'failed':>9} {'T to goal':>12} "
+          f"{'< 20 px':>8} {'< 40 px':>8}")
     for seed, r, d in rounds:
         failures(f"DAgger {seed} round {r}", d, goal, limit)
