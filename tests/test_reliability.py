@@ -220,6 +220,8 @@ CASES = [
     (["dagger.py", "--env", "cartpole", "--labels0", "0", "--out", R], "--labels0 must be at least 1"),
     (["dagger.py", "--env", "cartpole", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
     (["dagger.py", "--env", "cartpole", "--steps", "0", "--out", R], "--steps must be at least 1"),
+    (["dagger.py", "--env", "cartpole", "--round-steps", "0", "--out", R], "--round-steps must be at least 1"),
+    (["dagger.py", "--env", "cartpole", "--demonstrations", "human", "--out", R], "invalid choice: 'human'"),
     (["dagger.py", "--env", "cartpole", "--eval-episodes", "0", "--out", R], "--eval-episodes must be at least 1"),
     (["dagger.py", "--env", "cartpole", "--seeds", "0", "--out", R], "--seeds must be at least 1"),
     (["dagger.py", "--env", "cartpole", "--workers", "0", "--out", R], "--workers must be at least 1"),

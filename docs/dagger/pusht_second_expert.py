@@ -27,40 +27,30 @@ import train   # noqa: E402
 
 CACHE = os.path.join("runs", "dagger-pusht-diagnosis")
 
-
-def continued(cfg, start, bins, dataset):
-    """Round 0's model trained on `dataset` for round_steps more, as a DAgger or control round is."""
-    model = train.build_model(cfg)
-    model.load_state_dict(start)
-    return dagger.fit(cfg, dataset, 0, dagger.SETTINGS["pusht"]["round_steps"], bins=bins, model=model)
-
-
 ARMS = ("round 0", "round 0's data, 1,500 more steps", "+ labeller in the learner's states (DAgger round 1)",
         "+ labeller in its own states", "+ demonstrator in its own states (BC control)")
 
 
 def arm(folder, name):
-    """One row: the model for `name`, scored on tuning seeds 1000-1099."""
+    """One row: round 0's model, trained on the row's data for round_steps more (as a DAgger or control round
+    is; the first row not at all), scored on tuning seeds 1000-1099."""
     torch.set_num_threads(1)
     settings = dagger.SETTINGS["pusht"]
     demos = data.load_demos(data.default_path("pusht"))
     cfg, D0, bins = dagger.round0("pusht", settings, 0, demos)
-    start = torch.load(os.path.join(CACHE, "round0_seed0.pt"))
     learner = data.load_demos(os.path.join(folder, "seed0", "round1.npz"))
     n = len(learner["obs"])
     labeller = dagger.demonstrations("pusht", dict(settings, demonstrations="labeller"), n,
                                      os.path.join(CACHE, "labeller_demos.npz"))
-    datasets = {ARMS[1]: D0, ARMS[2]: dagger.aggregate(D0, learner),
+    datasets = {ARMS[0]: D0, ARMS[1]: D0, ARMS[2]: dagger.aggregate(D0, learner),
                 ARMS[3]: dagger.aggregate(D0, dagger.first_transitions(labeller, n)),
                 ARMS[4]: dagger.first_transitions(demos, len(D0["obs"]) + n)}
-    if name == ARMS[0]:
-        model = train.build_model(cfg)
-        model.load_state_dict(start)
-    else:
-        model = continued(cfg, start, bins, datasets[name])
-    labels = len(datasets.get(name, D0)["obs"])
+    model = train.build_model(cfg)
+    model.load_state_dict(torch.load(os.path.join(CACHE, "round0_seed0.pt")))
+    if name != ARMS[0]:
+        model = dagger.fit(cfg, datasets[name], 0, settings["round_steps"], bins=bins, model=model)
     success = dagger.score(model.eval(), "pusht", cfg, 100, 1000)["success_rate"]
-    return dict(data=name, labels=labels, success_rate=success)
+    return dict(data=name, labels=len(datasets[name]["obs"]), success_rate=success)
 
 
 def main(folder, workers=2):
