@@ -295,7 +295,7 @@ def test_every_flag_of_every_script_has_help():
 def test_evaluation_reports_progress_and_where_it_wrote(run_dir, tmp_path, capsys):
     code, _ = cli(evaluate, run_dir / "model.pt", "--episodes", 20, "--json", tmp_path / "e.json")
     out = capsys.readouterr().out
-    assert code == 0 and "evaluate: 10/20 episodes done" in out and f"wrote {tmp_path / 'e.json'}" in out
+    assert code == 0 and "evaluate: 10/20 episodes ended" in out and f"wrote {tmp_path / 'e.json'}" in out
     assert "95 % Wilson interval" in out and "fraction of episodes that succeed" in out
 
 
@@ -405,3 +405,15 @@ def test_ablation_intervals_pool_the_seeds_episodes_but_count_a_repeated_run_onc
     assert set(ablations.UNTRAINED) == {n for n, flags in ablations.VARIANTS.items() if flags[-1:] in (["nn"], ["lwr"])}
     routes = ablations.summarise([{**run(1.0, 9.0), "single_route": 0.5}] * 2, "single_route", 0.5)
     assert routes["metric_ci95"] == runs.wilson(100, 200)      # pointmass2's headline rate carries its interval
+
+
+def test_evaluation_progress_gives_a_bound_that_holds_when_successes_end_first():
+    lines = []
+    progress = runs.episode_progress(20, lines.append)
+    for done in range(1, 11):          # the first ten episodes to end are successes; the other ten may all fail
+        progress(done, done)
+    assert lines == ["evaluate: 2/20 episodes ended, 2 successes so far (success rate >= 0.100)",
+                     "evaluate: 4/20 episodes ended, 4 successes so far (success rate >= 0.200)",
+                     "evaluate: 6/20 episodes ended, 6 successes so far (success rate >= 0.300)",
+                     "evaluate: 8/20 episodes ended, 8 successes so far (success rate >= 0.400)",
+                     "evaluate: 10/20 episodes ended, 10 successes so far (success rate >= 0.500)"]
