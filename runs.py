@@ -623,7 +623,7 @@ class TrainingState:
     the run (env, data hash, policy, seed, every setting): only the same command may resume it."""
 
     PARTS = {"model": dict, "optimizer": dict, "generator": torch.Tensor, "torch_rng": torch.Tensor, "history": list,
-             "step": int, "epoch": int}
+             "step": int, "epoch": int, "averaged": (dict, type(None))}
 
     def __init__(self, out, command, resuming):
         self.path, self.command, self.resuming = os.path.join(out, "train_state.pt"), command, resuming
@@ -645,20 +645,23 @@ class TrainingState:
             changed = sorted(k for k in set(saved) | set(self.command) if saved.get(k) != self.command.get(k))
             raise CannotResume(f"--resume: {self.path} belongs to another command (differs in {', '.join(changed)})")
 
-    def resume(self, model, opt, generator, log=print):
-        """Load the saved state into the model, the optimizer, the batch generator and torch's RNG (when resuming);
-        return (history, step) to continue from."""
+    def resume(self, model, opt, generator, averaged=None, log=print):
+        """Load the saved state into the model, the optimizer, the batch generator, torch's RNG and the weights'
+        moving average if there is one (when resuming); return (history, step) to continue from."""
         if not self.resuming:
             return [], 0
         state = torch_load(self.path)
         model.load_state_dict(state["model"]); opt.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"]); torch.set_rng_state(state["torch_rng"])
+        if averaged is not None:
+            averaged.load_state_dict(state["averaged"])
         log(f"resuming after epoch {state['epoch']}/{self.command['epochs']}")
         return state["history"], state["step"]
 
-    def save(self, model, opt, generator, history, step):
+    def save(self, model, opt, generator, averaged, history, step):
         """After an epoch: everything the next one depends on, atomically."""
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": generator.get_state(),
+                 "averaged": averaged.state_dict() if averaged is not None else None,
                  "torch_rng": torch.get_rng_state(), "history": history, "step": step, "epoch": len(history),
                  "command": self.command}
         atomic_write(self.path, lambda f: torch.save(state, f))

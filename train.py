@@ -18,6 +18,7 @@ import sys
 import time
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import data
 import evaluate
@@ -57,6 +58,8 @@ class Config:
     weight_decay: float = setting(0.1, "AdamW weight decay on Linear weights", "0.1", flag=False)
     betas: tuple = setting((0.9, 0.95), "AdamW betas", "(0.9, 0.95)", flag=False)
     grad_clip: float = setting(1.0, "gradient norm clip", "1.0", flag=False)
+    ema: float = setting(0.0, "keep an exponential moving average of the weights with this decay per step and save it "
+                         "(0 = off; not in the paper)", "none", check="fraction")
     compile: bool = setting(False, "torch.compile the training loss (needs a C++ compiler)")
     threads: int = setting(0, "torch CPU threads for training (0 = every core; evaluation runs on one)", check=0)
     # the RBC baseline (Sec. 3.2); depth and width by validation MSE (App. B.1: ablations.py --tune-rbc)
@@ -179,7 +182,9 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None
     opt, loss_fn = optimizer(model, cfg), loss_function(model, cfg, log)
     g = torch.Generator(device="cpu").manual_seed(seed)                                    # the batches' order
     total_steps = cfg.epochs * math.ceil(len(index) / cfg.batch_size)
-    history, step = state.resume(model, opt, g, log) if state else ([], 0)
+    # not in the paper: an exponential moving average of the weights (decay cfg.ema a step), saved in their place
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
+    history, step = state.resume(model, opt, g, averaged, log) if state else ([], 0)
     t0 = time.time() - (history[-1]["seconds"] if history else 0.0)
     for epoch in range(len(history), cfg.epochs):
         perm, sums = torch.randperm(len(index), generator=g).to(device), {"loss": 0.0, "focal": 0.0, "offset": 0.0}
@@ -191,16 +196,20 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None
             if not math.isfinite(loss.item()):
                 raise ValueError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
                                  f"no model was written (lower --lr, or check the data)")
+            if averaged:
+                averaged.update_parameters(model)
             step += 1
             for key, value in (("loss", loss), ("focal", parts["focal"]), ("offset", parts["offset"])):
                 sums[key] += value.item() * len(rows)
         history.append({"epoch": epoch + 1, **{k: v / len(perm) for k, v in sums.items()},
                         "seconds": round(time.time() - t0, 2)})
         if state:
-            state.save(model, opt, g, history, step)
+            state.save(model, opt, g, averaged, history, step)
         if epoch == 0 or (epoch + 1) % max(1, cfg.epochs // 20) == 0 or epoch + 1 == cfg.epochs:
             log("epoch {epoch:4d}/{epochs}  loss {loss:.4f}  focal {focal:.4f}  offset {offset:.5f}  {seconds:.1f}s"
                 .format(epochs=cfg.epochs, **history[-1]))
+    if averaged:
+        model.load_state_dict(averaged.module.state_dict())
     return history
 
 

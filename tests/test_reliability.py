@@ -187,6 +187,8 @@ CASES = [
     (TRAIN + ["--temperature", "nan"], "--temperature must be a finite number >= 0"),
     (TRAIN + ["--dropout", "1"], "--dropout must be in [0, 1)"),
     (TRAIN + ["--dropout", "nan"], "--dropout must be in [0, 1)"),
+    (TRAIN + ["--ema", "1"], "--ema must be in [0, 1)"),
+    (TRAIN + ["--ema", "nan"], "--ema must be in [0, 1)"),
     (["bench.py", "--env", "pointmass1", "--batch-size", "0"], "--batch-size must be at least 1"),
     (TRAIN + ["--seed", "-1"], "--seed must be at least 0"),
     (TRAIN + ["--eval-seed", "-1"], "--eval-seed must be at least 0"),
@@ -347,9 +349,11 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
     assert sorted(os.listdir(out)) == ["model.pt", "train_state.pt"]   # the last finished epoch, for --resume
 
 
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch):
-    """Interrupt a short run (CartPole: dropout, so the torch RNG matters) in epoch 3, resume, compare weights."""
-    flags = ["--env", "cartpole", "--epochs", "4", "--episodes", "0"]
+@pytest.mark.parametrize("averaging", [[], ["--ema", "0.99"]])
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch, averaging):
+    """Interrupt a short run (CartPole: dropout, so the torch RNG matters) in epoch 3, resume, compare weights
+    (with --ema, the saved weights are the moving average, which must resume too)."""
+    flags = ["--env", "cartpole", "--epochs", "4", "--episodes", "0", *averaging]
     train.main(flags + ["--out", str(tmp_path / "whole")])
     original, calls = BeT.loss, []
     def interrupt(self, obs, actions):

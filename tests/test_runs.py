@@ -417,3 +417,27 @@ def test_evaluation_progress_gives_a_bound_that_holds_when_successes_end_first()
                      "evaluate: 6/20 episodes ended, 6 successes so far (success rate >= 0.300)",
                      "evaluate: 8/20 episodes ended, 8 successes so far (success rate >= 0.400)",
                      "evaluate: 10/20 episodes ended, 10 successes so far (success rate >= 0.500)"]
+
+
+def test_ema_saves_the_moving_average_of_the_weights_after_every_step(monkeypatch):
+    """--ema d: the trained model holds e_1 = w_1, e_t = d e_(t-1) + (1 - d) w_t over the weights after each step."""
+    import dataclasses
+    cfg = dataclasses.replace(train.ENVS["pointmass1"], epochs=2, batch_size=16, ema=0.6, compile=False)
+    rng = np.random.default_rng(0)
+    demos = {"obs": rng.normal(size=(40, 2)).astype(np.float32), "actions": rng.normal(size=(40, 2)).astype(np.float32),
+             "episode_ends": np.array([20, 40])}
+    snapshots, step = [], train.train_step
+    def recorded(model, *args):
+        out = step(model, *args)
+        snapshots.append([p.detach().clone() for p in model.parameters()])
+        return out
+    monkeypatch.setattr(train, "train_step", recorded)
+    torch.manual_seed(0)
+    model = train.build_model(cfg)
+    train.train(model, demos, cfg, seed=0, log=lambda *a: None)
+    average = snapshots[0]
+    for weights in snapshots[1:]:
+        average = [0.6 * e + 0.4 * w for e, w in zip(average, weights)]
+    assert len(snapshots) == 6                                    # 40 windows / 16 = 3 steps an epoch
+    assert all(torch.allclose(p, e, atol=1e-6) for p, e in zip(model.parameters(), average))
+    assert not all(torch.allclose(p, w, atol=1e-6) for p, w in zip(model.parameters(), snapshots[-1]))
