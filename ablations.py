@@ -64,7 +64,7 @@ def run(env, flags, seed, args):
     if args.epochs is not None:
         argv += ["--epochs", str(args.epochs)]
     command_path, results_path = os.path.join(out, "command.json"), os.path.join(out, "eval.json")
-    if args.fresh or not finished(out, argv):
+    if args.fresh or not finished(out, record(argv)):
         os.makedirs(out, exist_ok=True)
         resume = not args.fresh and os.path.exists(os.path.join(out, "train_state.pt"))
         threads = ["--threads", "1"]     # one thread per run, so the numbers do not depend on --workers
@@ -73,7 +73,7 @@ def run(env, flags, seed, args):
                 train.main(argv + threads + (["--resume"] if resume else []))
             except runs.CannotResume:
                 train.main(argv + threads)       # the saved state belongs to another command: start over
-        runs.write_json(command_path, argv)      # written last (atomically): its presence means the run finished
+        runs.write_json(command_path, record(argv))   # written last (atomically): its presence means the run finished
     results = _read(results_path)
     if "routes" in results:
         results["route_entropy"] = route_entropy(results["routes"])
@@ -81,10 +81,17 @@ def run(env, flags, seed, args):
     return results
 
 
-def finished(out, argv):
-    """True if `out` holds the results of `argv`, evaluated on the checkpoint that sits beside them."""
+def record(argv):
+    """What a finished run's command.json holds: its train.py flags and every setting they resolve to, so that a
+    run trained under another row of train.ENVS is retrained, not reused."""
+    settings = dataclasses.asdict(train.config_from_args(train.parse_args(argv)))
+    return json.loads(json.dumps({"argv": argv, "settings": settings}))          # as it reads back from JSON
+
+
+def finished(out, command):
+    """True if `out` holds the results of `command` (see record), evaluated on the checkpoint beside them."""
     paths = [os.path.join(out, name) for name in ("command.json", "eval.json", "model.pt")]
-    if not all(os.path.exists(p) for p in paths) or _read(paths[0]) != argv:
+    if not all(os.path.exists(p) for p in paths) or _read(paths[0]) != command:
         return False
     results = _read(paths[1])
     return results.get("checkpoint", {}).get("sha256") == runs.file_hash(paths[2])

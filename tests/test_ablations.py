@@ -62,8 +62,9 @@ def test_workers_do_not_change_the_numbers(tmp_path):
     assert results[0] == results[1]
 
 
-def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, pool_in_process):
-    """An interrupted table resumes: a run with the same command is read back, a changed one is retrained."""
+def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, pool_in_process, monkeypatch):
+    """An interrupted table resumes: a run with the same command and settings is read back; a changed command,
+    or the same command under a changed row of train.ENVS, is retrained."""
     base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--variants", "BeT", "--k-sweep", "none",
             "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
     model = tmp_path / "runs" / "bet-seed0" / "model.pt"
@@ -76,7 +77,12 @@ def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, pool_in_pr
     assert second != first                                                       # another command: retrained
     assert json.loads((tmp_path / "docs" / "ablations.json").read_text())["runs"]["BeT"][0]["episodes"] == 3
     ablations.main(base + ["--episodes", "3", "--fresh"])
-    assert model.stat().st_mtime_ns != second                                    # --fresh: retrained
+    third = model.stat().st_mtime_ns
+    assert third != second                                                       # --fresh: retrained
+    import dataclasses
+    monkeypatch.setitem(train.ENVS, "pointmass1", dataclasses.replace(train.ENVS["pointmass1"], lr=2e-3))
+    ablations.main(base + ["--episodes", "3"])
+    assert model.stat().st_mtime_ns != third                                     # the row changed: retrained
 
 
 def test_mlp_trunk_sees_in_training_exactly_what_a_rollout_stacks():
