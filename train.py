@@ -196,7 +196,7 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None
             if not math.isfinite(loss.item()):
                 raise ValueError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
                                  f"no model was written (lower --lr, or check the data)")
-            if averaged:
+            if averaged is not None:
                 averaged.update_parameters(model)
             step += 1
             for key, value in (("loss", loss), ("focal", parts["focal"]), ("offset", parts["offset"])):
@@ -208,7 +208,7 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None
         if epoch == 0 or (epoch + 1) % max(1, cfg.epochs // 20) == 0 or epoch + 1 == cfg.epochs:
             log("epoch {epoch:4d}/{epochs}  loss {loss:.4f}  focal {focal:.4f}  offset {offset:.5f}  {seconds:.1f}s"
                 .format(epochs=cfg.epochs, **history[-1]))
-    if averaged:
+    if averaged is not None:
         model.load_state_dict(averaged.module.state_dict())
     return history
 
