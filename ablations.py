@@ -64,7 +64,8 @@ def run(env, flags, seed, args):
     if args.epochs is not None:
         argv += ["--epochs", str(args.epochs)]
     command_path, results_path = os.path.join(out, "command.json"), os.path.join(out, "eval.json")
-    if args.fresh or not finished(out, record(argv)):
+    command = record(argv)
+    if args.fresh or not finished(out, command):
         os.makedirs(out, exist_ok=True)
         resume = not args.fresh and os.path.exists(os.path.join(out, "train_state.pt"))
         threads = ["--threads", "1"]     # one thread per run, so the numbers do not depend on --workers
@@ -73,7 +74,7 @@ def run(env, flags, seed, args):
                 train.main(argv + threads + (["--resume"] if resume else []))
             except runs.CannotResume:
                 train.main(argv + threads)       # the saved state belongs to another command: start over
-        runs.write_json(command_path, record(argv))   # written last (atomically): its presence means the run finished
+        runs.write_json(command_path, command)   # written last (atomically): its presence means the run finished
     results = _read(results_path)
     if "routes" in results:
         results["route_entropy"] = route_entropy(results["routes"])
@@ -82,10 +83,13 @@ def run(env, flags, seed, args):
 
 
 def record(argv):
-    """What a finished run's command.json holds: its train.py flags and every setting they resolve to, so that a
-    run trained under another row of train.ENVS is retrained, not reused."""
-    settings = dataclasses.asdict(train.config_from_args(train.parse_args(argv)))
-    return json.loads(json.dumps({"argv": argv, "settings": settings}))          # as it reads back from JSON
+    """What a finished run's command.json holds: its train.py flags and the fingerprint train.py resumes by
+    (runs.run_record: every setting, the data's hash), so that a run trained under another row of train.ENVS or
+    on other data is retrained, not reused."""
+    args = train.parse_args(argv)
+    path = args.data if args.data is not None else data.default_path(args.env)
+    _, command = runs.run_record(args, train.config_from_args(args), path)
+    return json.loads(json.dumps({"argv": argv, "command": command}))           # as it reads back from JSON
 
 
 def finished(out, command):
