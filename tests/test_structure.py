@@ -2,6 +2,7 @@
 
 import ast
 import os
+import re
 import threading
 
 import pytest
@@ -38,6 +39,20 @@ def test_modules_import_only_downward():
 
 def test_readme_stays_a_reading_companion_of_at_most_12_kb():
     assert os.path.getsize(os.path.join(ROOT, "README.md")) <= 12 * 1024     # experiment records go in docs/
+
+
+def heading_anchors(path):
+    """The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces to '-'."""
+    heads = [line.lstrip("#").strip() for line in open(path) if line.startswith("#")]
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
+
+
+def test_readme_links_into_docs_land_on_a_heading():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    links = re.findall(r"\]\((docs/[^)#\s]+\.md)#([^)\s]+)\)", readme)
+    assert links, "the README links into docs/experiments.md"
+    for path, anchor in links:
+        assert anchor in heading_anchors(os.path.join(ROOT, path)), f"README links to {path}#{anchor}: no such heading"
 
 
 def test_core_modules_use_only_numpy_torch_and_each_other():

@@ -1,8 +1,9 @@
 """The tuning probe behind docs/experiments.md#pusht-in-3-minutes-2026-12-01:
 train.train on data/pusht.npz with the PushT row changed by the flags below, then 200 episodes on the tuning
-seeds 1000-1199; prints and writes one JSON line. Weight decay and k-means restarts have no train.py flag, so
-they are set here.
-    python docs/speed/pusht_3min_probe.py --seed 0 --epochs 32 --ema 0.999 --compile 0 --out /tmp/probe.json"""
+seeds 1000-1199; prints and writes one JSON line. Weight decay, k-means restarts and a warm-up have no train.py
+flag, so they are set here.
+    python docs/speed/pusht_3min_probe.py --seed 0 --epochs 32 --ema 0.999 --compile 0 --out /tmp/probe.json
+    python docs/speed/pusht_3min_probe.py --seed 10 --epochs 32 --ema 0.999 --compile 0 --k 128 --out /tmp/probe.json"""
 import argparse, dataclasses, json, sys, time
 import torch
 sys.path.insert(0, '.')
@@ -15,6 +16,8 @@ p.add_argument("--batch", type=int, default=256); p.add_argument("--ema", type=f
 p.add_argument("--wd", type=float, default=0.1); p.add_argument("--compile", type=int, default=1)
 p.add_argument("--restarts", type=int, default=1, help="k-means: keep the lowest objective of this many inits")
 p.add_argument("--episodes", type=int, default=200); p.add_argument("--threads", type=int, default=1)
+p.add_argument("--k", type=int, default=96); p.add_argument("--dropout", type=float, default=0.0); p.add_argument("--width", type=int, default=72); p.add_argument("--context", type=int, default=5)
+p.add_argument("--warmup", type=float, default=0.0, help="linear warm-up over this many epochs, then the cosine")
 p.add_argument("--out", required=True)
 a = p.parse_args()
 torch.set_num_threads(a.threads)
@@ -24,8 +27,15 @@ def restarted(x, k, *, seed=0, **kw):
     fits = [fit(x, k, seed=seed * a.restarts + r, **kw) for r in range(a.restarts)]
     return min(fits, key=lambda c: float(kmeans.objective(torch.as_tensor(x, dtype=torch.float64), c.double())))
 kmeans.fit = restarted
+cosine = train.learning_rate
+def warmed(cfg, step, total_steps):
+    """Linear warm-up over the first a.warmup epochs' steps, then train.learning_rate's schedule."""
+    warm = a.warmup * total_steps / cfg.epochs
+    return cosine(cfg, step, total_steps) * (min(1.0, (step + 1) / warm) if warm else 1.0)
+train.learning_rate = warmed
 cfg = dataclasses.replace(train.ENVS["pusht"], n_layer=a.layers, epochs=a.epochs, lr=a.lr, batch_size=a.batch,
-                          weight_decay=a.wd, ema=a.ema, compile=bool(a.compile))
+                          weight_decay=a.wd, ema=a.ema, compile=bool(a.compile),
+                          n_embd=a.width, context=a.context, dropout=a.dropout, k=a.k)
 demos = data.load_demos("data/pusht.npz", 18, 2)
 torch.manual_seed(a.seed)
 model = train.build_model(cfg)
