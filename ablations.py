@@ -87,8 +87,7 @@ def record(argv):
     (runs.run_record: every setting, the data's hash), so that a run trained under another row of train.ENVS or
     on other data is retrained, not reused."""
     args = train.parse_args(argv)
-    path = args.data if args.data is not None else data.default_path(args.env)
-    _, command = runs.run_record(args, train.config_from_args(args), path)
+    _, command = runs.run_record(args, train.config_from_args(args), train.data_path(args))
     return json.loads(json.dumps({"argv": argv, "command": command}))           # as it reads back from JSON
 
 

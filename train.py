@@ -231,11 +231,16 @@ def config_from_args(args):
     return dataclasses.replace(ENVS[args.env], **runs.given(args, Config))
 
 
+def data_path(args):
+    """The demonstrations a run trains on: --data, or the env's committed file under data/."""
+    return args.data if args.data is not None else data.default_path(args.env)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     cfg = config_from_args(args)
-    path = args.data if args.data is not None else data.default_path(args.env)
+    path = data_path(args)
     out = args.out if args.out is not None else runs.default_out(args, cfg, ENVS[args.env], data.default_path(args.env))
     runs.check_train_args(args, cfg, out)
     torch.set_num_threads(cfg.threads or runs.cores())

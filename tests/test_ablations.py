@@ -1,5 +1,6 @@
 """The ablation driver (Table 3 / Fig. 6) with tiny settings: table shape, keys and files."""
 
+import dataclasses
 import json
 import os
 
@@ -79,7 +80,6 @@ def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, pool_in_pr
     ablations.main(base + ["--episodes", "3", "--fresh"])
     third = model.stat().st_mtime_ns
     assert third != second                                                       # --fresh: retrained
-    import dataclasses
     monkeypatch.setitem(train.ENVS, "pointmass1", dataclasses.replace(train.ENVS["pointmass1"], lr=2e-3))
     ablations.main(base + ["--episodes", "3"])
     assert model.stat().st_mtime_ns != third                                     # the row changed: retrained
