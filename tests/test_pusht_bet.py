@@ -77,4 +77,4 @@ def test_pusht_default_config_reaches_target(tmp_path, capsys):
         results = json.load(f)
     assert results["episodes"] == 100
     assert results["success_rate"] >= 0.80 and results["mean_max_coverage"] >= 0.95, results
-    assert results["train_seconds"] <= 7.5 * 60, results        # on one idle core of the 2-core reference machine
+    assert results["train_seconds"] <= 180, results             # issue 22's target, both cores of the 2-core machine
