@@ -55,6 +55,21 @@ def test_readme_links_into_docs_land_on_a_heading():
         assert anchor in heading_anchors(os.path.join(ROOT, path)), f"README links to {path}#{anchor}: no such heading"
 
 
+def test_links_inside_docs_land_on_a_heading():
+    """A renamed heading breaks the links to it: every `(#anchor)` and `(file.md#anchor)` in docs/ must resolve."""
+    docs = os.path.join(ROOT, "docs")
+    pages = [os.path.join(docs, f) for f in os.listdir(docs) if f.endswith(".md")]
+    checked = 0
+    for page in pages:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)#([^)\s]+)\)", open(page).read()):
+            path = os.path.normpath(os.path.join(docs, target)) if target else page
+            if target.startswith("http") or not path.endswith(".md"):
+                continue
+            assert anchor in heading_anchors(path), f"{os.path.basename(page)} links to {target}#{anchor}: no such heading"
+            checked += 1
+    assert checked > 20, "docs/experiments.md links between its sections"
+
+
 def test_core_modules_use_only_numpy_torch_and_each_other():
     for name in ("kmeans", "mingpt", "bet", "baselines"):
         tree = ast.parse(open(os.path.join(ROOT, name + ".py")).read())
