@@ -1,10 +1,16 @@
-"""Bin occupancy of the PushT training actions: k-means k 128 against the 12x12 uniform grid (seed 0)."""
-import dataclasses, numpy as np, torch, data, kmeans, train
+"""Bin occupancy of the PushT training actions: k-means k 128 against the 12x12 uniform grid (seed 0).
+Run from the repository root: python docs/ablations/bin_occupancy.py"""
+import dataclasses, os, sys
+import numpy as np, torch
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+import data, kmeans, train
+
 cfg = train.ENVS["pusht"]
 demos = data.load_demos(data.default_path("pusht"), cfg.obs_dim, cfg.act_dim)
 for name, c in (("k-means, k 128", cfg), ("uniform 12x12 grid", dataclasses.replace(cfg, discretizer="uniform"))):
     torch.manual_seed(0)
     model = train.build_model(c).fit_bins(demos["obs"], demos["actions"], seed=0)
-    bins = kmeans.encode(model.normalize_actions(torch.as_tensor(demos["actions"])), model.centers)[0]
-    share = np.bincount(bins.numpy(), minlength=len(model.centers)) / len(bins)
-    print(f"{name}: {len(share)} bins, {(share < 0.001).sum()} under 0.1 % ({(share == 0).sum()} empty), busiest {share.max():.1%}")
+    bins = kmeans.encode(model.normalize_actions(torch.as_tensor(demos["actions"])), model.centers)[0]   # (N,)
+    share = np.bincount(bins.numpy(), minlength=len(model.centers)) / len(bins)                         # (bins,)
+    print(f"{name}: {len(share)} bins, {(share < 0.001).sum()} under 0.1 % ({(share == 0).sum()} empty), "
+          f"busiest {share.max():.1%}")
