@@ -183,16 +183,3 @@ def collect(episode_fn, n_episodes, seed=0, workers=1, max_attempts=None, log=pr
     log(f"collect: done, {len(kept)} successful episodes kept, {failures} failures out of {tried} tried")
     kept = kept[:n_episodes]
     return {**join_episodes([episode for _, episode in kept]), "seeds": np.array([s for s, _ in kept], dtype=np.int64)}
-
-
-# ---------------------------------------------------------------- command line: the standard PushT datasets
-
-def main(argv=None):
-    """python data.py convert SOURCE OUT.npz | export DATA.npz OUT.zarr (see --help): the formats live in
-    pusht_datasets.py; every file it writes is checked by load_demos before it replaces anything."""
-    import pusht_datasets
-    pusht_datasets.main(argv, load_demos)
-
-
-if __name__ == "__main__":
-    main()

@@ -15,11 +15,9 @@ import time
 import numpy as np
 import torch
 
-import blockpush
 import envs
-import plots
-import pusht_expert
-import runs
+from plumbing import plots, runs
+from plumbing.stats import wilson
 
 
 def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=None, progress=None):
@@ -28,20 +26,19 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
     step, repeat. `policy(history, ids, envs_)` gets history (E_running, context, obs_dim) of the episodes
     `ids` and returns their actions (E_running, act_dim); see bet_policy and expert_policy.
     Returns a list of dicts with 'obs' (T+1, obs_dim), 'actions' (T, act_dim), 'rewards' (T,), 'success',
-    'seed', on PushT 'state' (T+1, 5), and for the first `render` episodes 'frames' (T+1 images) and PushT's
-    'coverage' (T+1,) or Block push's 'home' (T+1,: blocks in targets).
+    'seed', 'state' (T+1, ...) where the env's record names a state, and for the first `render` episodes
+    'frames' (T+1 images) and 'score' (T+1,: the record's caption number, e.g. PushT's coverage).
     `progress(episodes ended, successes so far)`, if given, is called whenever an episode ends."""
-    envs_ = [envs.make(env_name, **(plots.small_frames() if i < render else {})) for i in range(episodes)]
+    record = envs.get(env_name)
+    envs_ = [record.make(**(plots.small_frames() if i < render else {})) for i in range(episodes)]
     first = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs_)]).astype(np.float32)   # (E, obs_dim)
     # an episode's history starts as its first observation repeated, as in training's clamped windows
     history = torch.as_tensor(first)[:, None].repeat(1, context, 1)                              # (E, h, obs_dim)
     traj = [{"obs": [o], "actions": [], "rewards": [], "success": False, "seed": seed + i} for i, o in enumerate(first)]
-    pusht = env_name == "pusht"          # its 5-D state, to tell which edge of the T each rollout pushes first
-    for i in range(episodes if pusht else 0):
-        traj[i]["state"] = [pusht_expert.state_vector(envs_[i])]
-    score = "coverage" if pusht else "home"     # what a video's caption shows: PushT's coverage, blocks in targets
+    for i in range(episodes if record.state else 0):       # e.g. PushT's 5-D pose: which edge is pushed first
+        traj[i]["state"] = [record.state(envs_[i])]
     for i in range(render):
-        traj[i]["frames"], traj[i][score] = [envs_[i].render()], [0.0]
+        traj[i]["frames"], traj[i]["score"] = [envs_[i].render()], [0.0]
     running, step = np.ones(episodes, dtype=bool), 0
     while running.any() and (max_steps is None or step < max_steps):
         ids = np.flatnonzero(running)
@@ -50,15 +47,15 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
             obs, reward, terminated, truncated, info = envs_[i].step(action)
             t = traj[i]
             t["obs"].append(obs); t["actions"].append(action); t["rewards"].append(float(reward))
-            if pusht:
-                t["state"].append(pusht_expert.state_vector(envs_[i]))
+            if record.state:
+                t["state"].append(record.state(envs_[i]))
             if i < render:
                 t["frames"].append(envs_[i].render())
-                t[score].append(info["coverage"] if pusht else sum(w is not None for w in info["in_target"].values()))
+                t["score"].append(record.score[1](info) if record.score else float(reward))
             history[i] = torch.cat([history[i, 1:], torch.as_tensor(obs, dtype=torch.float32)[None]])   # drop the oldest
             if terminated or truncated:
                 running[i] = False
-                t["success"] = episode_success(env_name, terminated, truncated, info)
+                t["success"] = record.success(terminated, truncated, info)
                 if progress:
                     progress(int((~running).sum()), sum(bool(u["success"]) for u in traj))
         step += 1
@@ -86,78 +83,26 @@ def bet_policy(model, temperature, seed):
 
 
 def expert_policy(experts):
-    """Scripted experts as a rollout policy: expert i reads env i's true state and ignores the history."""
-    return lambda history, ids, envs_: np.stack([experts[i].act(envs_[i]) for i in ids])
-
-
-def oracle_policy(oracles):
-    """Block push oracles as a rollout policy: oracle i reads episode i's latest observation."""
-    return lambda history, ids, envs_: np.stack([oracles[i].act(h[-1].numpy()) for h, i in zip(history, ids)])
-
-
-def episode_success(env_name, terminated, truncated, info):
-    """Point-mass and PushT succeed by terminating at the goal; CartPole by surviving to the time limit.
-    (gym-pusht terminates exactly when coverage > 0.95 and sets info['is_success'] then; its TimeLimit is 300.)"""
-    if env_name == "cartpole":
-        return bool(truncated and not terminated)
-    return bool(terminated and info.get("success", info.get("is_success", False)))
+    """Scripted experts as a rollout policy: expert i acts on env i (its true state) or on its latest observation."""
+    return lambda history, ids, envs_: np.stack([experts[i](envs_[i], history[j, -1].numpy()) for j, i in enumerate(ids)])
 
 
 def metrics(env_name, trajectories, seconds):
     """The JSON results: success_rate with its 95 % Wilson interval, episodes, the rollouts' wall time in seconds,
-    mean_steps, plus per env: the route each point-mass rollout took (the modes, Sec. 3.4), CartPole's return
-    (steps balanced), PushT's coverage of the goal (its reward: mean_max_coverage, LeRobot's avg_max_reward)."""
+    mean_steps, mean_return (where the env's return means something), then what the env's record adds (the
+    routes of the point-mass rollouts, the modes of Sec. 3.4; PushT's coverage; Block push's Tables 1 and 2),
+    and one line per episode."""
+    record = envs.get(env_name)
     returns, wins = np.array([t["rewards"].sum() for t in trajectories]), sum(bool(t["success"]) for t in trajectories)
-    out = {"env": env_name, "success_rate": wins / len(trajectories), "success_ci95": runs.wilson(wins, len(trajectories)),
+    out = {"env": env_name, "success_rate": wins / len(trajectories), "success_ci95": wilson(wins, len(trajectories)),
            "episodes": len(trajectories), "seconds": round(seconds, 2),
            "mean_steps": float(np.mean([len(t["actions"]) for t in trajectories]))}
-    if env_name != "pusht":                # a PushT return sums coverage over steps: it means nothing
+    if record.has_return:
         out["mean_return"] = float(returns.mean())
-    if env_name in envs.ROUTES:
-        labels = [envs.classify_route(env_name, t["obs"][:, :2]) for t in trajectories]
-        out["routes"] = {r: float(np.mean([lab[0] == r for lab in labels])) for r in envs.ROUTES[env_name]}
-        out["single_route"] = float(np.mean([lab[1] for lab in labels]))
-    if env_name == "cartpole":
-        out["min_return"] = float(returns.min())
-    pusht = env_name == "pusht"
-    if pusht:
-        # gym-pusht's reward is already clip(coverage / 0.95, 0, 1): its per-episode maximum, averaged, is LeRobot's
-        # avg_max_reward and Diffusion Policy's mean_score; pc_success is LeRobot's success rate in percent
-        out["mean_max_coverage"] = out["avg_max_reward"] = float(np.mean([t["rewards"].max() for t in trajectories]))
-        out["mean_score"], out["pc_success"] = out["avg_max_reward"], 100.0 * out["success_rate"]
-        edges = [pusht_expert.first_push_edge(t["state"]) or "none" for t in trajectories]   # the modes (Table 2-like)
-        out["first_pushed_edge"] = {e: edges.count(e) / len(edges) for e in pusht_expert.EDGE_NAMES + ["none"]}
-        out["edge_entropy_nats"] = entropy_nats(out["first_pushed_edge"].values())
-    modes = [blockpush.modes(t["obs"]) for t in trajectories] if env_name == "blockpush" else None
-    if modes:
-        out.update(blockpush_tables(modes))
+    out.update(record.metrics(trajectories))
     out["per_episode"] = [{"seed": t["seed"], "success": bool(t["success"]), "return": float(t["rewards"].sum()),
-                           "steps": len(t["actions"]), **({"max_coverage": float(t["rewards"].max())} if pusht else {}),
-                           **({"first": modes[i]["first"], "target": modes[i]["target"]} if modes else {})}
-                          for i, t in enumerate(trajectories)]
+                           "steps": len(t["actions"]), **record.episode_metrics(t)} for t in trajectories]
     return out
-
-
-def blockpush_tables(modes):
-    """Table 1 (R1, R2: one / both blocks reached; P1, P2: one / both pushed into targets) and Table 2 (the block
-    reached first; each block's target) as fractions of all rollouts, each with its 95 % Wilson interval, and the
-    entropy in nats of the four orders (first block x assignment) over the rollouts that finished one."""
-    n = len(modes)
-    counts = {"R1": sum(m["reached"] >= 1 for m in modes), "R2": sum(m["reached"] == 2 for m in modes),
-              "P1": sum(m["pushed"] >= 1 for m in modes), "P2": sum(m["both"] for m in modes),
-              **{f"first_{b}": sum(m["first"] == b for m in modes) for b in blockpush.BLOCKS},
-              **{f"{b}_to_{t}": sum(m["target"][b] == t for m in modes) for b in blockpush.BLOCKS for t in blockpush.BLOCKS}}
-    orders = [(m["first"], m["target"]["red"]) for m in modes if m["both"] and m["first"]]
-    return {"blockpush": {key: c / n for key, c in counts.items()},
-            "blockpush_ci95": {key: runs.wilson(c, n) for key, c in counts.items()},
-            "order_entropy_nats": entropy_nats([orders.count(o) for o in set(orders)])}
-
-
-def entropy_nats(fractions):
-    """-sum p log p over the modes seen (fractions rescaled to sum to 1), in nats, as Table 2 reports the Kitchen's
-    task entropy."""
-    p = np.array([f for f in fractions if f > 0])
-    return float(-(p / p.sum() * np.log(p / p.sum())).sum()) if len(p) else 0.0
 
 
 def evaluate(model, env_name, episodes, seed, temperature=1.0, return_trajectories=False, render=0, log=None):
@@ -173,14 +118,10 @@ def evaluate(model, env_name, episodes, seed, temperature=1.0, return_trajectori
 
 
 def evaluate_expert(episodes, seed, render=0, env_name="pusht"):
-    """evaluate() for the scripted PushT expert or the Block push oracle (without the demonstrations' noise):
-    the reference for the imitation ratio."""
+    """evaluate() for the env's scripted expert (PushT's planner, the Block push oracle; without the
+    demonstrations' noise): the reference for the imitation ratio."""
     t0 = time.time()
-    if env_name == "blockpush":
-        policy = oracle_policy([blockpush.BlockPushOracle(seed + i) for i in range(episodes)])
-    else:
-        policy = expert_policy([pusht_expert.PushTExpert(seed=seed + i, explore=pusht_expert.EXPLORE)
-                                for i in range(episodes)])
+    policy = expert_policy([envs.get(env_name).expert(seed + i) for i in range(episodes)])
     trajectories = rollout(policy, env_name, episodes, seed, render=render)
     results = metrics(env_name, trajectories, time.time() - t0)
     results.update(seed=seed, policy="expert")
@@ -220,7 +161,8 @@ def main(argv=None):
         results["expert"] = expert
     film = filmed(args, model, env_name, temperature, trajectories) if args.video else []
     if film:
-        plots.write_video(film, args.video)
+        record = envs.get(env_name)
+        plots.write_video(film, args.video, *(record.score[:1] if record.score else ()))
         print(f"wrote {args.video}")
     elif args.video:
         runs.note(f"no {args.video_pick} among the {args.episodes} episodes; {args.video} not written")
@@ -230,7 +172,7 @@ def main(argv=None):
         runs.write_results(args.json, results, args.checkpoint, digest)
         print(f"wrote {args.json}")
     if args.plot and model is not None:
-        plots.evaluation_figures(env_name, trajectories, log, args.plot, runs.plot_tag(model, env_name),
+        plots.evaluation_figures(envs.get(env_name), trajectories, log, args.plot, runs.plot_tag(model, env_name),
                                  results["success_rate"])
 
 

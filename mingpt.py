@@ -43,7 +43,7 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)                                # 3 x (B, T, C)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))   # (B, nh, T, hs)
-        # written out rather than F.scaled_dot_product_attention, so torch.compile can fuse it (docs/experiments.md)
+        # written out rather than F.scaled_dot_product_attention, so torch.compile can fuse it (docs/history/experiments.md)
         # Exercise attention (Vaswani et al. 2017, Eq. 1): scaled scores, the causal mask (self.future), softmax,
         # dropout on the weights (self.attn_drop), then the weighted sum of the values.
         ### BEGIN SOLUTION attention

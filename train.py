@@ -6,7 +6,7 @@ Train a BeT policy on an environment's demonstrations, save it, then evaluate it
     python train.py --env pointmass1 --policy nn     # the nearest-neighbour baseline (lwr: LWR); stores, no training
     python train.py --env pusht --collect 200        # (re)generate data/pusht.npz with the scripted expert
 
-Per-environment settings live in the one table ENVS below; every Config field with a flag can be overridden
+Per-environment settings live in each env's record (envs/<env>.py); every Config field with a flag can be overridden
 on the command line (`python train.py --help` lists them with the paper's values).
 """
 
@@ -21,13 +21,13 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import data
+import envs
 import evaluate
-import experts
-import runs
-from baselines import NEIGHBOURS, NearestNeighbours
-from bet import BeT
+from plumbing import runs
+import variants
+from variants.baselines import NEIGHBOURS, NearestNeighbours
 from mingpt import param_groups
-from runs import setting
+from plumbing.runs import setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,71 +62,41 @@ class Config:
                          "(0 = off; not in the paper)", "none", check="fraction")
     compile: bool = setting(False, "torch.compile the training loss (needs a C++ compiler)")
     threads: int = setting(0, "torch CPU threads for training (0 = every core; evaluation runs on one)", check=0)
-    # the RBC baseline (Sec. 3.2); depth and width by validation MSE (App. B.1: ablations.py --tune-rbc)
+    # the RBC baseline (Sec. 3.2); depth and width by validation MSE (App. B.1: tools.ablations --tune-rbc)
     rbc_layers: int = setting(2, "--policy mse: hidden layers of the MLP", check=1)
     rbc_width: int = setting(64, "--policy mse: width of the MLP", check=1)
     # evaluation
     temperature: float = setting(1.0, "bin sampling temperature (0 = argmax)", "1 (Sec. 2.4)", check="temperature")
     eval_episodes: int = setting(100, "evaluation episodes after training (0 = skip)", flag="--episodes", check=0)
     eval_seed: int = setting(100000, "first evaluation env seed: episode i uses seed + i", check=0)
-    metric: str = setting("success_rate", "what the ablation table and k sweep judge the env by", flag=False)
-    k_sweep: tuple = setting((1, 2, 4, 8), "the k values of ablations.py's sweep (Fig. 6)", flag=False)
 
 
-# One row per env. Each departure from App. B says why in a line; the tuning runs behind it are in
-# docs/experiments.md (#point-mass-tuning-record, #pusht-tuning-record). The small models train on one thread:
-# a second one made pointmass1 slower, not faster; PushT gains 1.6x from both cores (bench.py --all-cores).
-ENVS = {
-    # lr 1e-3 x 100 epochs: 1e-4 x 10 is far from converged; width 64, no dropout: width 20 could not tell a
-    # corner from its neighbour; temperature 0.5: focal loss leaves a few % on wrong bins, which break routes.
-    "pointmass1": Config(obs_dim=2, act_dim=2, k=2, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
-                         epochs=100, alpha=1.0, temperature=0.5, eval_episodes=200, threads=1,
-                         rbc_layers=3, rbc_width=256, k_sweep=(1, 2, 3, 4, 6, 8)),
-    "pointmass2": Config(obs_dim=2, act_dim=2, k=3, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
-                         epochs=100, alpha=1.0, temperature=0.5, eval_episodes=200, metric="single_route", threads=1,
-                         rbc_layers=4, rbc_width=128, k_sweep=(1, 2, 3, 4, 6, 8)),
-    # not in the paper: a quick check on a classic control task (point-mass settings, 10 epochs)
-    "cartpole":   Config(obs_dim=4, act_dim=1, k=2, context=2, n_layer=1, n_head=2, n_embd=20, dropout=0.1,
-                         epochs=10, alpha=1.0, metric="mean_return", threads=1),
-    # Table 4's block-push column, except: 2 layers, lr 8e-3, batch 256, cosine, 32 epochs, weight EMA 0.999,
-    # eager (a first compile costs more than it saves), to fit ~3 min on 2 cores; dropout 0 (0.1 gave 81.5
-    # against 87.5 % with 4 layers); k 128 (finer bins shrink the offset error of the final pushes; 128 against
-    # 96 narrowed the spread over training seeds); alpha 10 (the offset term is ~0.03 in normalised units).
-    "pusht":      Config(obs_dim=18, act_dim=2, k=128, context=5, n_layer=2, n_head=4, n_embd=72, dropout=0.0,
-                         epochs=32, batch_size=256, lr=8e-3, schedule="cosine", ema=0.999, alpha=10.0,
-                         rbc_layers=4, rbc_width=256, k_sweep=(1, 8, 24, 48, 128)),
-    # Table 4's block-push column (k 24, h 5, 4 x 4 heads x 72), except: batch 256, lr 2e-3, cosine, compiled;
-    # dropout 0 as PushT; epochs to fit 15 min on one core.
-    "blockpush":  Config(obs_dim=6, act_dim=2, k=24, context=5, n_layer=4, n_head=4, n_embd=72, dropout=0.0,
-                         epochs=20, batch_size=256, lr=2e-3, schedule="cosine", compile=True, alpha=10.0,
-                         rbc_layers=4, rbc_width=256, k_sweep=(1, 4, 8, 24, 48)),
-    # DAgger's test bed (not in the paper): point-mass settings
-    "track":      Config(obs_dim=4, act_dim=2, k=8, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0,
-                         epochs=100, batch_size=256, lr=3e-3, alpha=1.0, eval_episodes=200, threads=1),
-}
+def env_config(name):
+    """An env's Config: its record's settings (envs/<env>.py says why each departs from App. B)."""
+    return Config(**envs.get(name).settings)
 
 
 def build_model(cfg, policy="bet"):
-    """BeT from a Config. policy="mse" is the RBC baseline (Sec. 3.2): one bin (the focal term is then exactly 0
-    and Eq. 2 is plain MSE regression) and an MLP trunk on the current observation, of its own depth and width.
-    policy="nn" or "lwr" is the nearest-neighbour or LWR baseline (Sec. 3.2, App. B.1): no weights to train."""
+    """BeT from a Config (Table 3's variants by cfg.trunk, cfg.discretizer, cfg.offsets, k and context; see
+    variants/). policy="mdn" is GPT-MDN; "mse" the RBC baseline (Sec. 3.2): one bin (the focal term is then exactly 0
+    and Eq. 2 is plain MSE regression) and an MLP trunk on the current observation, of its own depth and width;
+    "nn" or "lwr" the nearest-neighbour or LWR baseline (Sec. 3.2, App. B.1): no weights to train."""
     if policy in NEIGHBOURS:
-        return NearestNeighbours(cfg.obs_dim, cfg.act_dim, NEIGHBOURS[policy])
-    if policy == "mdn":                  # GPT-MDN (Table 3): k Gaussians on the GPT trunk, trained by their NLL
-        return BeT(cfg.obs_dim, cfg.act_dim, k=cfg.k, context=cfg.context, n_layer=cfg.n_layer, n_head=cfg.n_head,
-                   n_embd=cfg.n_embd, dropout=cfg.dropout, head="mdn")
+        return variants.build(dict(policy=policy, obs_dim=cfg.obs_dim, act_dim=cfg.act_dim, neighbours=NEIGHBOURS[policy]))
+    sizes = dict(k=cfg.k, context=cfg.context, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
+                 dropout=cfg.dropout, alpha=cfg.alpha, gamma=cfg.gamma)
+    if policy == "mdn":
+        return variants.build(variants.bet_config(cfg.obs_dim, cfg.act_dim, **sizes, head="mdn"))
     if policy == "mse":
-        return BeT(cfg.obs_dim, cfg.act_dim, k=1, context=1, n_layer=cfg.rbc_layers, n_embd=cfg.rbc_width,
-                   dropout=0.0, alpha=cfg.alpha, trunk="mlp")
-    k = cfg.k
+        sizes.update(k=1, context=1, n_layer=cfg.rbc_layers, n_embd=cfg.rbc_width, dropout=0.0)
+        return variants.build(variants.bet_config(cfg.obs_dim, cfg.act_dim, **sizes, trunk="mlp"))
     if cfg.discretizer == "uniform":     # a grid has levels**D bins: the smallest grid with at least k
         levels = 1
-        while levels ** cfg.act_dim < k:
+        while levels ** cfg.act_dim < cfg.k:
             levels += 1
-        k = levels ** cfg.act_dim
-    return BeT(cfg.obs_dim, cfg.act_dim, k=k, context=cfg.context, n_layer=cfg.n_layer, n_head=cfg.n_head,
-               n_embd=cfg.n_embd, dropout=cfg.dropout, alpha=cfg.alpha, gamma=cfg.gamma, offsets=cfg.offsets,
-               trunk=cfg.trunk, discretizer=cfg.discretizer)
+        sizes["k"] = levels ** cfg.act_dim
+    return variants.build(variants.bet_config(cfg.obs_dim, cfg.act_dim, **sizes, offsets=cfg.offsets, trunk=cfg.trunk,
+                                              discretizer=cfg.discretizer))
 
 
 def learning_rate(cfg, step, total_steps):
@@ -216,7 +186,7 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None
 
 def parser():
     """train.py's flags: runs.train_parser's, then one for each Config field that has one (see Config)."""
-    p = runs.train_parser(ENVS)
+    p = runs.train_parser(envs.ENVS)
     runs.add_flags(p, Config)
     return p
 
@@ -227,9 +197,9 @@ def parse_args(argv=None):
 
 def config_from_args(args):
     """The env's Config, with every field whose flag was given replaced."""
-    if args.env not in ENVS:
-        raise ValueError(f"unknown env '{runs.one_line(args.env)}'; choose one of {', '.join(ENVS)}")
-    return dataclasses.replace(ENVS[args.env], **runs.given(args, Config))
+    if args.env not in envs.ENVS:
+        raise ValueError(f"unknown env '{runs.one_line(args.env)}'; choose one of {', '.join(envs.ENVS)}")
+    return dataclasses.replace(env_config(args.env), **runs.given(args, Config))
 
 
 def data_path(args):
@@ -242,12 +212,12 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = config_from_args(args)
     path = data_path(args)
-    out = args.out if args.out is not None else runs.default_out(args, cfg, ENVS[args.env], data.default_path(args.env))
+    out = args.out if args.out is not None else runs.default_out(args, cfg, env_config(args.env), data.default_path(args.env))
     runs.check_train_args(args, cfg, out)
     torch.set_num_threads(cfg.threads or runs.cores())
     if args.collect:                                 # write the demonstrations, then stop
         runs.check_collect_path(path, cfg, args.env)
-        demos = data.collect(experts.demo_episode_fn(args.env), args.collect, seed=args.seed, workers=args.workers)
+        demos = data.collect(envs.get(args.env).demo_episode, args.collect, seed=args.seed, workers=args.workers)
         runs.save_demos(path, demos)
         print(f"wrote {path}: {len(demos['episode_ends'])} episodes, {len(demos['obs'])} steps")
         return

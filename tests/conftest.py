@@ -4,11 +4,11 @@ import pytest
 import torch
 torch.set_num_threads(2)
 
-import coursework
+from tools import coursework
 
 
 def pytest_configure(config):
-    """One marker per coursework exercise (ex_<name>): `python coursework.py grade` selects a test by it."""
+    """One marker per coursework exercise (ex_<name>): `python -m tools.coursework grade` selects a test by it."""
     config.addinivalue_line("markers", "needs_solutions: uses the exercises' solutions indirectly (training, "
                             "rollouts); in the handout it fails until they are done")
     for name, (points, title) in coursework.EXERCISES.items():

@@ -6,17 +6,24 @@ import os
 
 import pytest
 
-import ablations
-import runs
+from tools import ablations
+from plumbing import runs
 import train
 from test_reliability import pool_in_process   # noqa: F401 (a fixture: runs trained in this process)
+from plumbing import stats
+import envs
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
 
 
+def changed(record, **settings):
+    """An env record with some training settings changed."""
+    return dataclasses.replace(record, settings={**record.settings, **settings})
+
+
 def test_driver_smoke(tmp_path, capsys):
     out, runs = tmp_path / "docs", tmp_path / "runs"
-    k = train.ENVS["pointmass1"].k
+    k = train.env_config("pointmass1").k
     ablations.main(["--env", "pointmass1", "--seeds", "2", "--episodes", "2", "--epochs", "1",
                     "--k-sweep", f"1,{k}", "--out", str(out), "--runs", str(runs)])
     n = len(ablations.VARIANTS)              # k=1 and k=default share runs with two variants: only n trained
@@ -33,7 +40,7 @@ def test_driver_smoke(tmp_path, capsys):
     table = (out / "ablations.md").read_text().splitlines()
     assert sum(line.startswith("| ") for line in table) == 1 + len(ablations.VARIANTS)   # header + one row each
     assert (out / "k_sweep.png").exists()
-    from runs import load_model
+    from plumbing.runs import load_model
     assert load_model(runs / "discretizer_uniform-seed0" / "model.pt").config["discretizer"] == "uniform"
     assert load_model(runs / "k_1-seed1" / "model.pt").k == 1
 
@@ -65,7 +72,7 @@ def test_workers_do_not_change_the_numbers(tmp_path):
 
 def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, pool_in_process, monkeypatch):
     """An interrupted table resumes: a run with the same command and settings is read back; a changed command,
-    or the same command under a changed row of train.ENVS, is retrained."""
+    or the same command under changed settings in the env's record, is retrained."""
     base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--variants", "BeT", "--k-sweep", "none",
             "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
     model = tmp_path / "runs" / "bet-seed0" / "model.pt"
@@ -80,7 +87,7 @@ def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, pool_in_pr
     ablations.main(base + ["--episodes", "3", "--fresh"])
     third = model.stat().st_mtime_ns
     assert third != second                                                       # --fresh: retrained
-    monkeypatch.setitem(train.ENVS, "pointmass1", dataclasses.replace(train.ENVS["pointmass1"], lr=2e-3))
+    monkeypatch.setitem(envs.ENVS, "pointmass1", changed(envs.get("pointmass1"), lr=2e-3))
     ablations.main(base + ["--episodes", "3"])
     assert model.stat().st_mtime_ns != third                                     # the row changed: retrained
 
@@ -91,10 +98,10 @@ def test_mlp_trunk_sees_in_training_exactly_what_a_rollout_stacks():
     import torch
     import data
     import evaluate
-    from bet import BeT
+    from helpers import bet_model
     torch.manual_seed(0)
     demos = data.load_demos(data.default_path("pointmass2"), 2, 2)
-    model = BeT(2, 2, k=3, context=3, n_layer=1, n_embd=8, trunk="mlp").fit_bins(demos["obs"], demos["actions"]).eval()
+    model = bet_model(2, 2, k=3, context=3, n_layer=1, n_embd=8, trunk="mlp").fit_bins(demos["obs"], demos["actions"]).eval()
     seen = []                                   # every stacked input the MLP computes on
     model.trunk.net.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].flatten(0, -2).clone()))
     policy = evaluate.bet_policy(model, 1.0, seed=0)
@@ -132,7 +139,7 @@ def test_update_keeps_the_rows_it_does_not_rerun(tmp_path, pool_in_process):
 def test_tune_rbc_scores_every_depth_and_width(tmp_path, monkeypatch):
     """App. B.1's RBC protocol on a 95/5 episode split: one validation MSE per depth x width, the best is the minimum."""
     import dataclasses
-    monkeypatch.setitem(train.ENVS, "pointmass1", dataclasses.replace(train.ENVS["pointmass1"], epochs=2))
+    monkeypatch.setitem(envs.ENVS, "pointmass1", changed(envs.get("pointmass1"), epochs=2))
     result = ablations.tune_rbc("pointmass1", (1, 2), (8, 16), seed=100)
     assert [(r["layers"], r["width"]) for r in result["rows"]] == [(1, 8), (1, 16), (2, 8), (2, 16)]
     assert result["episodes"] == {"train": 190, "validation": 10}
@@ -166,7 +173,7 @@ def test_blockpush_rows_pool_table_1_and_2_over_the_seeds():
     run = lambda p2: {"success_rate": p2, "episodes": 100, "order_entropy_nats": 1.3,
                       "blockpush": {k: (p2 if k == "P2" else 0.5) for k in keys}}
     s = ablations.summarise([run(0.9), run(0.7)], "success_rate", 0.8)
-    assert s["blockpush"]["P2"] == 0.8 and s["blockpush_ci95"]["P2"] == runs.wilson(160, 200)
+    assert s["blockpush"]["P2"] == 0.8 and s["blockpush_ci95"]["P2"] == stats.wilson(160, 200)
     text = ablations.markdown("blockpush", {"BeT": s}, [0, 1], type("A", (), {"eval_episodes": 100, "eval_seed": 0,
                                                                              "epochs": None}))
     assert "| BeT | 0.500 (0.43–0.57) | 0.500 (0.43–0.57) | 0.500 (0.43–0.57) | 0.800 (0.74–0.85) |" in text

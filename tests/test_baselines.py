@@ -12,9 +12,9 @@ import torch
 
 import data
 import evaluate
-import runs
+from plumbing import runs
 import train
-from baselines import NearestNeighbours
+from variants.baselines import NearestNeighbours
 from test_runs import cli, one_error_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,7 +94,7 @@ def test_train_stores_evaluates_and_the_checkpoint_round_trips(baseline_run, tmp
     assert os.listdir(tmp_path / "plots") == [f"pointmass1-{policy}-rollouts.png"]     # no loss curve: no epochs
     loaded = runs.load_model(out / "model.pt")
     assert loaded.config["policy"] == loaded.meta["policy"] == policy and loaded.context == 1
-    cfg = train.ENVS["pointmass1"]
+    cfg = train.env_config("pointmass1")
     demos = data.load_demos(data.default_path("pointmass1"), cfg.obs_dim, cfg.act_dim)
     fresh = train.build_model(cfg, policy).fit(demos["obs"], demos["actions"])
     history = torch.cat([torch.as_tensor(demos["obs"][:64]), torch.randn(64, 2)])[:, None].repeat(1, 2, 1)

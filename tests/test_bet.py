@@ -8,9 +8,12 @@ import torch
 import torch.nn.functional as F
 
 import kmeans
-from bet import BeT, focal_loss, mdn_nll, offset_loss
+from bet import focal_loss, offset_loss
+from helpers import bet_model
+import variants
+from variants.mdn import mdn_nll
 from mingpt import GPT, GPTConfig, param_groups
-import runs
+from plumbing import runs
 
 
 # ---------------------------------------------------------------- focal loss (Sec. 2.2)
@@ -86,7 +89,7 @@ def test_offset_loss_gradient_only_on_true_bin():
 @pytest.mark.ex_attention
 def test_causality():
     torch.manual_seed(0)
-    model = BeT(3, 2, k=4, context=6, n_layer=2, n_head=2, n_embd=16).eval()
+    model = bet_model(3, 2, k=4, context=6, n_layer=2, n_head=2, n_embd=16).eval()
     x = torch.randn(2, 6, 3)
     y = x.clone()
     y[:, 4:] += torch.randn(2, 2, 3)                                        # change only positions 4, 5
@@ -98,7 +101,7 @@ def test_causality():
 def test_mlp_trunk_reads_the_whole_stacked_window():
     """App. C.3: one prediction per window, from all `context` frames stacked oldest first; no other length."""
     torch.manual_seed(0)
-    model = BeT(3, 2, k=4, context=6, n_layer=2, n_head=2, n_embd=16, trunk="mlp").eval()
+    model = bet_model(3, 2, k=4, context=6, n_layer=2, n_head=2, n_embd=16, trunk="mlp").eval()
     x = torch.randn(2, 6, 3)
     logits, offsets = model(x)
     assert logits.shape == (2, 1, 4) and offsets.shape == (2, 1, 4, 2)
@@ -118,7 +121,7 @@ def test_mlp_trunk_reads_the_whole_stacked_window():
 def test_sequence_trunks_are_causal_at_every_position(trunk):
     """Perturb only o_t: the outputs at positions < t stay put, the one at t moves (one output per position)."""
     torch.manual_seed(0)
-    model = BeT(3, 2, k=4, context=6, n_layer=2, n_head=2, n_embd=16, trunk=trunk).eval()
+    model = bet_model(3, 2, k=4, context=6, n_layer=2, n_head=2, n_embd=16, trunk=trunk).eval()
     x = torch.randn(2, 6, 3)
     logits, offsets = model(x)
     assert logits.shape == (2, 6, 4) and offsets.shape == (2, 6, 4, 2)
@@ -135,11 +138,11 @@ def test_new_trunks_honour_dropout(trunk):
     """With dropout, two training-mode passes differ; in eval mode, or with dropout 0, they are equal."""
     x = torch.randn(4, 5, 3)
     torch.manual_seed(0)
-    model = BeT(3, 2, k=4, context=5, n_layer=2, n_embd=16, dropout=0.5, trunk=trunk).train()
+    model = bet_model(3, 2, k=4, context=5, n_layer=2, n_embd=16, dropout=0.5, trunk=trunk).train()
     assert not torch.allclose(model(x)[0], model(x)[0])
     model.eval()
     assert torch.equal(model(x)[0], model(x)[0])
-    model = BeT(3, 2, k=4, context=5, n_layer=2, n_embd=16, dropout=0.0, trunk=trunk).train()
+    model = bet_model(3, 2, k=4, context=5, n_layer=2, n_embd=16, dropout=0.0, trunk=trunk).train()
     assert torch.equal(model(x)[0], model(x)[0])
 
 
@@ -153,7 +156,7 @@ def test_gpt_shapes_and_too_long_input():
 
 
 def test_param_groups_decay_linear_weights_only():
-    model = BeT(3, 2, k=4, context=5, n_layer=2, n_head=2, n_embd=16)
+    model = bet_model(3, 2, k=4, context=5, n_layer=2, n_head=2, n_embd=16)
     decay, no_decay = param_groups(model, 0.1)
     linear_weights = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear)}
     assert {id(p) for p in decay["params"]} == linear_weights and decay["weight_decay"] == 0.1
@@ -179,7 +182,7 @@ def fixed_output_model(logits, offsets, act_mean=(0.5, -1.0), act_std=(2.0, 3.0)
     """A BeT whose heads ignore the input: bin logits = `logits`, offsets = `offsets` (k, 2). Its trunk is
     ZeroTrunk, so these tests need no attention (a separate coursework exercise)."""
     k = len(logits)
-    model = BeT(2, 2, k=k, context=2, n_layer=1, n_head=1, n_embd=4)
+    model = bet_model(2, 2, k=k, context=2, n_layer=1, n_head=1, n_embd=4)
     model.trunk = ZeroTrunk(4)
     with torch.no_grad():
         model.centers.copy_(torch.arange(2 * k, dtype=torch.float32).view(k, 2))
@@ -241,8 +244,8 @@ def test_bet_keeps_both_modes_where_mse_averages_them():
     obs = torch.zeros(64, 1, 1)                                             # one observation...
     actions = torch.cat([-torch.ones(32, 1, 1), torch.ones(32, 1, 1)])      # ...two equally likely actions
     common = dict(context=1, n_layer=1, n_head=1, n_embd=16, dropout=0.0)
-    bet = train(BeT(1, 1, k=2, **common), obs, actions)
-    mse = train(BeT(1, 1, k=1, trunk="mlp", **common), obs, actions)      # RBC: one bin, MLP, plain MSE
+    bet = train(bet_model(1, 1, k=2, **common), obs, actions)
+    mse = train(bet_model(1, 1, k=1, trunk="mlp", **common), obs, actions)      # RBC: one bin, MLP, plain MSE
     a = bet.sample(torch.zeros(4000, 1, 1), generator=torch.Generator().manual_seed(1)).flatten()
     assert (a < -0.9).float().mean() >= 0.3 and (a > 0.9).float().mean() >= 0.3
     assert ((a.abs() - 1).abs() < 0.1).all()                                # every sample lands on a mode
@@ -259,7 +262,7 @@ def test_new_trunks_learn_a_mode_from_the_history(trunk):
     obs = torch.zeros(64, 3, 1)
     obs[:, 0, 0] = mode                                                     # only o_1 tells the mode
     actions = mode[:, None, None].expand(64, 3, 1).clone()                  # every step acts in the mode
-    model = BeT(1, 1, k=2, context=3, n_layer=2, n_embd=16, dropout=0.0, trunk=trunk)
+    model = bet_model(1, 1, k=2, context=3, n_layer=2, n_embd=16, dropout=0.0, trunk=trunk)
     model.fit_bins(obs.reshape(-1, 1), actions.reshape(-1, 1), seed=0)
     before = model.loss(obs, actions)[0].item()
     threads = torch.get_num_threads()
@@ -279,7 +282,7 @@ def test_new_trunks_learn_a_mode_from_the_history(trunk):
 def fitted_model(**kw):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    model = BeT(4, 2, k=5, context=3, n_layer=1, n_head=2, n_embd=8, **kw)
+    model = bet_model(4, 2, k=5, context=3, n_layer=1, n_head=2, n_embd=8, **kw)
     obs = rng.standard_normal((300, 4)) * [1, 10, 100, 0] + 7
     actions = rng.standard_normal((300, 2)) * [50, 0.1] + [100, 0]
     return model.fit_bins(obs, actions, seed=3), obs, actions
@@ -294,8 +297,8 @@ def test_fit_bins_normalises_then_runs_kmeans():
 
 @pytest.mark.needs_solutions
 def test_loss_requires_fitted_bins_and_covers_every_position():
-    model = BeT(2, 2, k=3, context=4, n_layer=1, n_head=1, n_embd=8)
-    with pytest.raises(RuntimeError, match="fit_bins"):
+    model = bet_model(2, 2, k=3, context=4, n_layer=1, n_head=1, n_embd=8)
+    with pytest.raises(AssertionError, match="fit_bins"):
         model.loss(torch.zeros(1, 4, 2), torch.zeros(1, 4, 2))
     model, obs, actions = fitted_model(dropout=0.0)
     o = torch.tensor(obs[:12], dtype=torch.float32).view(3, 4, 4)[:, :3]
@@ -365,14 +368,18 @@ def _deeper(ckpt):
 @pytest.mark.parametrize("trunk", ["gpt", "mlp", "tcn", "lstm"])
 def test_a_config_forged_past_its_trunk_is_refused_before_any_model_is_built(tmp_path, monkeypatch, trunk, forge):
     """A config whose trunk width or depth disagrees with the stored trunk tensors: a ValueError naming a trunk
-    tensor, from check_config, before BeT(**config) could allocate what the forged sizes ask for."""
+    tensor, built on the meta device (no memory for what the forged sizes ask for), never on the CPU."""
     model, _, _ = fitted_model(trunk=trunk)
     path = tmp_path / "model.pt"
     runs.save_model(model, path)
     ckpt = torch.load(path, weights_only=True)
     forge(ckpt)
     torch.save(ckpt, path)
-    monkeypatch.setattr(runs, "BeT", lambda **config: pytest.fail("built a model from a forged config"))
+    real_build = variants.build
+    def build(config):
+        assert torch.empty(0).device.type == "meta", "built a model from a forged config on a real device"
+        return real_build(config)
+    monkeypatch.setattr(variants, "build", build)
     with pytest.raises(ValueError, match="'trunk[.]|lacks trunk[.]"):
         runs.load_model(path)
 
@@ -380,12 +387,12 @@ def test_a_config_forged_past_its_trunk_is_refused_before_any_model_is_built(tmp
 def test_uniform_discretizer_option():
     rng = np.random.default_rng(1)
     actions = rng.uniform(-1, 1, size=(400, 2)) * [3, 1]
-    model = BeT(2, 2, k=9, context=2, n_layer=1, n_head=1, n_embd=8, discretizer="uniform")
+    model = bet_model(2, 2, k=9, context=2, n_layer=1, n_head=1, n_embd=8, discretizer="uniform")
     model.fit_bins(rng.standard_normal((400, 2)), actions)
     normalised = torch.as_tensor((actions - actions.mean(0)) / actions.std(0, ddof=1))
     assert torch.allclose(model.centers, kmeans.uniform_centers(normalised, 3).float(), atol=1e-5)
     with pytest.raises(ValueError, match="levels"):
-        BeT(2, 2, k=8, discretizer="uniform")
+        bet_model(2, 2, k=8, discretizer="uniform")
 
 
 # ---------------------------------------------------------------- GPT-MDN (Table 3)
@@ -411,7 +418,7 @@ def test_mdn_learns_two_modes_and_samples_both():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = BeT(1, 1, k=4, context=1, n_layer=1, n_head=1, n_embd=16, dropout=0.0, head="mdn")
+        model = bet_model(1, 1, k=4, context=1, n_layer=1, n_head=1, n_embd=16, dropout=0.0, head="mdn")
         obs = torch.zeros(400, 1, 1)
         actions = torch.tensor([1.0, -1.0]).repeat(200).view(400, 1, 1)
         model.fit_bins(obs[:, 0], actions[:, 0])
@@ -430,7 +437,7 @@ def test_mdn_learns_two_modes_and_samples_both():
 
 
 def test_mdn_needs_offsets_and_kmeans():
-    with pytest.raises(AssertionError):
-        BeT(2, 2, k=4, head="mdn", offsets=False)
-    with pytest.raises(AssertionError):
-        BeT(2, 2, k=4, head="mixture")
+    with pytest.raises(ValueError, match="GPT-MDN"):
+        bet_model(2, 2, k=4, head="mdn", offsets=False)
+    with pytest.raises(ValueError, match="unknown head"):
+        bet_model(2, 2, k=4, head="mixture")

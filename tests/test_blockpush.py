@@ -7,12 +7,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import blockpush
+from envs import blockpush
 import data
 import envs
 import evaluate
-import experts
-from blockpush import HALF, AGENT_RADIUS, TARGETS, TOLERANCE
+from envs.record import record_episode
+from envs.blockpush import HALF, AGENT_RADIUS, TARGETS, TOLERANCE
 
 
 def placed(agent, red, green):
@@ -79,9 +79,9 @@ def test_the_oracles_two_choices_are_fair_and_independent_over_1000_seeds():
 
 @pytest.mark.parametrize("seed", range(12))
 def test_the_oracle_solves_and_its_rollout_shows_its_choices(seed):
-    episode = experts.demo_episode_blockpush(seed)
-    oracle, policy = experts.blockpush_policy(seed)
-    full, terminated, _ = experts.record_episode("blockpush", seed, policy)       # the same episode, last state kept
+    episode = blockpush.demo_episode(seed)
+    oracle, policy = blockpush.demo_policy(seed)
+    full, terminated, _ = record_episode(envs.make("blockpush"), seed, policy)       # the same episode, last state kept
     assert terminated and episode.pop("success") and np.array_equal(full["obs"], episode["obs"])
     m = blockpush.modes(np.concatenate([full["obs"], full["next_obs"][-1:]]))   # what the metrics read
     other = {"red": "green", "green": "red"}
@@ -113,14 +113,14 @@ def test_metrics_on_hand_made_rollouts_one_per_mode():
     for (first, swap), m in zip(blockpush.ORDERS, modes):
         assert m["first"] == first and m["reached"] == 2 and m["pushed"] == 2 and m["both"]
         assert (m["target"]["red"] == "green") is swap
-    tables = evaluate.blockpush_tables(modes)
+    tables = blockpush.tables(modes)
     t = tables["blockpush"]
     assert t["R2"] == t["P2"] == 1.0 and t["first_red"] == t["first_green"] == 0.5
     assert t["red_to_red"] == t["red_to_green"] == t["green_to_red"] == t["green_to_green"] == 0.5
     assert math.isclose(tables["order_entropy_nats"], math.log(4))
     nothing = blockpush.modes(np.tile(rollout_by_hand("red", False)[:1], (5, 1)))   # the agent never moves
     assert nothing == {"reached": 0, "first": None, "pushed": 0, "both": False, "target": {"red": None, "green": None}}
-    tables = evaluate.blockpush_tables(modes[:1] * 3 + [nothing])
+    tables = blockpush.tables(modes[:1] * 3 + [nothing])
     assert tables["blockpush"]["P2"] == 0.75 and tables["blockpush_ci95"]["P2"][0] < 0.75 < tables["blockpush_ci95"]["P2"][1]
     assert tables["order_entropy_nats"] == 0.0                  # one order only: no entropy
 
@@ -149,9 +149,9 @@ def test_render_draws_agent_blocks_and_targets():
 def test_train_evaluate_plot_and_video_on_a_small_dataset(tmp_path):
     import json
     import evaluate as ev
-    import runs
+    from plumbing import runs
     import train
-    demos = data.collect(experts.demo_episode_blockpush, 6, seed=50, workers=1, log=lambda *a: None)
+    demos = data.collect(blockpush.demo_episode, 6, seed=50, workers=1, log=lambda *a: None)
     runs.save_demos(str(tmp_path / "demos.npz"), demos)
     train.main(["--env", "blockpush", "--data", str(tmp_path / "demos.npz"), "--epochs", "1", "--no-compile",
                 "--episodes", "0", "--out", str(tmp_path / "run")])

@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 
-import coursework
+from tools import coursework
 from test_reliability import processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,11 +64,11 @@ MISTAKES = {
          "cdf = F.softmax(logits * temperature, dim=-1).cumsum(-1)", True),                            # T multiplies
     ],
     "dagger": [
-        ("dagger.py", 'extra["episode_ends"] + len(demos["obs"])', 'extra["episode_ends"]', False),      # not shifted
-        ("dagger.py", "if coins[i].random() < beta_r:", "if coins[i].random() >= beta_r:", True),        # mixing inverted
-        ("dagger.py", "            labels[i].append(experts.label(env_name, envs_[i]))\n"                # executed action
+        (os.path.join("tools", "dagger.py"), 'extra["episode_ends"] + len(demos["obs"])', 'extra["episode_ends"]', False),      # not shifted
+        (os.path.join("tools", "dagger.py"), "if coins[i].random() < beta_r:", "if coins[i].random() >= beta_r:", True),        # mixing inverted
+        (os.path.join("tools", "dagger.py"), "            labels[i].append(label(envs_[i]))\n"                # executed action
                       "            if coins[i].random() < beta_r:\n                actions[row] = labels[i][-1]\n",
-         "            if coins[i].random() < beta_r:\n                actions[row] = experts.label(env_name, envs_[i])\n"
+         "            if coins[i].random() < beta_r:\n                actions[row] = label(envs_[i])\n"
          "            labels[i].append(actions[row].copy())\n", False),
     ],
 }
@@ -78,6 +78,7 @@ def solution_files(dest):
     """The five exercise files of the worked solution, as a student would hand them in."""
     os.makedirs(dest, exist_ok=True)
     for name in coursework.SOURCES:
+        os.makedirs(os.path.join(dest, os.path.dirname(name)), exist_ok=True)
         shutil.copyfile(os.path.join(ROOT, name), os.path.join(dest, name))
     return dest
 
@@ -247,11 +248,11 @@ def test_the_gradescope_bundle_grades_a_submission_end_to_end(tmp_path):
     """`coursework.py autograder` writes a zip; laid out as Gradescope lays it out, its run_autograder grades
     /autograder/submission and writes /autograder/results/results.json: 100 for the solution."""
     bundle = tmp_path / "autograder.zip"
-    p = subprocess.run([sys.executable, "coursework.py", "autograder", str(bundle)], cwd=ROOT, capture_output=True, text=True)
+    p = subprocess.run([sys.executable, "-m", "tools.coursework", "autograder", str(bundle)], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     root = tmp_path / "autograder"
     with zipfile.ZipFile(bundle) as z:
-        assert {"setup.sh", "run_autograder", "coursework.py", coursework.WEIGHTS} <= set(z.namelist())
+        assert {"setup.sh", "run_autograder", os.path.join("tools", "coursework.py"), coursework.WEIGHTS} <= set(z.namelist())
         z.extractall(root / "source")
     os.chmod(root / "source" / "run_autograder", 0o755)
     solution_files(root / "submission")
@@ -267,7 +268,7 @@ def test_the_gradescope_bundle_grades_a_submission_end_to_end(tmp_path):
 def test_grade_json_is_checked_before_grading(tmp_path):
     (tmp_path / "notes.json").write_text("my notes")
     for target, message in ((tmp_path / "notes.json", "not a grading result"), (tmp_path / "r.txt", "ending in .json")):
-        p = subprocess.run([sys.executable, "coursework.py", "grade", "--json", str(target)], cwd=ROOT,
+        p = subprocess.run([sys.executable, "-m", "tools.coursework", "grade", "--json", str(target)], cwd=ROOT,
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 2 and message in p.stderr and "grading" not in p.stdout, p.stdout + p.stderr
 
@@ -305,7 +306,7 @@ def test_stopping_the_grader_stops_its_tests_at_once(tmp_path):
     submission = solution_files(tmp_path / "s")
     text = open(submission / "data.py").read()
     open(submission / "data.py", "w").write("import time\ntime.sleep(60)\n" + text)
-    p = subprocess.Popen([sys.executable, "coursework.py", "grade", str(submission)], cwd=ROOT,
+    p = subprocess.Popen([sys.executable, "-m", "tools.coursework", "grade", str(submission)], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     groups, deadline = [], time.time() + 60
     while len(groups) < 3 and time.time() < deadline:  # the server and both workers' exercises, each a group

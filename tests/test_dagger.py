@@ -9,21 +9,21 @@ import numpy as np
 import pytest
 import torch
 
-import dagger
+from tools import dagger
 import data
 import envs
 import evaluate
-import experts
-import pusht_expert
+from envs import pusht_expert
 import train
-import runs
+from plumbing import runs
+from plumbing import stats
 
 SMALL = dict(labels0=30, rounds=2, episodes=2, horizon=20, steps=15, round_steps=15, eval_episodes=2,
              demonstrations="labeller")
 
 
 def cartpole_cfg():
-    return dataclasses.replace(train.ENVS["cartpole"], compile=False)
+    return dataclasses.replace(train.env_config("cartpole"), compile=False)
 
 
 def test_first_transitions_cuts_the_last_episode_to_exactly_n():
@@ -54,15 +54,15 @@ def test_cartpole_and_pointmass_labels_read_only_the_state():
     env = envs.make("cartpole")
     env.reset(seed=3)
     env.unwrapped.state = np.array([0.0, 0.0, 0.05, 0.0])     # leaning right: push right
-    assert experts.label("cartpole", env)[0] == 1.0
+    assert envs.get("cartpole").label(env)[0] == 1.0
     env.unwrapped.state = np.array([0.0, 0.0, -0.05, 0.0])
-    assert experts.label("cartpole", env)[0] == 0.0
+    assert envs.get("cartpole").label(env)[0] == 0.0
     env = envs.make("pointmass1")
     env.reset(seed=0)
     env.unwrapped.pos = np.array([2.0, 3.0])                 # on the upper route: next is (2, 4)
-    np.testing.assert_allclose(experts.label("pointmass1", env), [0.0, 1.0])
+    np.testing.assert_allclose(envs.get("pointmass1").label(env), [0.0, 1.0])
     env.unwrapped.pos = np.array([2.0, 1.0])                 # on the lower route: next is (2, 0)
-    np.testing.assert_allclose(experts.label("pointmass1", env), [0.0, -1.0])
+    np.testing.assert_allclose(envs.get("pointmass1").label(env), [0.0, -1.0])
 
 
 def set_pusht_state(env, agent, velocity, pose):
@@ -119,7 +119,7 @@ def test_labelled_rollouts_label_every_state_and_mix_by_beta(monkeypatch, beta_r
         obs, _ = env.reset(seed=4000 + i)
         for t in range(len(episode["obs"])):
             np.testing.assert_array_equal(episode["obs"][t], obs)
-            label = experts.label("cartpole", env)
+            label = envs.get("cartpole").label(env)
             np.testing.assert_array_equal(episode["actions"][t], label)
             obs, *_ = env.step(label if coins.random() < beta_r else np.zeros(1, np.float32))
     assert list(D["seeds"]) == [4000, 4001]
@@ -206,7 +206,7 @@ def test_pusht_demonstrations_are_its_data_file_in_order():
 def test_summary_pools_the_seeds_episodes_into_one_wilson_interval():
     points = [dict(arm="dagger", round=1, labels=n, success_rate=r) for n, r in ((900, 0.9), (910, 0.8), (920, 0.7))]
     row, = dagger.summarise(points, "success_rate", episodes=100)
-    assert row["labels"] == 910 and abs(row["mean"] - 0.8) < 1e-12 and row["ci95"] == runs.wilson(240, 300)
+    assert row["labels"] == 910 and abs(row["mean"] - 0.8) < 1e-12 and row["ci95"] == stats.wilson(240, 300)
     assert "ci95" not in dagger.summarise([dict(p, mean_return=1.0) for p in points], "mean_return", 100)[0]
 
 

@@ -18,6 +18,8 @@ import pytest
 
 import data
 import evaluate
+from tools import datasets as pusht_datasets
+from envs import pusht
 
 zarr = pytest.importorskip("zarr")
 numcodecs = pytest.importorskip("numcodecs")
@@ -133,14 +135,14 @@ def write_lerobot(folder, state, actions, ends, drop=(), replace=None, env_state
 
 
 def run_cli(*args, process=False):
-    """`python data.py ARGS`: (returncode, stderr), in this process (fast), or as a real process."""
+    """`python -m tools.datasets ARGS`: (returncode, stderr), in this process (fast), or as a real process."""
     if process:
-        return subprocess.run([sys.executable, os.path.join(ROOT, "data.py"), *map(str, args)], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "tools.datasets", *map(str, args)], capture_output=True,
                               text=True, cwd=ROOT)
     err, code = io.StringIO(), 0
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
-            data.main([str(a) for a in args])
+            pusht_datasets.main([str(a) for a in args])
         except SystemExit as e:
             code = e.code
     return types.SimpleNamespace(returncode=code, stderr=err.getvalue())
@@ -163,7 +165,7 @@ def source(request, demos, tmp_path):
 def test_converts_keeps_episodes_and_matches_gym_pusht_on_every_step(source, demos, tmp_path):
     kind, path = source
     out = tmp_path / "human.npz"
-    data.main(["convert", path, str(out)])
+    pusht_datasets.main(["convert", path, str(out)])
     got = data.load_demos(str(out), 18, 2, extra={"state": 5})
     np.testing.assert_array_equal(got["episode_ends"], demos["episode_ends"])
     np.testing.assert_array_equal(got["actions"], np.float32(demos["actions"]))
@@ -180,9 +182,9 @@ def test_the_source_hash_names_the_bytes(demos, tmp_path):
     actions = demos["actions"].copy()
     actions[5, 0] += 1
     b = write_dp_zarr(tmp_path / "b.zarr", demos["state"], actions, demos["episode_ends"])
-    import pusht_datasets
+
     assert pusht_datasets.sha256(a) != pusht_datasets.sha256(b)
-    data.main(["convert", a, str(tmp_path / "a.npz")])
+    pusht_datasets.main(["convert", a, str(tmp_path / "a.npz")])
     with np.load(tmp_path / "a.npz") as f:
         assert str(f["source_sha256"]) == pusht_datasets.sha256(a)
 
@@ -195,7 +197,7 @@ def test_lerobot_episodes_come_back_in_order_from_shuffled_rows(demos, tmp_path)
     table = pa.concat_tables(tables)
     table = table.take(np.random.default_rng(0).permutation(len(table)))
     pq.write_table(table, tmp_path / "one.parquet")
-    data.main(["convert", str(tmp_path / "one.parquet"), str(tmp_path / "one.npz")])
+    pusht_datasets.main(["convert", str(tmp_path / "one.parquet"), str(tmp_path / "one.npz")])
     got = data.load_demos(str(tmp_path / "one.npz"), 18, 2, extra={"state": 5})
     np.testing.assert_array_equal(got["episode_ends"], demos["episode_ends"])
     np.testing.assert_array_equal(got["actions"], np.float32(demos["actions"]))
@@ -275,7 +277,7 @@ def test_unknown_unreadable_and_foreign_outputs_are_refused(demos, tmp_path):
                  ("convert", tmp_path / "broken.zip", tmp_path / "o.npz"),
                  ("convert", tmp_path / "missing.zarr", tmp_path / "o.npz"),
                  ("convert", good, tmp_path / "notes.txt")):                # OUT is not a dataset: left alone
-        r = run_cli(*args, process=args[1] == tmp_path / "notes.txt")      # one as a real `python data.py`
+        r = run_cli(*args, process=args[1] == tmp_path / "notes.txt")      # one as a real `python -m tools.datasets`
         assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (args, r.stderr)
     assert (tmp_path / "notes.txt").read_text() == "hello" and not (tmp_path / "o.npz").exists()
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
@@ -284,14 +286,14 @@ def test_unknown_unreadable_and_foreign_outputs_are_refused(demos, tmp_path):
 def test_an_existing_dataset_is_replaced_whole(demos, tmp_path):
     good = write_dp_zarr(tmp_path / "good.zarr", demos["state"], demos["actions"], demos["episode_ends"])
     out = tmp_path / "out.npz"
-    data.main(["convert", good, str(out)])
+    pusht_datasets.main(["convert", good, str(out)])
     before = out.read_bytes()
     bad = write_dp_zarr(tmp_path / "bad.zarr", demos["state"], demos["actions"], demos["episode_ends"],
                         replace={"data/state": nan_at(demos["state"])})
     r = run_cli("convert", bad, out)
     assert r.returncode == 2 and "NaN" in r.stderr
     assert out.read_bytes() == before                                              # the failed run changed nothing
-    data.main(["convert", good, str(out)])                                         # a PushT dataset may be replaced
+    pusht_datasets.main(["convert", good, str(out)])                                         # a PushT dataset may be replaced
     assert data.load_demos(str(out), 18, 2)["obs"].shape == (len(demos["state"]), 18)
 
 
@@ -304,12 +306,12 @@ def test_export_then_convert_gives_back_the_same_arrays(tmp_path):
     src = str(tmp_path / "pusht40.npz")
     np.savez(src, **first, seeds=shipped["seeds"][:40])
     out = tmp_path / "pusht-expert.zarr"
-    data.main(["export", src, str(out)])
+    pusht_datasets.main(["export", src, str(out)])
     root = zarr.open_group(str(out), mode="r")
     assert root["data/state"].metadata.zarr_format == 2 and root["data/state"].dtype == np.float32
     assert root["meta/episode_ends"].dtype == np.int64 and sorted(root["data"].array_keys()) == ["action", "state"]
-    data.main(["export", src, str(out)])                                           # our own export may be replaced
-    data.main(["convert", str(out), str(tmp_path / "back.npz")])
+    pusht_datasets.main(["export", src, str(out)])                                           # our own export may be replaced
+    pusht_datasets.main(["convert", str(out), str(tmp_path / "back.npz")])
     mine, back = data.load_demos(src, 18, 2, extra={"state": 5}), data.load_demos(str(tmp_path / "back.npz"), 18, 2)
     np.testing.assert_array_equal(back["episode_ends"], mine["episode_ends"])
     np.testing.assert_array_equal(back["actions"], mine["actions"])
@@ -325,7 +327,7 @@ def test_a_bet_trains_one_epoch_on_a_converted_file(demos, tmp_path):
     import train
     path = write_dp_zarr(tmp_path / "pusht_cchi_v7_replay.zarr", demos["state"], demos["actions"],
                          demos["episode_ends"])
-    data.main(["convert", path, str(tmp_path / "human.npz")])
+    pusht_datasets.main(["convert", path, str(tmp_path / "human.npz")])
     train.main(["--env", "pusht", "--data", str(tmp_path / "human.npz"), "--epochs", "1", "--episodes", "0",
                 "--no-compile", "--threads", "1", "--out", str(tmp_path / "run")])
     assert os.path.exists(tmp_path / "run" / "model.pt")

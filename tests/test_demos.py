@@ -55,9 +55,9 @@ def test_mse_policy_and_ablation_flags(tmp_path):
     train.main(["--env", "pointmass1", "--policy", "mse", "--epochs", "1", "--episodes", "2", "--out", str(tmp_path / "mse")])
     train.main(["--env", "pointmass1", "--no-offsets", "--trunk", "mlp", "--context", "1", "--k", "2",
                 "--epochs", "1", "--episodes", "0", "--out", str(tmp_path / "ablated")])
-    import runs
+    from plumbing import runs
     mse = runs.load_model(tmp_path / "mse" / "model.pt")
-    rbc = train.ENVS["pointmass1"]                       # RBC (Sec. 3.2): one bin, an MLP on the current observation
+    rbc = train.env_config("pointmass1")                       # RBC (Sec. 3.2): one bin, an MLP on the current observation
     assert mse.config["k"] == 1 and mse.config["trunk"] == "mlp" and mse.meta["policy"] == "mse"
     assert (mse.context, mse.config["n_layer"], mse.config["n_embd"]) == (1, rbc.rbc_layers, rbc.rbc_width)
     ablated = runs.load_model(tmp_path / "ablated" / "model.pt")
@@ -69,7 +69,7 @@ def test_mse_policy_and_ablation_flags(tmp_path):
 
 
 def test_bench_prints_its_numbers_as_json(run):
-    code, out, err = run("bench.py", "--env", "pointmass2", "--steps", 3, "--repeats", 3, "--episodes", 2, "--all-cores")
+    code, out, err = run("tools.bench", "--env", "pointmass2", "--steps", 3, "--repeats", 3, "--episodes", 2, "--all-cores")
     assert code == 0, err
     result = json.loads(out)
     if (os.cpu_count() or 1) > 1:
@@ -77,15 +77,15 @@ def test_bench_prints_its_numbers_as_json(run):
     assert result["train_samples_per_second"] > 0 and set(result["ms_per_action"]) == {"1", "64"}
     split = result["evaluation"]
     assert split["episodes"] == 2 and split["policy_seconds"] > 0 and split["env_seconds"] > 0
-    code, _, err = run("bench.py", "--env", "pointmass2", "--steps", 0)
+    code, _, err = run("tools.bench", "--env", "pointmass2", "--steps", 0)
     assert code == 2 and err.startswith("error: --steps must be at least 1")
 
 
 def test_sampling_leaves_the_training_mode_as_it_was():
     """BeT.sample switches to eval mode only when it has to, and restores training mode afterwards."""
     import torch
-    from bet import BeT
-    model = BeT(2, 2, k=2, context=2, n_layer=1, n_head=1, n_embd=8, dropout=0.5)
+    from helpers import bet_model
+    model = bet_model(2, 2, k=2, context=2, n_layer=1, n_head=1, n_embd=8, dropout=0.5)
     model.fitted.fill_(True)
     x = torch.randn(3, 2, 2)
     a = model.sample(x, 0)
@@ -100,7 +100,7 @@ def test_flags_override_config_fields():
     cfg = train.config_from_args(args)
     assert (cfg.batch_size, cfg.rbc_width, cfg.offsets, cfg.eval_episodes, cfg.eval_seed, cfg.gamma, cfg.compile,
             cfg.dropout) == (7, 9, False, 3, 11, 0.5, False, 0.2)
-    table = train.ENVS["pusht"]
+    table = train.env_config("pusht")
     assert dataclasses.replace(cfg, batch_size=table.batch_size, rbc_width=table.rbc_width, offsets=True, eval_episodes=100,
                                eval_seed=100000, gamma=2.0, compile=table.compile, dropout=table.dropout) == table
     run_flags = {"help", "env", "policy", "data", "collect", "workers", "seed", "device", "out", "resume"}
@@ -165,7 +165,7 @@ def test_evaluate_rejects_mismatched_env_and_bad_checkpoint(tmp_path, run):
 
 
 def test_help_works(run):
-    for script in ("train.py", "evaluate.py", "figures.py", "ablations.py", "dagger.py", "bench.py"):
+    for script in ("train.py", "evaluate.py", "tools.figures", "tools.ablations", "tools.dagger", "tools.bench"):
         code, out, _ = run(script, "--help")
         assert code == 0 and "usage:" in out
 

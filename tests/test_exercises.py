@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 import data
 import kmeans
-from bet import BeT
+from helpers import bet_model
 from mingpt import CausalSelfAttention, GPTConfig
 
 
@@ -67,7 +67,7 @@ def test_attention_drops_its_weights_then_its_output_in_training_mode():
 def fixed_logits_model(logits, k_offsets=None):
     """A BeT whose bin head ignores its input (logits = its bias), with distinct centres and zero offsets."""
     k = len(logits)
-    model = BeT(2, 2, k=k, context=2, n_layer=1, n_head=1, n_embd=4).eval()
+    model = bet_model(2, 2, k=k, context=2, n_layer=1, n_head=1, n_embd=4).eval()
     with torch.no_grad():
         model.centers.copy_(torch.arange(2 * k, dtype=torch.float32).view(k, 2))
         model.fitted.fill_(True)
@@ -107,7 +107,7 @@ class PositionTrunk(torch.nn.Module):
 @pytest.mark.ex_sample
 def test_sample_reads_the_last_positions_bin_and_offset():
     """Every position predicts; the action comes from the last one's categorical and that bin's offset there."""
-    model = BeT(2, 2, k=3, context=3, n_layer=1, n_head=1, n_embd=4).eval()
+    model = bet_model(2, 2, k=3, context=3, n_layer=1, n_head=1, n_embd=4).eval()
     model.trunk = PositionTrunk()
     g = torch.Generator().manual_seed(8)
     with torch.no_grad():

@@ -8,9 +8,10 @@ import pytest
 
 import data
 import evaluate
-import plots
+from plumbing import plots
 import train
-import runs
+from plumbing import runs
+import envs
 
 
 def small_dataset(path, episodes=20):
@@ -49,7 +50,7 @@ def test_pusht_smoke_train_evaluate_expert_video(tmp_path):
 def test_pusht_success_is_coverage_above_095():
     """episode_success agrees with gym-pusht: success iff it terminated with coverage > 0.95."""
     import envs
-    import pusht_expert
+    from envs import pusht_expert
     env = envs.make("pusht")
     env.reset(seed=3)
     expert = pusht_expert.PushTExpert(seed=3)
@@ -57,9 +58,9 @@ def test_pusht_success_is_coverage_above_095():
         _, reward, terminated, truncated, info = env.step(expert.act(env))
         if terminated or truncated:
             break
-    assert evaluate.episode_success("pusht", terminated, truncated, info)
+    assert envs.get("pusht").success(terminated, truncated, info)
     assert info["coverage"] > 0.95 and reward == 1.0
-    assert not evaluate.episode_success("pusht", False, True, {"is_success": False})
+    assert not envs.get("pusht").success(False, True, {"is_success": False})
 
 
 def test_evaluate_needs_a_checkpoint_or_expert():

@@ -8,8 +8,8 @@ import pytest
 
 import data
 import envs
-import pusht_expert as pe
-import runs
+from envs import pusht, pusht_expert as pe
+from plumbing import runs
 
 DATASET = data.default_path("pusht")
 
@@ -59,7 +59,7 @@ def test_coverage_and_keypoints_match_env():
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_expert_solves_fixed_seeds(seed):
-    ep = pe.demo_episode(seed)
+    ep = pusht.demo_episode(seed)
     assert ep["success"] and len(ep["actions"]) < 300
     assert ep["obs"].shape == (len(ep["actions"]), 18) and ep["state"].shape == (len(ep["actions"]), 5)
     lead = np.linalg.norm(ep["actions"] - ep["state"][:, :2], axis=1)
@@ -82,7 +82,7 @@ def test_expert_replans_from_a_state_it_did_not_steer_into():
 
 
 def test_demo_episode_is_deterministic():
-    a, b = pe.demo_episode(11), pe.demo_episode(11)
+    a, b = pusht.demo_episode(11), pusht.demo_episode(11)
     for key in ("obs", "actions", "state"):
         assert np.array_equal(a[key], b[key])
 
@@ -105,7 +105,7 @@ def test_replaying_a_shipped_episode_reproduces_its_states():
     d = data.load_demos(DATASET, obs_dim=18, act_dim=2, extra={"state": 5})
     episodes = data.split_episodes(d)
     i = int(np.argmin([len(ep["actions"]) for ep in episodes]))   # the shortest one, for speed
-    replayed = pe.replay_states(int(d["seeds"][i]), episodes[i]["actions"])
+    replayed = pusht.replay_states(int(d["seeds"][i]), episodes[i]["actions"])
     assert np.array_equal(replayed, episodes[i]["state"])
 
 
@@ -141,7 +141,7 @@ def test_loader_rejects_corrupt_files(tmp_path):
 
 
 def test_collect_keeps_successes_in_seed_order(tmp_path):
-    arrays = data.collect(pe.demo_episode, 2, seed=3, workers=1, log=lambda *a: None)
+    arrays = data.collect(pusht.demo_episode, 2, seed=3, workers=1, log=lambda *a: None)
     assert list(arrays["seeds"]) == [3, 4]
     path = tmp_path / "pusht.npz"
     runs.save_demos(str(path), arrays)
@@ -162,7 +162,7 @@ def test_collect_keeps_successes_in_seed_order(tmp_path):
 def test_expert_success_over_100_fresh_seeds(capsys):
     results = []
     for seed in range(100000, 100100):
-        results.append(pe.demo_episode(seed))
+        results.append(pusht.demo_episode(seed))
         if seed % 10 == 9:
             with capsys.disabled():                  # progress on the terminal, not in the captured output
                 print(f"expert: {len(results)}/100 episodes", flush=True)

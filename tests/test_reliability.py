@@ -16,19 +16,25 @@ import numpy as np
 import pytest
 import torch
 
-import ablations
+from tools import ablations
 import data
 import train
 from bet import BeT
-import runs
+from plumbing import runs
+from envs import pusht
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def command(script):
+    """How `python` runs a script: a paper module by its file (train.py), a tool as a module (tools.ablations)."""
+    return [os.path.join(ROOT, script)] if script.endswith(".py") else ["-m", script]
+
+
 def run(script, *args):
-    p = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)],
+    p = subprocess.run([sys.executable, *command(script), *map(str, args)],
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     return p.returncode, p.stdout, p.stderr
 
@@ -42,7 +48,7 @@ def run_here(script, *args, capfd, monkeypatch):
     stderr). A warning that `python` would print (its default filters) is appended to stderr as it would appear
     there, and an escaping exception as its traceback with exit code 1. The SIGTERM handler runs.cli installs,
     torch's thread count and its RNG state are put back afterwards."""
-    path = os.path.join(ROOT, script)
+    path = os.path.join(ROOT, script) if script.endswith(".py") else os.path.join(ROOT, *script.split(".")) + ".py"
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(sys, "argv", [path, *map(str, args)])
     sigterm, threads, rng = signal.getsignal(signal.SIGTERM), torch.get_num_threads(), torch.get_rng_state()
@@ -189,7 +195,7 @@ CASES = [
     (TRAIN + ["--dropout", "nan"], "--dropout must be in [0, 1)"),
     (TRAIN + ["--ema", "1"], "--ema must be in [0, 1)"),
     (TRAIN + ["--ema", "nan"], "--ema must be in [0, 1)"),
-    (["bench.py", "--env", "pointmass1", "--batch-size", "0"], "--batch-size must be at least 1"),
+    (["tools.bench", "--env", "pointmass1", "--batch-size", "0"], "--batch-size must be at least 1"),
     (TRAIN + ["--seed", "-1"], "--seed must be at least 0"),
     (TRAIN + ["--eval-seed", "-1"], "--eval-seed must be at least 0"),
     (TRAIN + ["--episodes", "-1"], "--episodes must be at least 0"),
@@ -209,42 +215,42 @@ CASES = [
     (["evaluate.py", R + "/model.pt", "--plot", "{root}/a_file"], "exists and is not a directory"),
     (["evaluate.py", "{root}/forged.pt"], "its config implies (2000000, 2)"),
     (["evaluate.py", "{root}/edited.pt"], "not a BeT checkpoint"),
-    (["ablations.py", "--env", "pointmass1", "--runs", R, "--seeds", "0"], "--seeds must be at least 1"),
-    (["ablations.py", "--env", "pointmass1", "--runs", R, "--episodes", "0"], "--episodes must be at least 1"),
-    (["ablations.py", "--env", "pointmass1", "--runs", R, "--epochs", "0"], "--epochs must be at least 1"),
-    (["ablations.py", "--env", "pointmass1", "--runs", R, "--workers", "0"], "--workers must be at least 1"),
-    (["ablations.py", "--env", "pointmass1", "--runs", R, "--eval-seed", "-1"], "--eval-seed must be at least 0"),
-    (["ablations.py", "--env", "pointmass1", "--runs", R, "--k-sweep", "a,b"], "--k-sweep must be"),
-    (["ablations.py", "--env", "pointmass1", "--runs", R, "--k-sweep", "0"], "--k-sweep values must be at least 1"),
-    (["ablations.py", "--env", "pointmass1", "--runs", R, "--out", "{root}/a_file"], "exists and is not a directory"),
-    (["dagger.py", "--env", "cartpole", "--rounds", "0", "--out", R], "--rounds must be at least 1"),
-    (["dagger.py", "--env", "cartpole", "--horizon", "0", "--out", R], "--horizon must be at least 1"),
-    (["dagger.py", "--env", "cartpole", "--labels0", "0", "--out", R], "--labels0 must be at least 1"),
-    (["dagger.py", "--env", "cartpole", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
-    (["dagger.py", "--env", "cartpole", "--steps", "0", "--out", R], "--steps must be at least 1"),
-    (["dagger.py", "--env", "cartpole", "--round-steps", "0", "--out", R], "--round-steps must be at least 1"),
-    (["dagger.py", "--env", "cartpole", "--demonstrations", "human", "--out", R], "invalid choice: 'human'"),
-    (["dagger.py", "--env", "cartpole", "--eval-episodes", "0", "--out", R], "--eval-episodes must be at least 1"),
-    (["dagger.py", "--env", "cartpole", "--seeds", "0", "--out", R], "--seeds must be at least 1"),
-    (["dagger.py", "--env", "cartpole", "--workers", "0", "--out", R], "--workers must be at least 1"),
-    (["dagger.py", "--env", "cartpole", "--eval-seed", "-1", "--out", R], "--eval-seed must be at least 0"),
-    (["dagger.py", "--env", "cartpole", "--out", "{root}/a_file"], "exists and is not a directory"),
-    (["dagger.py", "--env", "cartpole", "--out", R, "--json", "{root}/x.txt"], "must end in .json"),
-    (["dagger.py", "--env", "cartpole", "--out", R, "--plot", "{run}"], "is a directory"),
-    (["figures.py", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
-    (["coursework.py", "handout", R], "already exists"),
-    (["coursework.py", "grade", "{root}/no_such_copy"], "not a folder holding the exercise files"),
-    (["coursework.py", "grade", "--json", "{root}/results.txt"], "must be a file ending in .json"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", R, "--seeds", "0"], "--seeds must be at least 1"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", R, "--episodes", "0"], "--episodes must be at least 1"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", R, "--epochs", "0"], "--epochs must be at least 1"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", R, "--workers", "0"], "--workers must be at least 1"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", R, "--eval-seed", "-1"], "--eval-seed must be at least 0"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", R, "--k-sweep", "a,b"], "--k-sweep must be"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", R, "--k-sweep", "0"], "--k-sweep values must be at least 1"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", R, "--out", "{root}/a_file"], "exists and is not a directory"),
+    (["tools.dagger", "--env", "cartpole", "--rounds", "0", "--out", R], "--rounds must be at least 1"),
+    (["tools.dagger", "--env", "cartpole", "--horizon", "0", "--out", R], "--horizon must be at least 1"),
+    (["tools.dagger", "--env", "cartpole", "--labels0", "0", "--out", R], "--labels0 must be at least 1"),
+    (["tools.dagger", "--env", "cartpole", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
+    (["tools.dagger", "--env", "cartpole", "--steps", "0", "--out", R], "--steps must be at least 1"),
+    (["tools.dagger", "--env", "cartpole", "--round-steps", "0", "--out", R], "--round-steps must be at least 1"),
+    (["tools.dagger", "--env", "cartpole", "--demonstrations", "human", "--out", R], "invalid choice: 'human'"),
+    (["tools.dagger", "--env", "cartpole", "--eval-episodes", "0", "--out", R], "--eval-episodes must be at least 1"),
+    (["tools.dagger", "--env", "cartpole", "--seeds", "0", "--out", R], "--seeds must be at least 1"),
+    (["tools.dagger", "--env", "cartpole", "--workers", "0", "--out", R], "--workers must be at least 1"),
+    (["tools.dagger", "--env", "cartpole", "--eval-seed", "-1", "--out", R], "--eval-seed must be at least 0"),
+    (["tools.dagger", "--env", "cartpole", "--out", "{root}/a_file"], "exists and is not a directory"),
+    (["tools.dagger", "--env", "cartpole", "--out", R, "--json", "{root}/x.txt"], "must end in .json"),
+    (["tools.dagger", "--env", "cartpole", "--out", R, "--plot", "{run}"], "is a directory"),
+    (["tools.figures", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
+    (["tools.coursework", "handout", R], "already exists"),
+    (["tools.coursework", "grade", "{root}/no_such_copy"], "not a folder holding the exercise files"),
+    (["tools.coursework", "grade", "--json", "{root}/results.txt"], "must be a file ending in .json"),
     # found by an audit of every script (2026-11-22): tracebacks, late checks, and other runs' files replaced
     (TRAIN + ["--epochs", "abc"], "argument --epochs: invalid int value"),
-    (["coursework.py", "frob"], "invalid choice: 'frob'"),
+    (["tools.coursework", "frob"], "invalid choice: 'frob'"),
     (["train.py", "--env", "pointmass1", "--out", ""], "--out must not be empty"),
     (TRAIN + ["--seed", str(2 ** 63)], "--seed must be at most"),
     (TRAIN + ["--threads", "100000"], "this machine has"),
     (TRAIN + ["--policy", "mse", "--rbc-width", "100000000"], "over a billion weights"),
     (TRAIN + ["--n-layer", "10000000"], "--n-layer 10000000: over a billion weights"),
     (TRAIN + ["--n-layer", "0"], "--n-layer"),
-    (["dagger.py", "--env", "cartpole", "--out", R, "--workers", "100000"], "--workers 100000: at most"),
+    (["tools.dagger", "--env", "cartpole", "--out", R, "--workers", "100000"], "--workers 100000: at most"),
     (TRAIN + ["--k", "1000000"], "holds only"),
     (TRAIN + ["--context", "100000"], "longer than the longest episode"),
     (TRAIN + ["--data", "{root}/one_array.npy"], "not an .npz file"),
@@ -258,43 +264,43 @@ CASES = [
     (["evaluate.py", R + "/model.pt", "--json", R + "/train_log.json"], "holds something other than an evaluation"),
     (["evaluate.py", "{root}/badlog/model.pt", "--json", R + "/eval.json"], "holds something other than an evaluation"),
     (["evaluate.py", R + "/model.pt", "--json", "{root}/same.gif", "--video", "{root}/same.gif"], "must end in .json"),
-    (["ablations.py", "--env", "pointmass1", "--runs", R, "--variants", ""], "--variants must not be empty"),
-    (["ablations.py", "--env", "pointmass1", "--runs", R, "--k-sweep", "1000000"], "more bins than"),
-    (["ablations.py", "--env", "pointmass1", "--runs", "{root}/other_runs"], "holds a pointmass2 run"),
-    (["ablations.py", "--env", "pointmass1", "--runs", R, "--out", "{root}/other_table"], "ablation table of cartpole"),
-    (["dagger.py", "--env", "cartpole", "--out", R, "--json", R + "/eval.json"], "other than a DAgger result"),
-    (["dagger.py", "--env", "cartpole", "--out", R, "--plot", "{root}/notes.png"], "not a PNG image"),
-    (["dagger.py", "--env", "cartpole", "--out", R, "--eval-seed", "99999999999"], "--eval-seed must be at most"),
-    (["dagger.py", "--env", "pusht", "--out", R, "--labels0", "20"], "needs at least k=96 labels"),
-    (["dagger.py", "--env", "pusht", "--out", R, "--labels0", "40000"], "data/pusht.npz holds 47791 transitions"),
-    (["coursework.py", "handout", ""], "must not be empty"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", R, "--variants", ""], "--variants must not be empty"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", R, "--k-sweep", "1000000"], "more bins than"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/other_runs"], "holds a pointmass2 run"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", R, "--out", "{root}/other_table"], "ablation table of cartpole"),
+    (["tools.dagger", "--env", "cartpole", "--out", R, "--json", R + "/eval.json"], "other than a DAgger result"),
+    (["tools.dagger", "--env", "cartpole", "--out", R, "--plot", "{root}/notes.png"], "not a PNG image"),
+    (["tools.dagger", "--env", "cartpole", "--out", R, "--eval-seed", "99999999999"], "--eval-seed must be at most"),
+    (["tools.dagger", "--env", "pusht", "--out", R, "--labels0", "20"], "needs at least k=96 labels"),
+    (["tools.dagger", "--env", "pusht", "--out", R, "--labels0", "40000"], "data/pusht.npz holds 47791 transitions"),
+    (["tools.coursework", "handout", ""], "must not be empty"),
     (["evaluate.py", ""], "must not be empty"),
     (["evaluate.py", R + "/model.pt", "--json", ""], "--json must not be empty"),
     (["evaluate.py", "{root}/std0.pt"], "'obs_std' must be positive"),
     (["evaluate.py", R + "/model.pt", "--plot", "{root}/textplot"], "not a PNG image"),
     (TRAIN + ["--collect", "2", "--workers", "1", "--data", "{root}/notes.npz"], "other than pointmass1 demonstrations"),
     (["train.py", "--env", "pointmass1", "--out", "{root}/broken_state", "--resume"], "not a training state"),
-    (["coursework.py", "handout", "{root}/handout"], "interrupted handout"),
-    (["figures.py", "--bins-only", "--out", "{root}/textfig"], "not a PNG image"),
-    (["dagger.py", "--env", "pusht", "--out", "{root}/dg"], "not pusht demonstrations"),
+    (["tools.coursework", "handout", "{root}/handout"], "interrupted handout"),
+    (["tools.figures", "--bins-only", "--out", "{root}/textfig"], "not a PNG image"),
+    (["tools.dagger", "--env", "pusht", "--out", "{root}/dg"], "not pusht demonstrations"),
     (["evaluate.py", R + "/model.pt", "--video", "{root}/text.gif"], "not a GIF or MP4"),
     (["train.py", "--env", "pointmass1", "--out", "{root}/log_only"], "holds a cartpole run"),
-    (["coursework.py", "grade", "--json", R + "/eval.json"], "not a grading result"),
+    (["tools.coursework", "grade", "--json", R + "/eval.json"], "not a grading result"),
     (["evaluate.py", R + "/model.pt", "--video-pick", "worst"], "invalid choice: 'worst'"),
-    (["coursework.py", "autograder", "{root}/bundle.tar"], "must end in .zip"),
-    (["coursework.py", "autograder", "tests/bundle.zip"], "inside the repository"),
-    (["coursework.py", "autograder", R + "/eval.json"], "must end in .zip"),
+    (["tools.coursework", "autograder", "{root}/bundle.tar"], "must end in .zip"),
+    (["tools.coursework", "autograder", "tests/bundle.zip"], "inside the repository"),
+    (["tools.coursework", "autograder", R + "/eval.json"], "must end in .zip"),
 ]
 
 
 # One case per script also runs as a real `python script.py ...` process (the rest run its __main__ block in-process).
 IN_A_SUBPROCESS = [(TRAIN + ["--epochs", "abc"], "argument --epochs: invalid int value"),
                    (["evaluate.py", "{root}/forged.pt"], "its config implies (2000000, 2)"),
-                   (["ablations.py", "--env", "pointmass1", "--runs", "{root}/other_runs"], "holds a pointmass2 run"),
-                   (["dagger.py", "--env", "cartpole", "--out", R, "--workers", "100000"], "--workers 100000: at most"),
-                   (["figures.py", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
-                   (["bench.py", "--env", "pointmass1", "--batch-size", "0"], "--batch-size must be at least 1"),
-                   (["coursework.py", "frob"], "invalid choice: 'frob'")]
+                   (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/other_runs"], "holds a pointmass2 run"),
+                   (["tools.dagger", "--env", "cartpole", "--out", R, "--workers", "100000"], "--workers 100000: at most"),
+                   (["tools.figures", "--episodes", "0", "--out", R], "--episodes must be at least 1"),
+                   (["tools.bench", "--env", "pointmass1", "--batch-size", "0"], "--batch-size must be at least 1"),
+                   (["tools.coursework", "frob"], "invalid choice: 'frob'")]
 assert all(case in CASES for case in IN_A_SUBPROCESS)
 
 
@@ -334,7 +340,7 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
     """A diverging run names the epoch and step, and writes nothing (an earlier model.pt stays)."""
     out = tmp_path / "run"
     demos = data.load_demos(data.default_path("pointmass1"), 2, 2)
-    model = train.build_model(train.ENVS["pointmass1"]).fit_bins(demos["obs"], demos["actions"])
+    model = train.build_model(train.env_config("pointmass1")).fit_bins(demos["obs"], demos["actions"])
     runs.save_model(model, out / "model.pt", meta={"env": "pointmass1"})
     previous = (out / "model.pt").read_bytes()
     original, calls = BeT.loss, []
@@ -395,7 +401,7 @@ def test_an_episode_does_not_depend_on_how_many_run_beside_it():
     import evaluate
     demos = data.load_demos(data.default_path("pointmass2"), 2, 2)
     torch.manual_seed(0)
-    model = train.build_model(train.ENVS["pointmass2"]).fit_bins(demos["obs"], demos["actions"]).eval()  # untrained: random routes
+    model = train.build_model(train.env_config("pointmass2")).fit_bins(demos["obs"], demos["actions"]).eval()  # untrained: random routes
     policy = lambda n: evaluate.bet_policy(model, 1.0, seed=40)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)           # as evaluation runs: several threads split a matmul by its batch size
@@ -475,7 +481,7 @@ def children(pid):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_ablations_stop_their_workers_on_a_signal(tmp_path, sig):
-    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "ablations.py"), "--env", "pointmass1", "--seeds", "4",
+    p = subprocess.Popen([sys.executable, "-m", "tools.ablations", "--env", "pointmass1", "--seeds", "4",
                           "--episodes", "2", "--workers", "2", "--variants", "BeT", "--k-sweep", "none",
                           "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")],
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-import ablations
-import dagger
+from tools import ablations
+from tools import dagger
 import data
 import evaluate
-import runs
+from plumbing import runs
 import train
 from conftest import deadline
+from plumbing import stats
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
 
@@ -268,21 +269,21 @@ def test_a_run_with_other_settings_gets_its_own_folder(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path / "runs")) == ["pointmass1-epochs1",
                                                      "pointmass1-mse-context1-nooffsets-epochs1-lr0.002-seed2"]
     args = train.parse_args(["--env", "pointmass1", "--data", "mine.npz"])
-    assert runs.default_out(args, train.config_from_args(args), train.ENVS["pointmass1"], data.default_path("pointmass1")) \
+    assert runs.default_out(args, train.config_from_args(args), train.env_config("pointmass1"), data.default_path("pointmass1")) \
         == os.path.join("runs", "pointmass1-datamine")
 
 
 def test_success_rates_carry_a_wilson_interval():
-    assert runs.wilson(87, 100) == [0.7902, 0.9224]                  # 87/100: centre 0.856, half-width 0.066
-    assert runs.wilson(0, 20)[0] == 0.0 and runs.wilson(20, 20)[1] == 1.0
+    assert stats.wilson(87, 100) == [0.7902, 0.9224]                  # 87/100: centre 0.856, half-width 0.066
+    assert stats.wilson(0, 20)[0] == 0.0 and stats.wilson(20, 20)[1] == 1.0
     trajectories = [{"success": s, "rewards": np.ones(3), "actions": np.zeros((3, 2)), "obs": np.zeros((4, 2)), "seed": i}
                     for i, s in enumerate([True] * 9 + [False])]
     results = evaluate.metrics("cartpole", trajectories, 0.0)
-    assert results["success_rate"] == 0.9 and results["success_ci95"] == runs.wilson(9, 10)
+    assert results["success_rate"] == 0.9 and results["success_ci95"] == stats.wilson(9, 10)
 
 
 def test_every_flag_of_every_script_has_help():
-    import bench, figures
+    from tools import bench, figures
     for parser in (train.parser(), runs.evaluate_parser(), ablations.parser(), dagger.parser(), figures.parser()):
         bare = [a.option_strings for a in parser._actions if a.option_strings and not a.help]
         assert not bare, bare
@@ -327,7 +328,7 @@ def test_cuda_trains_evaluates_and_benches(tmp_path):
     train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--device", "cuda", "--out", str(tmp_path / "r")])
     code, err = cli(evaluate, tmp_path / "r" / "model.pt", "--episodes", 4, "--device", "cuda")
     assert code == 0, err
-    import bench
+    from tools import bench
     with contextlib.redirect_stdout(io.StringIO()) as out:
         bench.main(["--env", "pointmass1", "--device", "cuda", "--steps", "2", "--repeats", "2", "--episodes", "2"])
     assert json.loads(out.getvalue())["device"] == "cuda"
@@ -335,7 +336,7 @@ def test_cuda_trains_evaluates_and_benches(tmp_path):
 
 def test_device_flags_are_checked_before_any_work(run_dir):
     one_error_line(*cli(evaluate, run_dir / "model.pt", "--device", "toaster"), "--device toaster")
-    import bench
+    from tools import bench
     one_error_line(*cli(bench, "--env", "pointmass1", "--device", "toaster"), "--device toaster")
     if not torch.cuda.is_available():
         one_error_line(*cli(evaluate, run_dir / "model.pt", "--device", "cuda"), "CUDA is not available")
@@ -347,7 +348,7 @@ def test_compiling_says_when_it_starts_and_ends(monkeypatch):
     import shutil
     monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: fn)               # the lines, not the compiler, on trial
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
-    cfg = dataclasses.replace(train.ENVS["pointmass1"], compile=True, batch_size=4)
+    cfg = dataclasses.replace(train.env_config("pointmass1"), compile=True, batch_size=4)
     model = train.build_model(cfg).fit_bins(np.random.default_rng(0).normal(size=(50, 2)), np.random.default_rng(1).normal(size=(50, 2)))
     lines = []
     loss = train.loss_function(model, cfg, log=lines.append)
@@ -357,7 +358,7 @@ def test_compiling_says_when_it_starts_and_ends(monkeypatch):
 
 
 def test_figures_write_outside_docs_and_name_the_missing_run(tmp_path, monkeypatch):
-    import figures
+    from tools import figures
     monkeypatch.chdir(tmp_path)
     assert figures.parser().parse_args([]).out == os.path.join("runs", "figures")   # docs/ only when asked
     one_error_line(*cli(figures), "runs/pointmass1/model.pt: not found", "train it with: python train.py --env pointmass1")
@@ -397,14 +398,14 @@ def test_gpt_mdn_trains_saves_and_evaluates(tmp_path):
 def test_ablation_intervals_pool_the_seeds_episodes_but_count_a_repeated_run_once():
     run = lambda rate, steps: {"success_rate": rate, "episodes": 100, "mean_steps": steps, "seconds": 1.0}
     three = ablations.summarise([run(0.5, 90.0), run(0.6, 80.0), run(0.7, 70.0)], "success_rate", 0.6)
-    assert three["success_ci95"] == runs.wilson(180, 300)
+    assert three["success_ci95"] == stats.wilson(180, 300)
     equal = [{**run(0.49, 90.0), "seconds": s} for s in (1.0, 2.0, 3.0)]
     same = ablations.summarise(equal, "success_rate", 0.8, untrained=True)
-    assert same["success_ci95"] == runs.wilson(49, 100)       # NN ignores the seed: 100 episodes, not 300
-    assert ablations.summarise(equal, "success_rate", 0.8)["success_ci95"] == runs.wilson(147, 300)  # trained: 3 runs
+    assert same["success_ci95"] == stats.wilson(49, 100)       # NN ignores the seed: 100 episodes, not 300
+    assert ablations.summarise(equal, "success_rate", 0.8)["success_ci95"] == stats.wilson(147, 300)  # trained: 3 runs
     assert set(ablations.UNTRAINED) == {n for n, flags in ablations.VARIANTS.items() if flags[-1:] in (["nn"], ["lwr"])}
     routes = ablations.summarise([{**run(1.0, 9.0), "single_route": 0.5}] * 2, "single_route", 0.5)
-    assert routes["metric_ci95"] == runs.wilson(100, 200)      # pointmass2's headline rate carries its interval
+    assert routes["metric_ci95"] == stats.wilson(100, 200)      # pointmass2's headline rate carries its interval
 
 
 def test_evaluation_progress_gives_a_bound_that_holds_when_successes_end_first():
@@ -422,7 +423,7 @@ def test_evaluation_progress_gives_a_bound_that_holds_when_successes_end_first()
 def test_ema_saves_the_moving_average_of_the_weights_after_every_step(monkeypatch):
     """--ema d: the trained model holds e_1 = w_1, e_t = d e_(t-1) + (1 - d) w_t over the weights after each step."""
     import dataclasses
-    cfg = dataclasses.replace(train.ENVS["pointmass1"], epochs=2, batch_size=16, ema=0.6, compile=False)
+    cfg = dataclasses.replace(train.env_config("pointmass1"), epochs=2, batch_size=16, ema=0.6, compile=False)
     rng = np.random.default_rng(0)
     demos = {"obs": rng.normal(size=(40, 2)).astype(np.float32), "actions": rng.normal(size=(40, 2)).astype(np.float32),
              "episode_ends": np.array([20, 40])}

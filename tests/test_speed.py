@@ -37,7 +37,7 @@ def test_attention_is_the_causal_softmax_of_scaled_dot_products():
 def test_compiled_loss_gives_the_eager_loss_and_gradients(offsets):
     """train.loss_function's torch.compile path computes the same focal + alpha * Eq. 2 loss, and gradients,
     also for the "No offsets" ablation (whose compiled loss once came out detached from the graph)."""
-    cfg = dataclasses.replace(train.ENVS["pointmass2"], context=3, compile=True, offsets=offsets)
+    cfg = dataclasses.replace(train.env_config("pointmass2"), context=3, compile=True, offsets=offsets)
     demos = data.load_demos(data.default_path("pointmass2"), 2, 2)
     torch.manual_seed(0)
     model = train.build_model(cfg).fit_bins(demos["obs"], demos["actions"]).train()
@@ -55,5 +55,5 @@ def test_compiled_loss_gives_the_eager_loss_and_gradients(offsets):
 
 
 def test_loss_function_is_eager_unless_compile_is_set():
-    model = train.build_model(train.ENVS["pointmass1"])
-    assert train.loss_function(model, train.ENVS["pointmass1"]) == model.loss
+    model = train.build_model(train.env_config("pointmass1"))
+    assert train.loss_function(model, train.env_config("pointmass1")) == model.loss

@@ -8,33 +8,53 @@ import threading
 import pytest
 
 import data
-import runs
+from plumbing import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# the data flow, bottom first: a module may import only modules of a lower layer
-LAYERS = [("blockpush",), ("envs",), ("pusht_expert",), ("experts",), ("pusht_datasets",), ("data",), ("kmeans", "mingpt"),
-          ("bet", "baselines"), ("runs", "plots"), ("evaluate",), ("train",), ("dagger", "ablations", "figures", "bench"),
-          ("coursework",)]
+# the data flow, bottom first: a module may import only modules of a lower layer. The top level holds the paper's
+# modules; envs/, variants/, plumbing/ and tools/ hold the rest (tools/studies/ scripts sit above everything).
+LAYERS = [("plumbing.stats",), ("envs.record",), ("envs.pointmass", "envs.cartpole", "envs.track", "envs.blockpush",
+          "envs.pusht_expert"), ("envs.pusht",), ("envs",), ("data",), ("kmeans", "mingpt"), ("bet", "variants.baselines", "variants.trunks"),
+          ("variants.mdn",), ("variants",), ("plumbing.runs", "plumbing.plots"), ("evaluate",), ("train",),
+          ("tools.dagger", "tools.ablations", "tools.figures", "tools.bench", "tools.datasets"), ("tools.coursework",)]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+PAPER = ("kmeans", "mingpt", "bet", "data", "train", "evaluate")
+
+
+def module_files():
+    """{dotted module name: path} of every project module (tests and tools/studies/ scripts excluded)."""
+    found = {}
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "__")) and d not in ("tests", "runs", "docs", "data", "studies")]
+        for f in files:
+            if f.endswith(".py"):
+                rel = os.path.relpath(os.path.join(folder, f), ROOT)[:-3].replace(os.sep, ".")
+                found[rel[:-len(".__init__")] if rel.endswith(".__init__") else rel] = os.path.join(folder, f)
+    return found
 
 
 def project_imports(path):
-    """Every project module a file imports, at the top or inside a function."""
+    """Every project module a file imports, at the top or inside a function, as a dotted name in RANK
+    (`from envs import blockpush` is envs.blockpush; `from envs import make` is envs)."""
     names = set()
     for node in ast.walk(ast.parse(open(path).read())):
         if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
+            names |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
+            names |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in RANK else node.module for a in node.names}
     return names & set(RANK)
 
 
 def test_modules_import_only_downward():
-    modules = sorted(f[:-3] for f in os.listdir(ROOT) if f.endswith(".py"))
-    assert set(modules) == set(RANK), "place every top-level module in LAYERS"
-    for name in modules:
-        for imported in project_imports(os.path.join(ROOT, name + ".py")):
+    modules = {name: path for name, path in module_files().items() if open(path).read().strip("\n").count("\n") > 1}
+    assert set(modules) == set(RANK), "place every module in LAYERS"
+    for name, path in modules.items():
+        for imported in project_imports(path):
             assert RANK[imported] < RANK[name], f"{name} imports {imported}, which is not below it"
+
+
+def test_the_top_level_holds_the_papers_modules_only():
+    assert sorted(f[:-3] for f in os.listdir(ROOT) if f.endswith(".py")) == sorted(PAPER)
 
 
 def test_readme_stays_a_reading_companion_of_at_most_12_kb():
@@ -58,24 +78,24 @@ def links_to_headings(page):
 
 def test_readme_links_into_docs_land_on_a_heading():
     links = list(links_to_headings(os.path.join(ROOT, "README.md")))
-    assert any(os.sep + "docs" + os.sep in path for path, _ in links), "the README links into docs/experiments.md"
+    assert any(os.sep + "docs" + os.sep in path for path, _ in links), "the README links into docs/results.md"
     for path, anchor in links:
         assert anchor in heading_anchors(path), f"README links to {path}#{anchor}: no such heading"
 
 
 def test_links_inside_docs_land_on_a_heading():
     """A renamed heading breaks the links to it: every `(#anchor)` and `(file.md#anchor)` in docs/ must resolve."""
-    docs = os.path.join(ROOT, "docs")
-    links = [(page, path, anchor) for page in sorted(os.listdir(docs)) if page.endswith(".md")
-             for path, anchor in links_to_headings(os.path.join(docs, page))]
-    assert len(links) > 20, "docs/experiments.md links between its sections"
+    pages = [os.path.join(folder, f) for folder in (os.path.join(ROOT, "docs"), os.path.join(ROOT, "docs", "history"))
+             for f in sorted(os.listdir(folder)) if f.endswith(".md")]
+    links = [(os.path.relpath(page, ROOT), path, anchor) for page in pages for path, anchor in links_to_headings(page)]
+    assert len(links) > 40, "docs/results.md and docs/history/experiments.md link between their sections"
     for page, path, anchor in links:
         assert anchor in heading_anchors(path), f"{page} links to {path}#{anchor}: no such heading"
 
 
 def test_core_modules_use_only_numpy_torch_and_each_other():
-    for name in ("kmeans", "mingpt", "bet", "baselines"):
-        tree = ast.parse(open(os.path.join(ROOT, name + ".py")).read())
+    for name in ("kmeans", "mingpt", "bet", "variants.baselines"):
+        tree = ast.parse(open(module_files()[name]).read())
         third_party = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         third_party |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert third_party - set(RANK) - {"math", "dataclasses"} <= {"numpy", "torch"}, name
@@ -109,9 +129,35 @@ def test_concurrent_writers_do_not_collide(tmp_path):
 def test_checkpoint_bytes_do_not_depend_on_the_path(tmp_path):
     """A checkpoint holds no temp-file name: the same model saved twice gives the same bytes."""
     import torch
-    from bet import BeT
+    from helpers import bet_model
     torch.manual_seed(0)
-    model = BeT(2, 2, k=2, context=2, n_layer=1, n_head=1, n_embd=8)
+    model = bet_model(2, 2, k=2, context=2, n_layer=1, n_head=1, n_embd=8)
     runs.save_model(model, tmp_path / "a" / "model.pt")
     runs.save_model(model, tmp_path / "b" / "model.pt")
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
+def test_results_page_holds_current_results_in_at_most_40_kb():
+    assert os.path.getsize(os.path.join(ROOT, "docs", "results.md")) <= 40 * 1024   # the dated record: docs/history/
+
+
+def python_files_outside(folder):
+    """Every project .py file (tools/studies/ included, tests excluded) that is not under `folder`."""
+    for name, path in module_files().items():
+        if name != folder and not name.startswith(folder + "."):
+            yield path
+    studies = os.path.join(ROOT, "tools", "studies")
+    yield from (os.path.join(studies, f) for f in sorted(os.listdir(studies)) if f.endswith(".py"))
+
+
+def test_no_module_outside_envs_compares_environment_names():
+    """An environment is one record (envs/<env>.py) that everything else looks up: no `name == "pusht"` or
+    `name in ("pusht", ...)` anywhere else, so a new environment touches no other file."""
+    import envs
+    names = set(envs.ENV_NAMES)
+    for path in python_files_outside("envs"):
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.Compare):
+                found = {c.value for part in [node.left, *node.comparators] for c in ast.walk(part)
+                         if isinstance(c, ast.Constant) and c.value in names}
+                assert not found, f"{os.path.relpath(path, ROOT)}:{node.lineno} compares env names {sorted(found)}"

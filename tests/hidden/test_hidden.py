@@ -1,4 +1,4 @@
-"""Hidden coursework tests (instructor-only: `python coursework.py handout` leaves tests/hidden/ out).
+"""Hidden coursework tests (instructor-only: `python -m tools.coursework handout` leaves tests/hidden/ out).
 Other shapes, seeds and edge cases than the public tests, one group per exercise."""
 
 import math
@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import dagger
+from tools import dagger
 import data
 import kmeans
-from bet import BeT, focal_loss, offset_loss
+from bet import focal_loss, offset_loss
+from helpers import bet_model
 from mingpt import CausalSelfAttention, GPTConfig
 
 
@@ -108,7 +109,7 @@ class PadTrunk(torch.nn.Module):
 
 def sampling_model(k=5):
     """A BeT whose trunk returns its input padded to width 4, so logits and offsets vary by position."""
-    model = BeT(2, 2, k=k, context=3, n_layer=1, n_head=1, n_embd=4).eval()
+    model = bet_model(2, 2, k=k, context=3, n_layer=1, n_head=1, n_embd=4).eval()
     model.trunk = PadTrunk()
     g = torch.Generator().manual_seed(12)
     with torch.no_grad():

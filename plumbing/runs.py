@@ -1,0 +1,872 @@
+"""
+Running the experiments safely. Nothing in this module is in the BeT paper: it is what the scripts need around
+the paper's algorithm (as minGPT's trainer.py says of itself that nothing in it is specific to GPT).
+
+    command lines   cli (one `error:` line, exit 2; Ctrl-C and SIGTERM exit 130), flags built from a settings
+                    dataclass (setting, add_flags, check_settings), count, thread and worker limits
+    files           atomic writes and hashes, the one guard for "may this output be replaced", the run lock
+    checkpoints     save_model, and load_model with its defences against broken or forged files
+    train.py        its checks, the training state saved every epoch and resumed exactly, the files a run ends with
+    evaluate.py     its checks: the checkpoint, the env, and the outputs it may replace
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shlex
+import signal
+import stat
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+
+import data
+import envs
+import variants
+from variants.baselines import NEIGHBOURS, NearestNeighbours
+
+LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
+MAX_EPISODES = 10_000     # evaluation builds one env per episode: more would exhaust memory, not finish
+MIN_TEMPERATURE = 1e-6    # dividing the logits by a smaller positive temperature overflows float32 (0 is argmax)
+MIN_STD = 1e-6            # BeT.fit_bins never stores a smaller scale; dividing by one gives inf and NaN actions
+MAX_STORED = 10 ** 7      # numbers an NN / LWR checkpoint may store (PushT's 48k steps store under 10 ** 6)
+
+
+# ---------------------------------------------------------------- command lines
+
+def cli(main):
+    """Run a script's main() as every script here ends: bad input (ValueError, DataError included, and
+    FileNotFoundError) prints one `error:` line and exits 2; Ctrl-C or SIGTERM prints one line and exits 130.
+    Any other error is a bug and keeps its traceback."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing more was written", file=sys.stderr)
+        sys.exit(130)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def one_line(message):
+    """A message with its newlines (from a path or a name) shown as \\n, so an error stays one line."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def note(message):
+    """One line on stderr that does not stop the work."""
+    print(f"note: {one_line(message)}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def on_interrupt(message):
+    """Within the block, Ctrl-C (or SIGTERM, under cli) prints `message` (a string, or a function returning one)
+    and exits 130: what was saved and how to go on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {one_line(message() if callable(message) else message)}", file=sys.stderr)
+        sys.exit(130)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, except that a bad flag raises ValueError, so it ends in one `error:` line (see cli) like any
+    other bad input, instead of the usage text and a second message."""
+
+    def error(self, message):
+        raise ValueError(f"{message} (see {self.prog} --help)")
+
+
+def setting(default, help, paper=None, flag=True, check=None, choices=None):
+    """A settings field declared once: its default, its help (with the paper's value), its flag (True: --name,
+    a string: that flag, False: none) and its check: an int is the least value allowed; 'positive', 'nonnegative',
+    'fraction' ([0, 1)) and 'temperature' are the float checks of check_settings."""
+    meta = dict(help=help + (f" (paper: {paper})" if paper else ""), flag=flag, check=check, choices=choices)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def flag_name(field):
+    return field.metadata["flag"] if isinstance(field.metadata["flag"], str) else "--" + field.name.replace("_", "-")
+
+
+def add_flags(parser, settings, names=None, defaults=None):
+    """A flag for each field of the `settings` dataclass that has one (or each of `names`). Its value is None when
+    not given, so the caller's table row keeps its value (see given), unless `defaults` names one."""
+    for f in dataclasses.fields(settings):
+        if not f.metadata.get("flag") or (names is not None and f.name not in names):
+            continue
+        default = (defaults or {}).get(f.name)
+        shown = f.metadata["help"] + (f" (default {default})" if default is not None else " (default: per env)")
+        if f.type is bool:
+            parser.add_argument(flag_name(f), dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=shown)
+        else:
+            parser.add_argument(flag_name(f), dest=f.name, type=f.type, default=default, choices=f.metadata["choices"],
+                                help=shown)
+
+
+def given(args, settings):
+    """The fields of `settings` whose flags were given (not None) in `args`, as a dict for dataclasses.replace."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(settings) if getattr(args, f.name, None) is not None}
+
+
+def check_settings(values):
+    """Raise ValueError naming the flag of the first field of the dataclass `values` outside its check."""
+    for f in dataclasses.fields(values):
+        if f.metadata.get("check") is not None:
+            check_value(flag_name(f), getattr(values, f.name), f.metadata["check"])
+
+
+def check_value(flag, value, check):
+    """One setting's check (see setting); raise ValueError naming the flag."""
+    if isinstance(check, int):
+        check_counts((flag, value, check))
+    elif check == "positive" and not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{flag} must be a positive finite number (got {value})")
+    elif check in ("nonnegative", "temperature") and not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{flag} must be a finite number >= 0 (got {value})")
+    elif check == "temperature" and 0 < value < MIN_TEMPERATURE:
+        raise ValueError(f"{flag} {value}: too small to divide the logits by; give 0 (argmax) or at least "
+                         f"{MIN_TEMPERATURE}")
+    elif check == "fraction" and not (0 <= value < 1):
+        raise ValueError(f"{flag} must be in [0, 1) (got {value})")
+
+
+def check_counts(*checks):
+    """Raise ValueError for the first (flag, value, least) with value < least or > LARGEST; None (not given) passes."""
+    for flag, value, least in checks:
+        if value is not None and value < least:
+            raise ValueError(f"{flag} must be at least {least} (got {value})")
+        if value is not None and value > LARGEST:
+            raise ValueError(f"{flag} must be at most {LARGEST} (got {value})")
+
+
+def check_episodes(*checks):
+    """Episode counts (flag, value): at most MAX_EPISODES, as one env is built for each."""
+    for flag, value in checks:
+        if value is not None and value > MAX_EPISODES:
+            raise ValueError(f"{flag} {value}: at most {MAX_EPISODES} episodes (one env is built for each)")
+
+
+def cores():
+    """The CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_threads(threads, flag="--threads"):
+    """More torch threads than the machine's cores only slow the work down (and absurd counts crash torch)."""
+    if threads is not None and threads > cores():
+        raise ValueError(f"{flag} {threads}: this machine has {cores()} cores")
+
+
+def check_workers(workers, flag="--workers"):
+    """Worker processes beyond a few per core only add start-up time and memory (each imports torch)."""
+    if workers is not None and workers > 4 * cores():
+        raise ValueError(f"{flag} {workers}: at most {4 * cores()} on this machine ({cores()} cores)")
+
+
+# ---------------------------------------------------------------- files
+
+def atomic_write(path, write):
+    """Create or replace the file at `path` all at once: `write(f)` fills a uniquely named temp file (opened
+    "wb") in the same folder, which is then renamed over `path`. A crash, or a concurrent writer, never leaves
+    half a file. A failed write (a full disk) raises ValueError naming the file. Returns the sha256 written."""
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(d, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    except OSError as e:
+        raise ValueError(f"{path}: could not write it ({e.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o644)                     # mkstemp makes it private; make it a normal file
+        digest = file_hash(tmp)
+        os.replace(tmp, path)
+        return digest
+    except OSError as e:
+        raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier file there is unchanged") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path, obj):
+    """`obj` as indented JSON at `path`, written atomically."""
+    return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
+
+
+def write_text(path, text):
+    return atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def save_demos(path, arrays):
+    """A dataset (dict of numpy arrays, see data.py) as a compressed .npz, written atomically."""
+    return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+
+
+def remove_stale_temp_files(folder):
+    """Temp files a killed writer (SIGKILL, power loss) left in a run folder; call while holding its lock."""
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        if name.startswith(".") and name.endswith(".tmp") and os.path.isfile(os.path.join(folder, name)):
+            os.remove(os.path.join(folder, name))
+
+
+def file_hash(path):
+    """sha256 of a file's bytes: ties a result to the exact checkpoint or dataset it came from."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_readable_file(path, what):
+    """A path that exists but is not a regular file (a FIFO, a device, a folder) would hang or fail on reading."""
+    if not path:
+        raise ValueError(f"{what} must not be empty")
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"{path}: not a regular file")
+
+
+def existing_json(path, why):
+    """The JSON object at `path`, or None if there is no file; ValueError naming the file, and `why` its content
+    matters, if it is anything else."""
+    if not os.path.exists(path):
+        return None
+    try:
+        check_readable_file(path, path)
+        with open(path) as f:
+            old = json.load(f)
+    except (ValueError, UnicodeDecodeError, RecursionError, IsADirectoryError):
+        old = None
+    if not isinstance(old, dict):
+        raise ValueError(f"{path}: exists and is not a JSON object ({why})")
+    return old
+
+
+def check_output_dir(path, flag="--out"):
+    """Raise ValueError unless `path` is, or can be created as, a writable directory (checked before any work)."""
+    if not path:
+        raise ValueError(f"{flag} must not be empty")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{flag} {path}: exists and is not a directory")
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: not writable ({parent} does not allow it)")
+
+
+def check_replaceable(path, flag, suffixes=(), keep=(), owned=None, other="another kind of file"):
+    """The one guard for every output file: `path` may be written only as a new file, or over a regular file
+    that `owned(path)` recognises as an earlier output of the same kind (else: it holds `other`), never over a
+    directory, a special file or one of `keep` (e.g. the checkpoint being evaluated), and in a writable folder."""
+    if not path:
+        raise ValueError(f"{flag} must not be empty")
+    if os.path.isdir(path):
+        raise ValueError(f"{flag} {path}: is a directory")
+    for kept in keep:
+        if os.path.exists(path) and os.path.exists(kept) and os.path.samefile(path, kept):
+            raise ValueError(f"{flag} {path}: would overwrite {kept}")
+    if suffixes and not path.endswith(tuple(suffixes)):
+        raise ValueError(f"{flag} {path}: must end in {' or '.join(suffixes)}")
+    check_output_dir(os.path.dirname(os.path.abspath(path)), flag)
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"{flag} {path}: exists and is not a regular file; not overwriting it")
+    if os.path.exists(path) and owned is not None and not owned(path):
+        raise ValueError(f"{flag} {path}: {other}; not overwriting it")
+
+
+def starts_with(*magics):
+    """A test for check_replaceable: does the file start with one of these byte strings (at its offset)?"""
+    def test(path):
+        with open(path, "rb") as f:
+            head = f.read(16)
+        return any(head[offset:offset + len(magic)] == magic for offset, magic in magics)
+    return test
+
+
+is_png = starts_with((0, b"\x89PNG\r\n\x1a\n"))
+is_video = starts_with((0, b"GIF87a"), (0, b"GIF89a"), (4, b"ftyp"))
+
+
+def check_json_output(path, flag, mine, what, keep=()):
+    """A JSON output may replace only a JSON object that `mine(old)` recognises as an earlier result of its kind."""
+    check_replaceable(path, flag, (".json",), keep)
+    old = existing_json(path, f"{flag} would overwrite it")
+    if old is not None and not mine(old):
+        raise ValueError(f"{flag} {path}: holds something other than {what}; not overwriting it")
+
+
+def check_png(path, flag):
+    """A figure may replace a PNG image only."""
+    check_replaceable(path, flag, (".png",), owned=is_png, other="exists and is not a PNG image")
+
+
+class RunLock:
+    """Claim a folder for one process (a `.lock` file holding its pid, created exclusively), so two runs never
+    write into the same folder at once. A lock left by a process that no longer exists is taken over."""
+
+    def __init__(self, folder):
+        self.path = os.path.join(folder, ".lock")
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(open(self.path).read() or 0)
+                    os.kill(pid, 0)              # raises if no such process: the lock is stale
+                except (ValueError, ProcessLookupError, FileNotFoundError):
+                    if os.path.exists(self.path):
+                        os.remove(self.path)
+                    continue
+                except PermissionError:          # the process exists but is someone else's
+                    pass
+                raise ValueError(f"{os.path.dirname(self.path)} is in use by another run (pid {pid})") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise ValueError(f"{os.path.dirname(self.path)}: could not claim the folder")
+
+    def __exit__(self, *exc):
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+
+def torch_load(path):
+    """torch.load of plain tensors and containers only (no code runs), quietly: a legacy file's warnings would
+    print before the one error line."""
+    check_readable_file(path, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def save_model(model, path, meta=None):
+    """A self-contained checkpoint (variants.checkpoint: config, weights, centres, normalisation, meta), atomically.
+    Returns the file's sha256."""
+    return atomic_write(path, lambda f: torch.save(variants.checkpoint(model, meta), f))
+
+
+def load_model(path):
+    """variants.from_checkpoint of the file at `path` (a BeT, a Table 3 variant, an NN or LWR baseline), in
+    eval mode with `.meta`; ValueError naming the file if it is unreadable, incomplete, forged (a config asking for
+    gigabytes, tensors of other shapes or kinds) or unusable (NaN weights, scales too small to divide by)."""
+    if not path:
+        raise ValueError("the checkpoint path must not be empty")
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: checkpoint not found")
+    check_readable_file(path, "the checkpoint path")
+    try:
+        ckpt = torch_load(path)
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or not {"config", "state_dict"} <= set(ckpt):
+        raise ValueError(f"{path}: not a BeT checkpoint (needs 'config' and 'state_dict')")
+    config, state = ckpt["config"], ckpt["state_dict"]
+    if not isinstance(config, dict) or not isinstance(state, dict) or \
+            not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: not a BeT checkpoint (config must be a dict, state_dict a dict of tensors)")
+    if not isinstance(ckpt.get("meta", {}), dict):
+        raise ValueError(f"{path}: 'meta' must be a dict")
+    if config.get("policy") in NEIGHBOURS:  # the mark of a baselines.py checkpoint
+        return load_baseline(path, config, state, ckpt)
+    check_sizes(path, config, ("obs_dim", "act_dim", "k", "context", "n_layer", "n_head", "n_embd"))
+    if config["n_layer"] > len(state):     # every layer holds tensors: a forged depth would build for ever
+        raise ValueError(f"{path}: its config asks for {config['n_layer']} layers; it stores {len(state)} tensors")
+    try:
+        expected = variants.expected_state(config)    # on the meta device: a forged size allocates nothing
+    except (TypeError, ValueError, KeyError, AssertionError) as e:
+        raise ValueError(f"{path}: bad config in checkpoint ({type(e).__name__}: {e})") from None
+    check_state(path, state, expected)
+    model = variants.from_checkpoint(ckpt)
+    if not model.fitted:
+        raise ValueError(f"{path}: checkpoint has no fitted k-means centres")
+    return model
+
+
+def load_baseline(path, config, state, ckpt):
+    """load_model for an NN or LWR checkpoint, with the same defences: positive integer sizes, at most MAX_STORED
+    stored numbers (checked before allocating), a config its sizes imply, then check_state."""
+    sizes = ("obs_dim", "act_dim", "neighbours", "size")
+    check_sizes(path, config, sizes)
+    stored = config["size"] * (config["obs_dim"] + config["act_dim"])
+    if stored > MAX_STORED:
+        raise ValueError(f"{path}: its config asks to store {stored} numbers, more than {MAX_STORED}")
+    if config["neighbours"] > config["size"]:
+        raise ValueError(f"{path}: {config['neighbours']} neighbours of only {config['size']} stored pairs")
+    expected = variants.build(config)
+    if config != expected.config:
+        raise ValueError(f"{path}: bad config in checkpoint (expected the entries {', '.join(expected.config)}, "
+                         f"with policy '{expected.config['policy']}' for {config['neighbours']} neighbours)")
+    check_state(path, state, expected.state_dict())
+    model = variants.from_checkpoint(ckpt)
+    if not model.fitted:
+        raise ValueError(f"{path}: checkpoint stores no demonstrations (not fitted)")
+    return model
+
+
+def check_sizes(path, config, sizes):
+    """The entries `sizes` of a checkpoint's config must be positive ints."""
+    bad = [key for key in sizes if not (type(config.get(key)) is int and config[key] >= 1)]
+    if bad:
+        raise ValueError(f"{path}: config entries {', '.join(bad)} must be positive integers")
+
+
+def check_state(path, state, expected):
+    """Every tensor the model needs, of its shape, dtype and (dense) layout; finite; usable scales."""
+    missing = [k for k in expected if k not in state]
+    if missing:
+        raise ValueError(f"{path}: checkpoint lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
+    for key, value in expected.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise ValueError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, but its config implies {tuple(value.shape)}")
+        if state[key].dtype != value.dtype or state[key].layout != torch.strided:
+            raise ValueError(f"{path}: '{key}' is a {state[key].layout} {state[key].dtype} tensor, expected a dense "
+                             f"{value.dtype} one")
+    unexpected = [k for k in state if k not in expected]
+    if unexpected:
+        raise ValueError(f"{path}: checkpoint has unexpected entries {', '.join(unexpected[:4])}")
+    broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise ValueError(f"{path}: '{broken[0]}' contains NaN or inf")
+    scales = [k for k in ("obs_std", "act_std") if k in state and not (state[k] >= MIN_STD).all()]
+    if scales:
+        raise ValueError(f"{path}: '{scales[0]}' must be positive, at least {MIN_STD} as fitting writes it "
+                         f"(it divides the observations or actions)")
+
+
+# ---------------------------------------------------------------- train.py
+
+def train_parser(table):
+    """train.py's own flags (train.parser adds one for each Config field)."""
+    p = ArgumentParser(description="Train a Behavior Transformer (or the MSE baseline) on scripted "
+                            "demonstrations, then evaluate it.")
+    p.add_argument("--env", required=True, help=f"one of {', '.join(table)}")
+    p.add_argument("--policy", default="bet", choices=["bet", "mdn", "mse", *NEIGHBOURS], help="bet; mdn = GPT-MDN "
+                   "(Table 3); or a Sec. 3.2 baseline: mse = MSE behaviour cloning (RBC), nn = nearest neighbour, "
+                   "lwr = 5-NN locally weighted regression (nn and lwr store the data: no training)")
+    p.add_argument("--data", help="demonstrations .npz (default data/<env>.npz)")
+    p.add_argument("--collect", type=int, metavar="N", help="collect N expert demonstrations into --data and exit")
+    p.add_argument("--workers", type=int, default=2, help="processes for --collect (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (k-means, init, batches); with --collect, "
+                   "the first env seed")
+    p.add_argument("--device", default="cpu", help="torch device for training: cpu (default) or cuda (untested on "
+                   "real hardware)")
+    p.add_argument("--out", help="output dir (default runs/<env>, naming every setting that differs from the env's "
+                   "row, and the seed and data if not the default: runs/pointmass1-epochs2, runs/pointmass1-mse-seed1)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its last "
+                   "finished epoch (same flags); the weights equal an uninterrupted run's")
+    return p
+
+
+def default_out(args, cfg, row, default_data):
+    """runs/<env>[-<policy>][-<setting><value>...][-seed<n>][-data<name>]: a run whose settings differ from the env's
+    row gets a folder naming them, so an experiment never replaces the default run (which figures.py reads)."""
+    parts = [args.env] + ([args.policy] if args.policy != "bet" else [])
+    for f in dataclasses.fields(cfg):
+        value, name = getattr(cfg, f.name), f.name.replace("_", "")
+        if f.name not in ("eval_episodes", "eval_seed", "threads") and value != getattr(row, f.name):
+            parts.append((name if value else "no" + name) if isinstance(value, bool) else f"{name}{value:g}"
+                         if isinstance(value, float) else f"{name}{value}")
+    parts += [f"seed{args.seed}"] if args.seed else []
+    if args.data is not None and os.path.abspath(args.data) != os.path.abspath(default_data):
+        parts.append("data" + os.path.splitext(os.path.basename(args.data))[0])
+    return os.path.join("runs", "-".join(parts))
+
+
+def check_train_args(args, cfg, out):
+    """Every flag of train.py, checked before any work, so a bad one writes nothing: raise ValueError naming it."""
+    check_settings(cfg)
+    check_counts(("--workers", args.workers, 1), ("--collect", args.collect, 1),
+                 ("--seed", args.seed, 0))
+    check_episodes(("--episodes", cfg.eval_episodes))
+    check_workers(args.workers)
+    check_threads(cfg.threads or None)
+    if cfg.n_layer * 12 * cfg.n_embd ** 2 > 10 ** 9:
+        raise ValueError(f"--n-layer {cfg.n_layer}: over a billion weights")
+    if args.policy == "mse" and cfg.rbc_width ** 2 * cfg.rbc_layers > 10 ** 9:
+        raise ValueError(f"--rbc-width {cfg.rbc_width} with --rbc-layers {cfg.rbc_layers}: over a billion weights")
+    check_device(args.device)
+    check_output_dir(out)
+
+
+def check_device(name):
+    """--device: cpu, or cuda where a GPU is (the CUDA path is untested on real hardware here)."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name}: not a device name (e.g. cpu, cuda)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name}: only cpu and cuda are supported")
+    return device
+
+
+def holds_demos(path, obs_dim, act_dim):
+    """Whether `path` is a valid dataset with these observation and action widths (see data.load_demos)."""
+    try:
+        data.load_demos(path, obs_dim, act_dim)
+    except data.DataError:
+        return False
+    return True
+
+
+def check_collect_path(path, cfg, env_name):
+    """--collect writes a new dataset, or replaces one of the same env: never a checkpoint, a folder, another
+    env's dataset or another kind of file."""
+    check_replaceable(path, "--data", (".npz",), owned=lambda p: holds_demos(p, cfg.obs_dim, cfg.act_dim),
+                      other=f"holds something other than {env_name} demonstrations")
+
+
+def training_data(path, cfg, args):
+    """train.py's dataset, checked: readable, of this env's widths, big enough for the model's k and context, and
+    for the NN and LWR baselines, small enough to store whole and with enough pairs to average."""
+    check_readable_file(path, "--data")
+    try:
+        demos = data.load_demos(path, cfg.obs_dim, cfg.act_dim, extra=envs.get(args.env).data_extra)
+    except data.DataError as e:
+        hint = f"; regenerate it with: python train.py --env {args.env} --collect N" if not os.path.exists(path) else ""
+        raise data.DataError(f"{e}{hint}") from None
+    if args.policy == "bet" and cfg.k > len(demos["actions"]):     # (the MSE baseline has one bin, no history)
+        raise data.DataError(f"--k {cfg.k}: {path} holds only {len(demos['actions'])} actions to cluster")
+    longest = int(np.diff(demos["episode_ends"], prepend=0).max())
+    if args.policy == "bet" and cfg.context > longest:
+        raise ValueError(f"--context {cfg.context}: longer than the longest episode in {path} ({longest} steps)")
+    stored = demos["obs"].size + demos["actions"].size
+    if args.policy in NEIGHBOURS and stored > MAX_STORED:
+        raise data.DataError(f"--policy {args.policy}: {path} holds {stored} numbers, more than the {MAX_STORED} "
+                             f"a checkpoint may store")
+    if args.policy in NEIGHBOURS and NEIGHBOURS[args.policy] > len(demos["actions"]):
+        raise data.DataError(f"--policy {args.policy}: {path} holds fewer than {NEIGHBOURS[args.policy]} steps to "
+                             f"average")
+    return demos
+
+
+def check_run_folder(out, env_name, flag="--out"):
+    """A run folder holds one env's run: refuse to train into a folder whose model.pt or train_log.json is
+    another env's, or whose model.pt cannot be read (so it cannot be told apart)."""
+    model_path, log_path = os.path.join(out, "model.pt"), os.path.join(out, "train_log.json")
+    previous = []
+    if os.path.exists(model_path):
+        try:
+            previous.append(load_model(model_path).meta.get("env"))
+        except ValueError:
+            raise ValueError(f"{flag} {out}: holds an unreadable model.pt; remove it or pick another folder") from None
+    try:
+        meta = (existing_json(log_path, "the run's training log") or {}).get("meta")
+    except ValueError:
+        meta = None                                      # not a log this script wrote: the model decides
+    if isinstance(meta, dict):
+        previous.append(meta.get("env"))
+    for other in previous:
+        if other is not None and other != env_name:
+            raise ValueError(f"{flag} {out}: holds a {one_line(other)} run; train {env_name} into another folder")
+
+
+class CannotResume(ValueError):
+    """The training state in --out cannot continue this command: unreadable, or written by another command."""
+
+
+class TrainingState:
+    """train.py's state after every epoch (weights, AdamW, step, RNGs and losses) in <out>/train_state.pt, so
+    that --resume continues an interrupted run to the weights of an uninterrupted one. `command` fingerprints
+    the run (env, data hash, policy, seed, every setting): only the same command may resume it."""
+
+    PARTS = {"model": dict, "optimizer": dict, "generator": torch.Tensor, "torch_rng": torch.Tensor, "history": list,
+             "step": int, "epoch": int, "averaged": (dict, type(None))}
+
+    def __init__(self, out, command, resuming):
+        self.path, self.command, self.resuming = os.path.join(out, "train_state.pt"), command, resuming
+        if resuming:
+            self.check()
+
+    def check(self):
+        """Before any work: the state exists, is whole, and belongs to this command."""
+        if not os.path.exists(self.path):
+            raise ValueError(f"--resume: {self.path} not found (nothing to resume)")
+        try:
+            state = torch_load(self.path)
+            saved = state["command"]
+        except Exception as e:
+            raise CannotResume(f"--resume: {self.path} is not a readable training state ({type(e).__name__})") from None
+        if not isinstance(saved, dict) or not all(isinstance(state.get(k), t) for k, t in self.PARTS.items()):
+            raise CannotResume(f"--resume: {self.path} is not a training state written by train.py")
+        if saved != self.command:
+            changed = sorted(k for k in set(saved) | set(self.command) if saved.get(k) != self.command.get(k))
+            raise CannotResume(f"--resume: {self.path} belongs to another command (differs in {', '.join(changed)})")
+
+    def resume(self, model, opt, generator, averaged=None, log=print):
+        """Load the saved state into the model, the optimizer, the batch generator, torch's RNG and the weights'
+        moving average if there is one (when resuming); return (history, step) to continue from."""
+        if not self.resuming:
+            return [], 0
+        state = torch_load(self.path)
+        model.load_state_dict(state["model"]); opt.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"]); torch.set_rng_state(state["torch_rng"])
+        if averaged is not None:
+            averaged.load_state_dict(state["averaged"])
+        log(f"resuming after epoch {state['epoch']}/{self.command['epochs']}")
+        return state["history"], state["step"]
+
+    def save(self, model, opt, generator, averaged, history, step):
+        """After an epoch: everything the next one depends on, atomically."""
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": generator.get_state(),
+                 "averaged": averaged.state_dict() if averaged is not None else None,
+                 "torch_rng": torch.get_rng_state(), "history": history, "step": step, "epoch": len(history),
+                 "command": self.command}
+        atomic_write(self.path, lambda f: torch.save(state, f))
+
+    def interrupted(self, argv):
+        """The line Ctrl-C prints: what was kept, and the command that resumes it."""
+        done = f"the state after the last finished epoch is in {self.path}" if os.path.exists(self.path) else \
+            "no epoch had finished"
+        return f"{done}; to resume: {shlex.join(['python', 'train.py', *[a for a in argv if a != '--resume'], '--resume'])}"
+
+
+def run_record(args, cfg, path):
+    """What a run records of itself: `meta` (saved in the checkpoint) and the `command` fingerprint of resume."""
+    meta = {"env": args.env, "policy": args.policy, "seed": args.seed, "data": os.path.abspath(path),
+            "data_sha256": file_hash(path), "epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size,
+            "schedule": cfg.schedule, "temperature": cfg.temperature}
+    command = {**{k: v for k, v in meta.items() if k != "data"},
+               **{k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}}
+    return meta, {k: v for k, v in command.items() if k not in ("eval_episodes", "eval_seed", "temperature", "threads")}
+
+
+def describe_model(model, policy):
+    """train.py's line about the model it is about to train (the NN and LWR baselines have nothing to train)."""
+    if isinstance(model, NearestNeighbours):
+        return (f"policy {policy}: no parameters; stores every (observation, action) pair and acts from the "
+                f"{model.neighbours} nearest, context=1")
+    return (f"policy {policy}: {sum(p.numel() for p in model.parameters())} parameters, k={model.k}, "
+            f"context={model.context}, trunk={model.config['trunk']}, offsets={model.config['offsets']}")
+
+
+def finish_run(out, model, meta, history, seconds):
+    """The files a finished run leaves: model.pt first, then (the new model safely written) no earlier model's
+    eval.json, the training log, and no training state. Returns (model path, its sha256)."""
+    model_path, results_path = os.path.join(out, "model.pt"), os.path.join(out, "eval.json")
+    digest = save_model(model, model_path, meta)
+    if os.path.exists(results_path):
+        os.remove(results_path)                  # an earlier model's results never sit beside the new model
+    write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(seconds, 2), "history": history})
+    if os.path.exists(os.path.join(out, "train_state.pt")):
+        os.remove(os.path.join(out, "train_state.pt"))     # the run is complete: model.pt holds everything
+    print(f"wrote {model_path} and {os.path.join(out, 'train_log.json')} after {seconds:.1f}s of training")
+    return model_path, digest
+
+
+# ---------------------------------------------------------------- evaluate.py
+
+def evaluate_parser():
+    """evaluate.py's flags."""
+    p = ArgumentParser(description="Evaluate a trained BeT checkpoint with parallel rollouts.")
+    p.add_argument("checkpoint", nargs="?", help="a model.pt written by train.py (optional with --expert: "
+                   "without it only the expert is evaluated, on --env pusht)")
+    p.add_argument("--episodes", type=int, default=100, help="evaluation episodes, run at once (default 100)")
+    p.add_argument("--seed", type=int, default=100000, help="episode i uses env seed SEED+i (default 100000)")
+    p.add_argument("--device", default="cpu", help="torch device for the policy: cpu (default) or cuda (untested on "
+                   "real hardware)")
+    p.add_argument("--env", help="override the env recorded in the checkpoint")
+    p.add_argument("--temperature", type=float, help="bin sampling temperature (0 = argmax; default: the one train.py used)")
+    p.add_argument("--json", help="write the metrics to this JSON file")
+    p.add_argument("--plot", metavar="DIR", help="write figures (trajectories, loss curve) into DIR")
+    p.add_argument("--video", metavar="PATH", help="PushT, Block push: render the first --video-episodes rollouts side by "
+                   "side into PATH (.gif with Pillow, or .mp4 with OpenCV); with --expert and no checkpoint, the expert's")
+    p.add_argument("--video-episodes", type=int, default=4, help="episodes drawn by --video (default 4)")
+    p.add_argument("--video-pick", default="first", choices=["first", "failures", "successes"],
+                   help="which episodes --video draws: the first ones, or the first failures or successes (default first)")
+    p.add_argument("--expert", action="store_true", help="PushT, Block push: also run the scripted expert on the same seeds "
+                   "and print both side by side with the imitation ratio (BeT success / expert success)")
+    return p
+
+
+def check_obs_dim(model, env_name):
+    """A checkpoint trained on other observations cannot drive this env: one clear error, before any rollout."""
+    env = envs.make(env_name)
+    obs_dim = env.observation_space.shape[0]
+    env.close()
+    if obs_dim != model.config["obs_dim"]:
+        raise ValueError(f"the checkpoint expects {model.config['obs_dim']}-D observations but env "
+                         f"'{env_name}' gives {obs_dim}-D ones")
+
+
+def is_result_of(results, checkpoint, json_path):
+    """Whether a JSON object is evaluate's results for `checkpoint` (None: the expert alone), which --json may
+    replace: its recorded checkpoint is the same file, or it is the eval.json in the checkpoint's own folder
+    (its recorded path may be relative to another working directory)."""
+    if "success_rate" not in results:
+        return False
+    owner = results.get("checkpoint")
+    if checkpoint is None or owner is None:
+        return checkpoint is None and owner is None
+    if os.path.abspath(json_path) == os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "eval.json"):
+        return True
+    path = owner.get("path") if isinstance(owner, dict) else None
+    return isinstance(path, str) and os.path.exists(path) and os.path.samefile(path, checkpoint)
+
+
+def training_log(checkpoint):
+    """The train_log.json beside a checkpoint (for the loss plot), or None; ValueError naming it if it is broken."""
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "train_log.json")
+    log = existing_json(path, "--plot draws the loss curve from it")
+    fields = ("epoch", "loss", "focal", "offset")
+    history = log.get("history") if log is not None else []
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if not (isinstance(history, list) and all(isinstance(row, dict) and all(number(row.get(f)) for f in fields)
+                                              for row in history)):
+        raise ValueError(f"{path}: not a training log (no 'history' of epochs; --plot draws the loss curve from it)")
+    return log
+
+
+def recorded_temperature(model, path):
+    """The sampling temperature train.py recorded in the checkpoint at `path` (1 if none), checked as the flag is."""
+    t = model.meta.get("temperature", 1.0)
+    try:
+        if isinstance(t, bool) or not isinstance(t, (int, float)):
+            raise ValueError("not a number")
+        check_value("temperature", t, "temperature")
+    except ValueError:
+        raise ValueError(f"{path}: its recorded temperature {t!r} is not 0 or a number >= {MIN_TEMPERATURE}; "
+                         f"give --temperature") from None
+    return float(t)
+
+
+def check_evaluate_args(args):
+    """evaluate.py's flags and outputs, before any rollout. Returns (model or None, env name, temperature, log)."""
+    if args.checkpoint is None and not args.expert:
+        raise ValueError("give a checkpoint, or --expert to evaluate the scripted PushT expert alone")
+    check_counts(("--episodes", args.episodes, 1), ("--seed", args.seed, 0), ("--video-episodes", args.video_episodes, 1))
+    check_episodes(("--episodes", args.episodes))
+    check_device(args.device)
+    if args.temperature is not None:
+        check_value("--temperature", args.temperature, "temperature")
+    keep = [args.checkpoint] if args.checkpoint else []
+    if args.json is not None:
+        check_json_output(args.json, "--json", lambda old: is_result_of(old, args.checkpoint, args.json),
+                          f"an evaluation of {args.checkpoint or 'the expert'}", keep)
+    if args.video is not None:
+        check_replaceable(args.video, "--video", (".gif", ".mp4"), keep, is_video,
+                          "exists and is not a GIF or MP4 video")
+    if args.plot is not None:
+        check_output_dir(args.plot, "--plot")
+    model = load_model(args.checkpoint) if args.checkpoint is not None else None
+    env_name = args.env or (model.meta.get("env") if model else "pusht")
+    if env_name not in envs.ENVS:
+        raise ValueError(f"unknown env '{one_line(env_name)}'; choose one of {', '.join(envs.ENVS)}")
+    record = envs.get(env_name)
+    for flag, given, missing in (("--expert", args.expert, record.expert is None), ("--video", args.video, record.score is None)):
+        if given and missing:                                        # a scripted expert to run, frames to draw
+            able = [name for name, r in envs.ENVS.items() if (r.expert if flag == "--expert" else r.score)]
+            raise ValueError(f"{flag} is implemented for {' and '.join(able)} only")
+    if model is None:
+        return None, env_name, None, None
+    check_obs_dim(model, env_name)
+    temperature = args.temperature if args.temperature is not None else recorded_temperature(model, args.checkpoint)
+    log = training_log(args.checkpoint) if args.plot else None
+    for name in ("rollouts", "loss") if args.plot else ():           # the figures it would replace must be figures
+        check_png(os.path.join(args.plot, f"{plot_tag(model, env_name)}-{name}.png"), "--plot")
+    if args.env and model.meta.get("env") not in (None, args.env):
+        note(f"{args.checkpoint} was trained on {model.meta['env']}; evaluating it on {args.env}, as --env asks")
+    return model, env_name, temperature, log
+
+
+UNITS = {"success_rate": "fraction of episodes that succeed", "success_ci95": "95 % Wilson interval of success_rate",
+         "mean_return": "sum of rewards per episode, mean", "min_return": "worst episode's return",
+         "seconds": "s of wall time for the rollouts", "train_seconds": "s of wall time for training",
+         "mean_steps": "steps per episode, mean", "episodes": "episodes", "seed": "env seed of the first episode",
+         "mean_max_coverage": "of the goal covered at an episode's best step, mean", "temperature": "of bin sampling",
+         "avg_max_reward": "the same, as LeRobot names it",
+         "mean_score": "the same, as Diffusion Policy names it (mean of max clip(coverage / 0.95, 0, 1))",
+         "pc_success": "% of episodes that succeed (LeRobot's name: 100 x success_rate)",
+         "single_route": "fraction on one route start to goal",
+         "routes": "fraction of episodes", "imitation_ratio": "BeT success / expert success",
+         "blockpush": "fraction of episodes (95 % interval)",
+         "order_entropy_nats": "of the 4 orders (first block x targets), max 1.386"}
+
+
+def print_results(results):
+    """The results as an aligned table, each with its unit (the per-episode list is in the JSON only)."""
+    print(f"\n{'metric':<22} {'value':>12}  unit")
+    for key, value in results.items():
+        for k, v in (value.items() if isinstance(value, dict) else [(None, value)]):
+            name = key if k is None else f"{key}/{k}"
+            if key == "success_ci95":
+                v = f"{v[0]:.3f}-{v[1]:.3f}"
+            elif f"{key}_ci95" in results and k is not None:              # a rate with its interval beside it
+                low, high = results[f"{key}_ci95"][k]
+                v = f"{v:.3f} ({low:.2f}-{high:.2f})"
+            elif isinstance(v, float):
+                v = f"{v:.3f}"
+            elif isinstance(v, (dict, list)):
+                continue
+            print(f"{name:<22} {v:>12}  {UNITS.get(key, '')}")
+
+
+def first_call_timed(fn, log, what):
+    """`fn`, announcing its first call (e.g. torch.compile's compiling, ~25 s of silence otherwise) and its time."""
+    done = []
+    def timed(*args):
+        if done:
+            return fn(*args)
+        log(f"{what}...")
+        t0, out = time.time(), fn(*args)
+        log(f"{what}: done in {time.time() - t0:.1f}s")
+        done.append(True)
+        return out
+    return timed
+
+
+def episode_progress(total, log):
+    """A rollout progress callback: one line each time another tenth of the `total` episodes has ended. A success
+    ends its episode early, so the rate among ended episodes runs high; the line gives the bound that holds."""
+    step = max(1, total // 10)
+    def progress(done, successes):
+        if done % step == 0 or done == total:
+            log(f"evaluate: {done}/{total} episodes ended, {successes} successes so far (success rate >= {successes / total:.3f})")
+    return progress
+
+
+def print_comparison(bet, expert):
+    """BeT and the expert side by side on the same seeds, and the imitation ratio (BeT / expert success)."""
+    print(f"\n{'metric':<22} {'BeT':>8} {'expert':>8}")
+    rows = [(key, bet[key], expert[key]) for key in ("success_rate", "mean_max_coverage", "mean_steps", "seconds")
+            if key in bet]
+    rows += [(f"blockpush/{k}", v, expert["blockpush"][k]) for k, v in bet.get("blockpush", {}).items()]
+    for key, mine, theirs in rows:
+        print(f"{key:<22} {mine:>8.3f} {theirs:>8.3f}")
+    print(f"{'imitation_ratio':<22} {bet['imitation_ratio']:>8.3f}")
+
+
+def plot_tag(model, env_name):
+    """The name evaluate --plot gives a checkpoint's figures: <env>-<policy>-rollouts.png, -loss.png."""
+    return f"{env_name}-{model.meta.get('policy', 'bet')}"
+
+
+def write_results(path, results, checkpoint, digest):
+    """evaluate's results for the checkpoint whose bytes hashed to `digest`, written under the folder's lock and
+    only if the checkpoint is still those bytes: a run retraining the folder meanwhile makes it an error."""
+    with RunLock(os.path.dirname(os.path.abspath(path))):
+        if checkpoint is not None and (not os.path.exists(checkpoint) or file_hash(checkpoint) != digest):
+            raise ValueError(f"{checkpoint}: changed while it was evaluated (retrained?); {path} not written")
+        write_json(path, results)

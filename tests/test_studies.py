@@ -1,0 +1,52 @@
+"""The one-off study scripts in tools/studies/ (the measurements behind docs/results.md and docs/history/experiments.md)
+stay runnable without running them: each gives a real --help as `python -m tools.studies.NAME --help`, and importing
+one starts no work (it prints nothing and returns at once)."""
+
+import importlib
+import os
+import runpy
+import sys
+import time
+
+import pytest
+
+from conftest import deadline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FOLDER = os.path.join(ROOT, "tools", "studies")
+STUDIES = sorted(f"tools.studies.{f[:-3]}" for f in os.listdir(FOLDER) if f.endswith(".py") and f != "__init__.py")
+
+
+def test_the_studies_are_found():
+    assert len(STUDIES) >= 12, STUDIES
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_help(name, capsys, monkeypatch):
+    """`python -m NAME --help`, in this process: argparse prints the usage and exits 0 before any work (a script
+    that ignored --help and started its study would hit the deadline)."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "argv", [os.path.join(ROOT, *name.split(".")) + ".py", "--help"])
+    monkeypatch.setattr(sys, "path", list(sys.path))          # ab.py puts '.' first on sys.path (after parsing)
+    with deadline(20, f"{name} --help ran for 20 s: it started its work"):
+        with pytest.raises(SystemExit) as stop:
+            runpy.run_module(name, run_name="__main__")
+    out = capsys.readouterr().out
+    assert stop.value.code == 0, f"{name} --help exited with {stop.value.code!r}"
+    assert "usage:" in out, f"{name} --help printed no usage:\n{out}"
+    assert f"python -m {name}" in out, f"the usage line does not say how to run {name}:\n{out}"
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_import_starts_no_work(name, capfd, monkeypatch):
+    """Importing a study only defines things: nothing printed, back within 5 s (the module body runs afresh)."""
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    capfd.readouterr()
+    with deadline(20, f"importing {name} ran for 20 s: it started its work"):
+        t0 = time.perf_counter()
+        module = importlib.import_module(name)
+        seconds = time.perf_counter() - t0
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", f"importing {name} printed:\n{out}{err}"
+    assert seconds < 5, f"importing {name} took {seconds:.1f} s"
+    assert callable(getattr(module, "main", None)), f"{name} has no main(argv=None)"

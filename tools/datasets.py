@@ -1,0 +1,423 @@
+"""
+The standard PushT demonstrations in and out: readers for Diffusion Policy's zarr and LeRobot's parquet, the
+writer of our demonstrations in Diffusion Policy's layout, and the 18-D observation computed from the 5-D state.
+
+Formats (every fact, and the public file that confirmed it, is in docs/datasets.md):
+    Diffusion Policy zarr (zarr format 2; a folder, or a .zip holding the folder at any prefix):
+        data/state     (N, 5) float32  agent x, y, block x, y (the body's origin), block angle (radians)
+        data/action    (N, 2) float32  the target agent position
+        meta/episode_ends (E,) int64   cumulative, the last one is N
+        (data/keypoint, data/img, data/n_contacts are not read)
+    LeRobot parquet (one file, or a dataset folder whose data/ holds the files):
+        observation.state (2,) agent x, y; observation.environment_state (16,) gym-pusht's keypoints;
+        action (2,); episode_index, frame_index int64
+Errors are ValueError with one line naming the file (data.py's CLI prints it as `error: ...`, exit 2).
+zarr and pyarrow are optional (requirements-datasets.txt): they are imported only inside the readers and writer.
+"""
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+
+import numpy as np
+from gym_pusht.envs.pusht import PushTEnv
+
+import data
+from envs.pusht_expert import KEYPOINTS_BODY
+
+OBS_DIM = 18                 # 8 keypoints x 2, then the agent x, y (envs/pusht.py PushTFlat)
+TOLERANCE_PX = 1e-4          # a converted observation must match gym-pusht's own to this many pixels
+RIGID_TOLERANCE_PX = 1e-2    # LeRobot keypoints further than this from a rigid T are not gym-pusht's
+EXPORT_MARK = "bet-pusht: python -m tools.datasets export"   # root attribute `written_by` of the zarr folders we write
+EXTRAS = "pip install -r requirements-datasets.txt"
+
+
+# ---------------------------------------------------------------- the observation of a state
+
+def observations(state):
+    """(N, 18) float32 observation of each 5-D state (N, 5): the T's 8 keypoints as gym-pusht reports them (its
+    body-frame vertices turned by the angle, then moved by the body's origin), then the agent position."""
+    s = np.asarray(state, dtype=np.float64)
+    c, sn = np.cos(s[:, 4:5]), np.sin(s[:, 4:5])                                  # (N, 1)
+    bx, by = KEYPOINTS_BODY[:, 0], KEYPOINTS_BODY[:, 1]                           # (8,)
+    x = c * bx - sn * by + s[:, 2:3]                                              # (N, 8)
+    y = sn * bx + c * by + s[:, 3:4]
+    return np.concatenate([np.stack([x, y], -1).reshape(len(s), 16), s[:, :2]], 1).astype(np.float32)
+
+
+def gym_pusht_observations(state):
+    """(N, 18) gym-pusht's own observation with its bodies placed exactly at each state (N, 5): the reference the
+    conversion is checked against. Not `_set_state`: that sets the position before the angle (turning the body
+    about its centre of gravity moves its origin off the state) and then steps the physics once."""
+    env = PushTEnv(obs_type="environment_state_agent_pos")
+    env.reset(seed=0)
+    out = np.empty((len(state), OBS_DIM))
+    for i, (ax, ay, bx, by, angle) in enumerate(np.asarray(state, dtype=np.float64)):
+        env.agent.position = (ax, ay)
+        env.block.angle = angle            # angle first, then position: the body's origin lands exactly on (bx, by)
+        env.block.position = (bx, by)
+        obs = env.get_obs()
+        out[i] = np.concatenate([obs["environment_state"], obs["agent_pos"]])
+    env.close()
+    return out
+
+
+def check_against_gym_pusht(path, obs, state):
+    """Every observation (N, 18) within TOLERANCE_PX of gym-pusht's own at its state, or a ValueError."""
+    error = np.abs(obs.astype(np.float64) - gym_pusht_observations(state)).max(1)     # (N,)
+    worst = int(np.argmax(error))
+    if error[worst] > TOLERANCE_PX:
+        raise ValueError(f"{path}: step {worst}'s observation is {error[worst]:.2g} px from gym-pusht's own "
+                         f"(tolerance {TOLERANCE_PX}); is gym-pusht's T different in this version?")
+
+
+def pose_from_keypoints(path, keypoints):
+    """(N, 3) block pose (x, y, angle in [0, 2 pi)) of the rigid T that best fits each row of keypoints (N, 16)
+    (least squares, exact for gym-pusht's keypoints up to their float32 rounding); a ValueError if one fits badly."""
+    p = np.asarray(keypoints, dtype=np.float64).reshape(-1, 8, 2)                  # (N, 8, 2) world
+    b = KEYPOINTS_BODY - KEYPOINTS_BODY.mean(0)                                     # (8, 2) body, centred
+    q = p - p.mean(1, keepdims=True)                                                # (N, 8, 2)
+    angle = np.arctan2((b[:, 0] * q[..., 1] - b[:, 1] * q[..., 0]).sum(1), (b * q).sum((1, 2)))   # (N,)
+    c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    m = KEYPOINTS_BODY.mean(0)
+    origin = p.mean(1) - np.stack([c[:, 0] * m[0] - s[:, 0] * m[1], s[:, 0] * m[0] + c[:, 0] * m[1]], 1)
+    pose = np.concatenate([origin, np.mod(angle, 2 * np.pi)[:, None]], 1)
+    fitted = observations(np.concatenate([np.zeros((len(p), 2)), pose], 1))[:, :16].reshape(-1, 8, 2)
+    residual = np.linalg.norm(fitted - p, axis=-1).max(1)
+    if len(p) and residual.max() > RIGID_TOLERANCE_PX:
+        raise ValueError(f"{path}: row {int(np.argmax(residual))}'s observation.environment_state is not the keypoints "
+                         f"of gym-pusht's T ({residual.max():.3g} px from the best rigid fit)")
+    return pose
+
+
+# ---------------------------------------------------------------- checks and provenance
+
+def checked(path, key, a, shape):
+    """A real, finite array of `shape` (None = any length) as float64, or a ValueError naming the key."""
+    a = np.asarray(a)
+    if a.ndim != len(shape) or any(want is not None and got != want for got, want in zip(a.shape, shape)):
+        want = "(" + ", ".join("N" if w is None else str(w) for w in shape) + ")"
+        raise ValueError(f"{path}: '{key}' has shape {a.shape}, expected {want}")
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise ValueError(f"{path}: '{key}' has dtype {a.dtype}; expected real numbers")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{path}: '{key}' contains NaN or inf")
+    return a.astype(np.float64)
+
+
+def checked_ends(path, key, ends, n):
+    """Episode ends (E,): integers, strictly increasing from above 0, the last one n; as int64."""
+    ends = np.asarray(ends)
+    if ends.ndim != 1 or len(ends) == 0 or not np.issubdtype(ends.dtype, np.integer):
+        raise ValueError(f"{path}: '{key}' must be a non-empty 1-D integer array, got {ends.shape} {ends.dtype}")
+    if ends[0] <= 0 or np.any(ends[1:] <= ends[:-1]) or ends[-1] != n:
+        raise ValueError(f"{path}: '{key}' must be strictly increasing and end at the {n} steps (got last={ends[-1]})")
+    return ends.astype(np.int64)
+
+
+def sha256(path):
+    """sha256 of a file's bytes; of a folder, of every file's relative path and sha256, in sorted order."""
+    if os.path.isfile(path):
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    h = hashlib.sha256()
+    for folder, dirs, files in sorted(os.walk(path)):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            h.update(os.path.relpath(full, path).replace(os.sep, "/").encode() + b"\0" + sha256(full).encode() + b"\n")
+    return h.hexdigest()
+
+
+def dataset(path, fmt, obs, actions, state, ends):
+    """The arrays of our .npz (data.py's layout) with the source's name, sha256 and format recorded in it."""
+    return {"obs": obs.astype(np.float32), "actions": actions.astype(np.float32), "state": state,
+            "episode_ends": ends, "seeds": np.full(len(ends), -1, dtype=np.int64),     # the sources have no seeds
+            "source_name": np.array(os.path.basename(os.path.normpath(path))), "source_sha256": np.array(sha256(path)),
+            "source_format": np.array(fmt)}
+
+
+# ---------------------------------------------------------------- reading
+
+def convert(path):
+    """Our dataset's arrays from a Diffusion Policy zarr (folder or .zip) or a LeRobot parquet file or folder."""
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: file not found")
+    if os.path.isdir(path) and (os.path.exists(os.path.join(path, ".zgroup")) or
+                                os.path.exists(os.path.join(path, "zarr.json"))):
+        return read_diffusion_policy(path)
+    if os.path.isfile(path) and path.endswith(".zip"):
+        return read_diffusion_policy(path)
+    if path.endswith(".parquet") or (os.path.isdir(path) and parquet_files(path)):
+        return read_lerobot(path)
+    raise ValueError(f"{path}: unknown format; expected a Diffusion Policy zarr (a folder with .zgroup, or a .zip of "
+                     f"one) or a LeRobot parquet dataset (a .parquet file, or a folder of them)")
+
+
+def import_optional(name, path):
+    """The optional reader `name` (zarr or pyarrow.parquet), or a ValueError saying how to install it."""
+    try:
+        return __import__(name, fromlist=["_"])
+    except ImportError:
+        raise ValueError(f"{path}: reading it needs the optional package {name.split('.')[0]}: {EXTRAS}") from None
+
+
+def open_zarr(path):
+    """The root group of a Diffusion Policy zarr: a folder, or found inside a .zip by its meta/episode_ends."""
+    zarr = import_optional("zarr", path)
+    try:
+        if os.path.isdir(path):
+            return zarr.open_group(path, mode="r")
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+        tails = ("meta/episode_ends/.zarray", "meta/episode_ends/zarr.json")
+        roots = sorted({n[:-len(t)].rstrip("/") for n in names for t in tails if n == t or n.endswith("/" + t)})
+        if len(roots) != 1:
+            raise ValueError(f"{path}: holds {len(roots) or 'no'} Diffusion Policy zarr groups (found by their "
+                             f"meta/episode_ends){': ' + ', '.join(roots) if roots else ''}; expected one")
+        return zarr.open_group(zarr.storage.ZipStore(path, mode="r"), path=roots[0], mode="r")
+    except ValueError:
+        raise
+    except Exception as e:                            # zarr, zipfile and json each fail in their own way
+        raise ValueError(f"{path}: not a readable zarr ({type(e).__name__}: {e})") from None
+
+
+def zarr_array(path, root, key):
+    """The whole array `key` of a zarr group, or a ValueError naming what is missing or unreadable."""
+    try:
+        node = root[key]
+    except KeyError:
+        raise ValueError(f"{path}: missing '{key}' (a Diffusion Policy zarr has data/state, data/action and "
+                         f"meta/episode_ends)") from None
+    try:
+        return node[...]
+    except Exception as e:
+        raise ValueError(f"{path}: '{key}' is not readable ({type(e).__name__}: {e})") from None
+
+
+def read_diffusion_policy(path):
+    """Our dataset from Diffusion Policy's zarr: the observation computed from data/state, checked against gym-pusht."""
+    root = open_zarr(path)
+    state = checked(path, "data/state", zarr_array(path, root, "data/state"), (None, 5))         # (N, 5)
+    actions = checked(path, "data/action", zarr_array(path, root, "data/action"), (len(state), 2))
+    ends = checked_ends(path, "meta/episode_ends", zarr_array(path, root, "meta/episode_ends"), len(state))
+    for key in root["data"].array_keys():             # the arrays not read (img, keypoint, ...) must be per-step too
+        if root["data"][key].shape[:1] != (len(state),):
+            raise ValueError(f"{path}: 'data/{key}' has shape {root['data'][key].shape}, expected {len(state)} steps")
+    obs = observations(state)
+    check_against_gym_pusht(path, obs, state)
+    return dataset(path, "diffusion_policy_zarr", obs, actions, state, ends)
+
+
+def parquet_files(path):
+    """The parquet files of a LeRobot dataset: `path` itself, or those under its data/ folder (else anywhere in it)."""
+    if os.path.isfile(path):
+        return [path]
+    top = os.path.join(path, "data") if os.path.isdir(os.path.join(path, "data")) else path
+    return sorted(os.path.join(d, f) for d, _, files in os.walk(top) for f in files if f.endswith(".parquet"))
+
+
+LEROBOT_COLUMNS = {"observation.state": 2, "observation.environment_state": 16, "action": 2,
+                   "episode_index": None, "frame_index": None}
+
+
+def read_parquet_columns(path):
+    """LeRobot's columns (LEROBOT_COLUMNS) of every parquet file of the dataset, concatenated, as numpy arrays."""
+    pq = import_optional("pyarrow.parquet", path)
+    import pyarrow as pa
+    files = parquet_files(path)
+    if not files:
+        raise ValueError(f"{path}: no .parquet files in it")
+    try:
+        tables = []
+        for f in files:
+            names = pq.read_schema(f).names
+            if "observation.environment_state" not in names and "observation.state" in names:
+                raise ValueError(f"{f}: no observation.environment_state, only the agent position (observation.state): "
+                                 f"this is lerobot/pusht, whose block pose is not stored, so the 18-D observation cannot "
+                                 f"be built; convert lerobot/pusht_keypoints or Diffusion Policy's zarr instead")
+            missing = [c for c in LEROBOT_COLUMNS if c not in names]
+            if missing:
+                raise ValueError(f"{f}: missing column(s) {missing} of a LeRobot PushT dataset")
+            tables.append(pq.read_table(f, columns=list(LEROBOT_COLUMNS)))
+        table = pa.concat_tables(tables)
+    except ValueError:
+        raise
+    except Exception as e:
+        raise ValueError(f"{path}: not readable as parquet ({type(e).__name__}: {e})") from None
+    return {name: column_array(path, name, table.column(name), width) for name, width in LEROBOT_COLUMNS.items()}
+
+
+def column_array(path, name, column, width):
+    """A parquet column as numpy: (N,) for a scalar column, (N, width) for a list column; no nulls, no ragged rows."""
+    import pyarrow as pa
+    column = column.combine_chunks()
+    if column.null_count:
+        raise ValueError(f"{path}: column '{name}' has {column.null_count} missing values")
+    if width is None:
+        return column.to_numpy()
+    if not (pa.types.is_list(column.type) or pa.types.is_fixed_size_list(column.type) or
+            pa.types.is_large_list(column.type)):
+        raise ValueError(f"{path}: column '{name}' has type {column.type}, expected a list of {width} numbers")
+    lengths = pa.compute.list_value_length(column).to_numpy(zero_copy_only=False)
+    if len(lengths) and (lengths != width).any():
+        raise ValueError(f"{path}: column '{name}' has rows of length {sorted(set(lengths.tolist()))}, expected {width}")
+    return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), width)
+
+
+def read_lerobot(path):
+    """Our dataset from LeRobot's PushT parquet: the stored keypoints and agent position are the observation; the
+    block pose of `state` is fitted to the keypoints; episodes in episode_index order, frames in frame_index order."""
+    cols = read_parquet_columns(path)
+    agent = checked(path, "observation.state", cols["observation.state"], (None, 2))
+    n = len(agent)
+    keypoints = checked(path, "observation.environment_state", cols["observation.environment_state"], (n, 16))
+    actions = checked(path, "action", cols["action"], (n, 2))
+    episode = checked(path, "episode_index", cols["episode_index"], (n,)).astype(np.int64)
+    frame = checked(path, "frame_index", cols["frame_index"], (n,)).astype(np.int64)
+    if n == 0:
+        raise ValueError(f"{path}: holds no rows")
+    order = np.lexsort((frame, episode))                                            # (N,) by episode, then frame
+    episodes, lengths = np.unique(episode[order], return_counts=True)
+    ends = np.cumsum(lengths).astype(np.int64)
+    expected = np.arange(n) - np.repeat(ends - lengths, lengths)                    # 0, 1, ... in every episode
+    if (frame[order] != expected).any():
+        raise ValueError(f"{path}: episode {episode[order][np.argmax(frame[order] != expected)]}'s frame_index is not "
+                         f"0, 1, 2, ... (a missing or repeated frame)")
+    obs = np.concatenate([keypoints[order], agent[order]], 1)                      # (N, 18)
+    state = np.concatenate([agent[order], pose_from_keypoints(path, keypoints[order])], 1)
+    check_against_gym_pusht(path, obs, state)
+    return dataset(path, "lerobot_parquet", obs, actions[order], state, ends)
+
+
+# ---------------------------------------------------------------- writing Diffusion Policy's layout
+
+def check_export_target(path):
+    """An export may create `path` or replace a zarr folder this exporter wrote; never anything else."""
+    if not os.path.exists(path):
+        return
+    zarr = import_optional("zarr", path)
+    try:
+        ours = os.path.isdir(path) and zarr.open_group(path, mode="r").attrs.get("written_by") == EXPORT_MARK
+    except Exception:
+        ours = False
+    if not ours:
+        raise ValueError(f"{path}: exists and is not a zarr this exporter wrote; not replaced")
+
+
+def export(path, state, actions, episode_ends, source_name, source_sha256):
+    """Write demonstrations in Diffusion Policy's zarr layout (format 2: data/state, data/action float32,
+    meta/episode_ends int64; no images, no keypoint) as a folder, atomically: built beside `path`, then renamed."""
+    zarr = import_optional("zarr", path)
+    import numcodecs
+    check_export_target(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    old = None
+    try:
+        root = zarr.open_group(tmp, mode="w", zarr_format=2)
+        root.attrs.update(written_by=EXPORT_MARK, source_name=source_name, source_sha256=source_sha256)
+        first = int(episode_ends[0])                  # DP's replay buffer chunks data by its first episode's length
+        disk = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)   # its "disk" compressor
+        for key, values in (("state", state), ("action", actions)):
+            values = np.asarray(values, dtype=np.float32)
+            a = root.require_group("data").create_array(key, shape=values.shape, dtype="float32",
+                                                        chunks=(first, values.shape[1]), compressors=disk)
+            a[...] = values
+        ends = np.asarray(episode_ends, dtype=np.int64)
+        root.require_group("meta").create_array("episode_ends", shape=ends.shape, dtype="int64", chunks=ends.shape,
+                                                compressors=None)[...] = ends
+        if os.path.exists(path):                      # the earlier export steps aside, and comes back on failure
+            old = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(path) + ".", suffix=".old.tmp")
+            os.rename(path, os.path.join(old, "replaced"))
+        os.rename(tmp, path)
+    except OSError as e:
+        if old and not os.path.exists(path) and os.path.exists(os.path.join(old, "replaced")):
+            os.rename(os.path.join(old, "replaced"), path)
+        raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier export there is unchanged") from None
+    finally:
+        for leftover in (tmp, old):
+            if leftover and os.path.exists(leftover):
+                shutil.rmtree(leftover)
+
+
+# ---------------------------------------------------------------- the command line (data.py convert / export)
+
+def write_checked(path, arrays, load_demos):
+    """Write a PushT dataset atomically, and only once `load_demos` (data.py's checks) accepts it: a temp file beside
+    `path` is checked, then renamed over it, so `path` is never half written."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        load_demos(tmp, OBS_DIM, 2, extra={"state": 5})
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier file there is unchanged") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def convert_file(source, out, load_demos):
+    """`convert`: a Diffusion Policy zarr or LeRobot parquet dataset -> our PushT .npz (an existing OUT must be one)."""
+    if os.path.exists(out):
+        try:
+            load_demos(out, OBS_DIM, 2)
+        except ValueError as e:
+            raise ValueError(f"{out}: exists and is not a PushT dataset, so it is not replaced ({e})") from None
+    arrays = convert(source)
+    write_checked(out, arrays, load_demos)
+    print(f"wrote {out}: {len(arrays['episode_ends'])} episodes, {len(arrays['obs'])} steps from {source} "
+          f"(sha256 {arrays['source_sha256']})")
+
+
+def export_file(path, out, load_demos):
+    """`export`: our PushT .npz -> Diffusion Policy's zarr layout (state, action, episode_ends; no images)."""
+    arrays = load_demos(path, OBS_DIM, 2, extra={"state": 5})
+    export(out, arrays["state"], arrays["actions"], arrays["episode_ends"], os.path.basename(path), sha256(path))
+    print(f"wrote {out}: {len(arrays['episode_ends'])} episodes, {len(arrays['obs'])} steps from {path}")
+
+
+def usage_error(message):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv=None):
+    """python -m tools.datasets; any expected error (a ValueError, data.DataError included) is one line, exit 2."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m tools.datasets", description="Convert the standard PushT demonstrations "
+                                     "(Diffusion Policy's zarr, LeRobot's parquet) to this project's .npz, or export "
+                                     f"ours in Diffusion Policy's layout. Needs: {EXTRAS}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("convert", help="a Diffusion Policy zarr or LeRobot parquet dataset -> our .npz")
+    c.add_argument("source", help="pusht_cchi_v7_replay.zarr (a folder), a .zip holding it, or a LeRobot "
+                   "pusht_keypoints dataset (a folder with data/*.parquet, or one .parquet file)")
+    c.add_argument("out", help="the .npz to write, e.g. data/pusht-human.npz (replaces only a PushT dataset)")
+    e = sub.add_parser("export", help="our PushT .npz -> a zarr folder in Diffusion Policy's layout (no images)")
+    e.add_argument("data", help="our PushT dataset, e.g. data/pusht.npz")
+    e.add_argument("out", help="the zarr folder to write, e.g. pusht-expert.zarr (replaces only one it wrote)")
+    for p in (parser, c, e):                                        # a usage error is one line too
+        p.error = lambda message, prog=p.prog: usage_error(f"{prog}: {message} (see --help)")
+    args = parser.parse_args(argv)
+    load_demos = data.load_demos
+    try:
+        if args.command == "convert":
+            convert_file(args.source, args.out, load_demos)
+        else:
+            export_file(args.data, args.out, load_demos)
+    except (ValueError, FileNotFoundError) as err:
+        usage_error(" ".join(str(err).split()))
+
+
+if __name__ == "__main__":
+    main()
