@@ -13,17 +13,7 @@ actions' bounding box. Nearest-centre encoding then is uniform quantisation, so 
 serve both discretisers unchanged.
 """
 
-import numpy as np
 import torch
-
-
-def _as_tensor(x, name):
-    """Accept a numpy array or a tensor; return a floating tensor (float64 for fitting precision)."""
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
-    return x if x.is_floating_point() else x.double()
 
 
 def squared_distances(actions, centers):
@@ -84,19 +74,9 @@ def fit(actions, k, *, iters=100, seed=0):
     """Fit k centres to (N, D) actions: k-means++ init, then Lloyd iterations until the assignments
     stop changing (or `iters`). Deterministic for a given seed. Returns a (k, D) float tensor in the
     input's dtype."""
-    x = _as_tensor(actions, "actions")
-    if x.ndim != 2:
-        raise ValueError(f"actions must have shape (N, D), got {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        raise ValueError("actions contain NaN or inf")
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    if len(x) < k:
-        raise ValueError(f"need at least k={k} actions, got N={len(x)}")
-    n_distinct = len(torch.unique(x, dim=0))
-    if n_distinct < k:
-        raise ValueError(f"only {n_distinct} distinct actions, fewer than k={k}; lower k")
-    dtype, x = x.dtype, x.double()
+    x = torch.as_tensor(actions)
+    dtype, x = (x.dtype if x.is_floating_point() else torch.float64), x.double()
+    assert x.ndim == 2 and len(torch.unique(x, dim=0)) >= k >= 1, f"k-means needs (N, D) actions, >= k={k} distinct"
     generator = torch.Generator().manual_seed(int(seed))
     centers = init_plus_plus(x, int(k), generator)
     assign = None
@@ -111,11 +91,9 @@ def fit(actions, k, *, iters=100, seed=0):
 def uniform_centers(actions, levels):
     """Centres of a uniform grid with `levels` cells per action dimension over the data's bounding
     box: (levels**D, D), in the input's dtype (Table 3, "Unif. quant.")."""
-    x = _as_tensor(actions, "actions")
-    if x.ndim != 2 or not torch.isfinite(x).all():
-        raise ValueError("actions must be a finite (N, D) array")
-    if not isinstance(levels, (int, np.integer)) or levels < 1:
-        raise ValueError(f"levels must be a positive integer, got {levels!r}")
+    x = torch.as_tensor(actions)
+    x = x if x.is_floating_point() else x.double()
+    assert x.ndim == 2 and levels >= 1, f"a grid of {levels} levels over (N, D) actions"
     lo, hi = x.min(0).values, x.max(0).values                                # (D,), (D,)
     mids = (torch.arange(levels, dtype=x.dtype) + 0.5) / levels             # cell midpoints in (0, 1)
     axes = [lo[d] + mids * (hi[d] - lo[d]) for d in range(x.shape[1])]     # D x (levels,)

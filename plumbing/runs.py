@@ -32,6 +32,7 @@ import data
 import envs
 import variants
 from variants.baselines import NEIGHBOURS, NearestNeighbours
+from plumbing import demofiles
 
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
 MAX_EPISODES = 10_000     # evaluation builds one env per episode: more would exhaust memory, not finish
@@ -523,10 +524,10 @@ def check_device(name):
 
 
 def holds_demos(path, obs_dim, act_dim):
-    """Whether `path` is a valid dataset with these observation and action widths (see data.load_demos)."""
+    """Whether `path` is a valid dataset with these observation and action widths (see demofiles.load_demos)."""
     try:
-        data.load_demos(path, obs_dim, act_dim)
-    except data.DataError:
+        demofiles.load_demos(path, obs_dim, act_dim)
+    except demofiles.DataError:
         return False
     return True
 
@@ -543,21 +544,24 @@ def training_data(path, cfg, args):
     for the NN and LWR baselines, small enough to store whole and with enough pairs to average."""
     check_readable_file(path, "--data")
     try:
-        demos = data.load_demos(path, cfg.obs_dim, cfg.act_dim, extra=envs.get(args.env).data_extra)
-    except data.DataError as e:
+        demos = demofiles.load_demos(path, cfg.obs_dim, cfg.act_dim, extra=envs.get(args.env).data_extra)
+    except demofiles.DataError as e:
         hint = f"; regenerate it with: python train.py --env {args.env} --collect N" if not os.path.exists(path) else ""
-        raise data.DataError(f"{e}{hint}") from None
+        raise demofiles.DataError(f"{e}{hint}") from None
     if args.policy == "bet" and cfg.k > len(demos["actions"]):     # (the MSE baseline has one bin, no history)
-        raise data.DataError(f"--k {cfg.k}: {path} holds only {len(demos['actions'])} actions to cluster")
+        raise demofiles.DataError(f"--k {cfg.k}: {path} holds only {len(demos['actions'])} actions to cluster")
+    distinct = len(np.unique(demos["actions"], axis=0)) if args.policy == "bet" and cfg.discretizer == "kmeans" else 0
+    if cfg.k > distinct > 0:                                         # k-means needs k different actions
+        raise demofiles.DataError(f"--k {cfg.k}: {path} holds only {distinct} distinct actions to cluster; lower --k")
     longest = int(np.diff(demos["episode_ends"], prepend=0).max())
     if args.policy == "bet" and cfg.context > longest:
         raise ValueError(f"--context {cfg.context}: longer than the longest episode in {path} ({longest} steps)")
     stored = demos["obs"].size + demos["actions"].size
     if args.policy in NEIGHBOURS and stored > MAX_STORED:
-        raise data.DataError(f"--policy {args.policy}: {path} holds {stored} numbers, more than the {MAX_STORED} "
+        raise demofiles.DataError(f"--policy {args.policy}: {path} holds {stored} numbers, more than the {MAX_STORED} "
                              f"a checkpoint may store")
     if args.policy in NEIGHBOURS and NEIGHBOURS[args.policy] > len(demos["actions"]):
-        raise data.DataError(f"--policy {args.policy}: {path} holds fewer than {NEIGHBOURS[args.policy]} steps to "
+        raise demofiles.DataError(f"--policy {args.policy}: {path} holds fewer than {NEIGHBOURS[args.policy]} steps to "
                              f"average")
     return demos
 

@@ -12,6 +12,7 @@ import train
 from test_reliability import pool_in_process   # noqa: F401 (a fixture: runs trained in this process)
 from plumbing import stats
 import envs
+from plumbing import demofiles
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
 
@@ -100,7 +101,7 @@ def test_mlp_trunk_sees_in_training_exactly_what_a_rollout_stacks():
     import evaluate
     from helpers import bet_model
     torch.manual_seed(0)
-    demos = data.load_demos(data.default_path("pointmass2"), 2, 2)
+    demos = demofiles.load_demos(data.default_path("pointmass2"), 2, 2)
     model = bet_model(2, 2, k=3, context=3, n_layer=1, n_embd=8, trunk="mlp").fit_bins(demos["obs"], demos["actions"]).eval()
     seen = []                                   # every stacked input the MLP computes on
     model.trunk.net.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].flatten(0, -2).clone()))

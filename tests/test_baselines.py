@@ -16,6 +16,7 @@ from plumbing import runs
 import train
 from variants.baselines import NearestNeighbours
 from test_runs import cli, one_error_line
+from plumbing import demofiles
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -95,7 +96,7 @@ def test_train_stores_evaluates_and_the_checkpoint_round_trips(baseline_run, tmp
     loaded = runs.load_model(out / "model.pt")
     assert loaded.config["policy"] == loaded.meta["policy"] == policy and loaded.context == 1
     cfg = train.env_config("pointmass1")
-    demos = data.load_demos(data.default_path("pointmass1"), cfg.obs_dim, cfg.act_dim)
+    demos = demofiles.load_demos(data.default_path("pointmass1"), cfg.obs_dim, cfg.act_dim)
     fresh = train.build_model(cfg, policy).fit(demos["obs"], demos["actions"])
     history = torch.cat([torch.as_tensor(demos["obs"][:64]), torch.randn(64, 2)])[:, None].repeat(1, 2, 1)
     assert torch.equal(loaded.sample(history), fresh.sample(history))

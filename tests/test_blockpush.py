@@ -13,6 +13,7 @@ import envs
 import evaluate
 from envs.record import record_episode
 from envs.blockpush import HALF, AGENT_RADIUS, TARGETS, TOLERANCE
+from plumbing import demofiles
 
 
 def placed(agent, red, green):
@@ -126,7 +127,7 @@ def test_metrics_on_hand_made_rollouts_one_per_mode():
 
 
 def test_shipped_demonstrations_are_1000_fair_episodes():
-    d = data.load_demos(data.default_path("blockpush"), 6, 2, extra={"choice": 2})
+    d = demofiles.load_demos(data.default_path("blockpush"), 6, 2, extra={"choice": 2})
     ends = d["episode_ends"]
     assert len(ends) == 1000 and np.array_equal(d["seeds"], np.arange(1000))
     choice = d["choice"][ends - 1]
@@ -179,7 +180,7 @@ def test_blockpush_default_config_reaches_the_targets(tmp_path, capsys):
     with capsys.disabled():                          # ~10 min of training: its progress lines reach the terminal
         train.main(["--env", "blockpush", "--out", str(tmp_path / "run"), "--threads", "1"])
     r = json.loads((tmp_path / "run" / "eval.json").read_text())
-    demos = data.load_demos(data.default_path("blockpush"))
+    demos = demofiles.load_demos(data.default_path("blockpush"))
     choice = demos["choice"][demos["episode_ends"] - 1].mean(0)              # (green first, swapped)
     b = r["blockpush"]
     assert b["R2"] >= 0.95 and b["P2"] >= 0.75 and r["train_seconds"] <= 15 * 60, r

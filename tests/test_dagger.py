@@ -17,6 +17,7 @@ from envs import pusht_expert
 import train
 from plumbing import runs
 from plumbing import stats
+from plumbing import demofiles
 
 SMALL = dict(labels0=30, rounds=2, episodes=2, horizon=20, steps=15, round_steps=15, eval_episodes=2,
              demonstrations="labeller")
@@ -187,7 +188,7 @@ def test_two_round_smoke_run_writes_deterministic_files(tmp_path):
     assert [p["round"] for p in dagger_points] == [1, 2]
     assert [p["labels"] for p in bc_points] == [p["labels"] for p in dagger_points] + [2 * dagger_points[-1]["labels"]]
     assert set(result["labels_to_reach"]) == {"target", "dagger", "bc"}    # matched counts, then --more 1: twice
-    sizes = [len(data.load_demos(str(tmp_path / "a" / "seed0" / f"round{r}.npz"))["obs"]) for r in (0, 1, 2)]
+    sizes = [len(demofiles.load_demos(str(tmp_path / "a" / "seed0" / f"round{r}.npz"))["obs"]) for r in (0, 1, 2)]
     assert np.cumsum(sizes)[1:].tolist() == [p["labels"] for p in dagger_points]
     assert os.path.getsize(tmp_path / "a.png") > 0
     strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}
@@ -197,7 +198,7 @@ def test_two_round_smoke_run_writes_deterministic_files(tmp_path):
 def test_pusht_demonstrations_are_its_data_file_in_order():
     settings = dagger.SETTINGS["pusht"]
     assert settings["demonstrations"] == "data"
-    demos, stored = dagger.demonstrations("pusht", settings, settings["labels0"]), data.load_demos("data/pusht.npz")
+    demos, stored = dagger.demonstrations("pusht", settings, settings["labels0"]), demofiles.load_demos("data/pusht.npz")
     D0 = dagger.first_transitions(demos, settings["labels0"])
     assert np.array_equal(D0["obs"], stored["obs"][:settings["labels0"]])
     assert D0["episode_ends"][-1] == settings["labels0"] and D0["seeds"][0] == stored["seeds"][0]

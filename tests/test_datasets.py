@@ -20,6 +20,7 @@ import data
 import evaluate
 from tools import datasets as pusht_datasets
 from envs import pusht
+from plumbing import demofiles
 
 zarr = pytest.importorskip("zarr")
 numcodecs = pytest.importorskip("numcodecs")
@@ -34,7 +35,7 @@ EPISODES = (0, 1, 2)          # real episodes of data/pusht.npz
 def demos():
     """A few real expert episodes (state, actions, episode_ends); the second one's angles shifted by -2 pi and the
     third one's by +2 pi, as Diffusion Policy's recorder stores the unwrapped body angle."""
-    d = data.load_demos(os.path.join(ROOT, "data", "pusht.npz"), 18, 2, extra={"state": 5})
+    d = demofiles.load_demos(os.path.join(ROOT, "data", "pusht.npz"), 18, 2, extra={"state": 5})
     episodes = data.split_episodes(d)
     chosen = [episodes[i] for i in EPISODES]
     for shift, ep in zip((0.0, -2 * np.pi, 2 * np.pi), chosen):
@@ -166,7 +167,7 @@ def test_converts_keeps_episodes_and_matches_gym_pusht_on_every_step(source, dem
     kind, path = source
     out = tmp_path / "human.npz"
     pusht_datasets.main(["convert", path, str(out)])
-    got = data.load_demos(str(out), 18, 2, extra={"state": 5})
+    got = demofiles.load_demos(str(out), 18, 2, extra={"state": 5})
     np.testing.assert_array_equal(got["episode_ends"], demos["episode_ends"])
     np.testing.assert_array_equal(got["actions"], np.float32(demos["actions"]))
     assert np.abs(got["obs"] - gym_pusht_obs(got["state"])).max() <= 1e-4          # keypoint by keypoint, in px
@@ -198,7 +199,7 @@ def test_lerobot_episodes_come_back_in_order_from_shuffled_rows(demos, tmp_path)
     table = table.take(np.random.default_rng(0).permutation(len(table)))
     pq.write_table(table, tmp_path / "one.parquet")
     pusht_datasets.main(["convert", str(tmp_path / "one.parquet"), str(tmp_path / "one.npz")])
-    got = data.load_demos(str(tmp_path / "one.npz"), 18, 2, extra={"state": 5})
+    got = demofiles.load_demos(str(tmp_path / "one.npz"), 18, 2, extra={"state": 5})
     np.testing.assert_array_equal(got["episode_ends"], demos["episode_ends"])
     np.testing.assert_array_equal(got["actions"], np.float32(demos["actions"]))
 
@@ -294,14 +295,14 @@ def test_an_existing_dataset_is_replaced_whole(demos, tmp_path):
     assert r.returncode == 2 and "NaN" in r.stderr
     assert out.read_bytes() == before                                              # the failed run changed nothing
     pusht_datasets.main(["convert", good, str(out)])                                         # a PushT dataset may be replaced
-    assert data.load_demos(str(out), 18, 2)["obs"].shape == (len(demos["state"]), 18)
+    assert demofiles.load_demos(str(out), 18, 2)["obs"].shape == (len(demos["state"]), 18)
 
 
 # ---------------------------------------------------------------- export, and training on a converted file
 
 def test_export_then_convert_gives_back_the_same_arrays(tmp_path):
     """On the first 40 of our 500 expert episodes (the whole file takes 10 s: the gym-pusht check of every step)."""
-    shipped = data.load_demos(os.path.join(ROOT, "data", "pusht.npz"), 18, 2, extra={"state": 5})
+    shipped = demofiles.load_demos(os.path.join(ROOT, "data", "pusht.npz"), 18, 2, extra={"state": 5})
     first = data.join_episodes(data.split_episodes(shipped)[:40])
     src = str(tmp_path / "pusht40.npz")
     np.savez(src, **first, seeds=shipped["seeds"][:40])
@@ -312,7 +313,7 @@ def test_export_then_convert_gives_back_the_same_arrays(tmp_path):
     assert root["meta/episode_ends"].dtype == np.int64 and sorted(root["data"].array_keys()) == ["action", "state"]
     pusht_datasets.main(["export", src, str(out)])                                           # our own export may be replaced
     pusht_datasets.main(["convert", str(out), str(tmp_path / "back.npz")])
-    mine, back = data.load_demos(src, 18, 2, extra={"state": 5}), data.load_demos(str(tmp_path / "back.npz"), 18, 2)
+    mine, back = demofiles.load_demos(src, 18, 2, extra={"state": 5}), demofiles.load_demos(str(tmp_path / "back.npz"), 18, 2)
     np.testing.assert_array_equal(back["episode_ends"], mine["episode_ends"])
     np.testing.assert_array_equal(back["actions"], mine["actions"])
     np.testing.assert_array_equal(back["state"], np.float32(mine["state"]))       # Diffusion Policy stores float32

@@ -12,6 +12,7 @@ import envs
 import data
 from envs import pointmass
 from envs import cartpole
+from plumbing import demofiles
 
 FRACTION_TOL = 0.1  # shipped route fractions must be within this of 1/2 (#1) and 1/3 (#2)
 
@@ -123,7 +124,7 @@ SHAPES = {"pointmass1": (2, 2), "pointmass2": (2, 2), "cartpole": (4, 1)}
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_shipped_demos_load(name):
     obs_dim, act_dim = SHAPES[name]
-    arrays = data.load_demos(data.default_path(name), obs_dim=obs_dim, act_dim=act_dim, extra={"next_obs": obs_dim})
+    arrays = demofiles.load_demos(data.default_path(name), obs_dim=obs_dim, act_dim=act_dim, extra={"next_obs": obs_dim})
     n_episodes = len(arrays["episode_ends"])
     assert n_episodes == (200 if name.startswith("pointmass") else 30)
     assert np.array_equal(arrays["seeds"], np.arange(n_episodes))   # seed 0, every episode kept
@@ -131,7 +132,7 @@ def test_shipped_demos_load(name):
 
 @pytest.mark.parametrize("name", ["pointmass1", "pointmass2"])
 def test_shipped_demos_follow_exactly_one_route_in_fair_proportions(name):
-    episodes = data.split_episodes(data.load_demos(data.default_path(name)))
+    episodes = data.split_episodes(demofiles.load_demos(data.default_path(name)))
     routes = []
     for ep in episodes:
         route, single = pointmass.classify_route(name, np.concatenate([ep["obs"], ep["next_obs"][-1:]]))
@@ -167,7 +168,7 @@ def test_window_index_keeps_last_window_and_clamps_at_episode_start():
     assert index[2].tolist() == [0, 0, 1, 2]                          # episode 0's last window, clamped
     assert index[3].tolist() == [3, 3, 3, 3]                          # episode 1's first step: all clamped
     assert index[6].tolist() == [3, 4, 5, 6]                          # episode 1's last window
-    ends = data.load_demos(data.default_path("pointmass2"))["episode_ends"]
+    ends = demofiles.load_demos(data.default_path("pointmass2"))["episode_ends"]
     index = data.window_index(ends, context=10)
     starts = np.concatenate([[0], ends[:-1]])
     assert len(index) == ends[-1] and np.array_equal(index[ends - 1, -1], ends - 1)

@@ -12,11 +12,12 @@ from plumbing import plots
 import train
 from plumbing import runs
 import envs
+from plumbing import demofiles
 
 
 def small_dataset(path, episodes=20):
     """The first `episodes` demonstrations of the shipped data/pusht.npz, written to `path`."""
-    demos = data.load_demos(data.default_path("pusht"), 18, 2, extra={"state": 5})
+    demos = demofiles.load_demos(data.default_path("pusht"), 18, 2, extra={"state": 5})
     ends = demos["episode_ends"][:episodes]
     n = int(ends[-1])
     sliced = {k: v[:n] for k, v in demos.items() if k not in ("episode_ends", "seeds")}

@@ -10,6 +10,7 @@ import data
 import envs
 from envs import pusht, pusht_expert as pe
 from plumbing import runs
+from plumbing import demofiles
 
 DATASET = data.default_path("pusht")
 
@@ -91,7 +92,7 @@ def test_demo_episode_is_deterministic():
 # the shipped dataset
 
 def test_shipped_dataset_is_valid():
-    d = data.load_demos(DATASET, obs_dim=18, act_dim=2, extra={"state": 5})
+    d = demofiles.load_demos(DATASET, obs_dim=18, act_dim=2, extra={"state": 5})
     n_episodes = len(d["episode_ends"])
     assert n_episodes >= 200 and len(d["seeds"]) == n_episodes
     assert np.array_equal(d["seeds"], np.sort(d["seeds"]))
@@ -102,7 +103,7 @@ def test_shipped_dataset_is_valid():
 
 
 def test_replaying_a_shipped_episode_reproduces_its_states():
-    d = data.load_demos(DATASET, obs_dim=18, act_dim=2, extra={"state": 5})
+    d = demofiles.load_demos(DATASET, obs_dim=18, act_dim=2, extra={"state": 5})
     episodes = data.split_episodes(d)
     i = int(np.argmin([len(ep["actions"]) for ep in episodes]))   # the shortest one, for speed
     replayed = pusht.replay_states(int(d["seeds"][i]), episodes[i]["actions"])
@@ -110,8 +111,8 @@ def test_replaying_a_shipped_episode_reproduces_its_states():
 
 
 def _expect_data_error(path, what):
-    with pytest.raises(data.DataError) as e:
-        data.load_demos(str(path), obs_dim=18, act_dim=2, extra={"state": 5})
+    with pytest.raises(demofiles.DataError) as e:
+        demofiles.load_demos(str(path), obs_dim=18, act_dim=2, extra={"state": 5})
     msg = str(e.value)
     assert str(path) in msg and what in msg and "\n" not in msg
     return msg
@@ -145,8 +146,8 @@ def test_collect_keeps_successes_in_seed_order(tmp_path):
     assert list(arrays["seeds"]) == [3, 4]
     path = tmp_path / "pusht.npz"
     runs.save_demos(str(path), arrays)
-    d = data.load_demos(str(path), obs_dim=18, act_dim=2, extra={"state": 5})
-    shipped = data.load_demos(DATASET, obs_dim=18, act_dim=2, extra={"state": 5})
+    d = demofiles.load_demos(str(path), obs_dim=18, act_dim=2, extra={"state": 5})
+    shipped = demofiles.load_demos(DATASET, obs_dim=18, act_dim=2, extra={"state": 5})
     # the shipped file starts at seed 0, so its episodes for seeds 3 and 4 (if kept) must be identical
     if {3, 4} <= set(shipped["seeds"]):
         ends = shipped["episode_ends"]

@@ -22,6 +22,7 @@ import train
 from bet import BeT
 from plumbing import runs
 from envs import pusht
+from plumbing import demofiles
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
 
@@ -119,7 +120,7 @@ def workspace(tmp_path_factory):
     train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--out", str(run_dir)])
     (root / "a_file").write_text("not a folder")
     (root / "notes.txt").write_text("not JSON")
-    demos = data.load_demos(data.default_path("pointmass1"), 2, 2)
+    demos = demofiles.load_demos(data.default_path("pointmass1"), 2, 2)
     np.savez(root / "complex.npz", obs=demos["obs"].astype(np.complex64), actions=demos["actions"],
              episode_ends=demos["episode_ends"])
     np.savez(root / "huge.npz", obs=demos["obs"].astype(np.float64) * 1e39, actions=demos["actions"],
@@ -325,21 +326,21 @@ def test_bad_input_is_one_line_and_writes_nothing_in_a_subprocess(workspace, arg
 
 
 def test_outliers_warn_in_one_line_naming_file_and_dimension(tmp_path, capsys):
-    demos = data.load_demos(data.default_path("pointmass1"), 2, 2)
+    demos = demofiles.load_demos(data.default_path("pointmass1"), 2, 2)
     obs = demos["obs"].copy()
     obs[7, 1] = 1e30                                               # one sample, dimension 1
     np.savez(tmp_path / "outlier.npz", obs=obs, actions=demos["actions"], episode_ends=demos["episode_ends"])
-    data.load_demos(str(tmp_path / "outlier.npz"), 2, 2)
+    demofiles.load_demos(str(tmp_path / "outlier.npz"), 2, 2)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "outlier.npz" in err[0] and "'obs' dimension 1" in err[0], err
-    data.load_demos(data.default_path("pointmass1"), 2, 2)        # the shipped data is clean
+    demofiles.load_demos(data.default_path("pointmass1"), 2, 2)        # the shipped data is clean
     assert capsys.readouterr().err == ""
 
 
 def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
     """A diverging run names the epoch and step, and writes nothing (an earlier model.pt stays)."""
     out = tmp_path / "run"
-    demos = data.load_demos(data.default_path("pointmass1"), 2, 2)
+    demos = demofiles.load_demos(data.default_path("pointmass1"), 2, 2)
     model = train.build_model(train.env_config("pointmass1")).fit_bins(demos["obs"], demos["actions"])
     runs.save_model(model, out / "model.pt", meta={"env": "pointmass1"})
     previous = (out / "model.pt").read_bytes()
@@ -399,7 +400,7 @@ def test_an_episode_does_not_depend_on_how_many_run_beside_it():
     """Episode i's draws come from its own generator (seed + i): the first 3 of 8 episodes equal a 3-episode run,
     step for step (with one generator shared by the batch, the draws would shift with the batch)."""
     import evaluate
-    demos = data.load_demos(data.default_path("pointmass2"), 2, 2)
+    demos = demofiles.load_demos(data.default_path("pointmass2"), 2, 2)
     torch.manual_seed(0)
     model = train.build_model(train.env_config("pointmass2")).fit_bins(demos["obs"], demos["actions"]).eval()  # untrained: random routes
     policy = lambda n: evaluate.bet_policy(model, 1.0, seed=40)

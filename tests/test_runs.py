@@ -23,6 +23,7 @@ from plumbing import runs
 import train
 from conftest import deadline
 from plumbing import stats
+from plumbing import demofiles
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
 
@@ -166,7 +167,7 @@ def test_evaluation_episodes_are_bounded(run_dir, tmp_path):
 # ---------------------------------------------------------------- one error line, not a traceback
 
 def test_odd_npz_files_are_one_line(tmp_path):
-    demos = data.load_demos(data.default_path("pointmass1"), 2, 2)
+    demos = demofiles.load_demos(data.default_path("pointmass1"), 2, 2)
     import zipfile
     with zipfile.ZipFile(tmp_path / "text_member.npz", "w") as z:
         z.writestr("obs.txt", "1 2 3")

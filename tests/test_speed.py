@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import data
 import train
 from mingpt import CausalSelfAttention, GPTConfig
+from plumbing import demofiles
 
 
 @pytest.mark.ex_attention
@@ -38,7 +39,7 @@ def test_compiled_loss_gives_the_eager_loss_and_gradients(offsets):
     """train.loss_function's torch.compile path computes the same focal + alpha * Eq. 2 loss, and gradients,
     also for the "No offsets" ablation (whose compiled loss once came out detached from the graph)."""
     cfg = dataclasses.replace(train.env_config("pointmass2"), context=3, compile=True, offsets=offsets)
-    demos = data.load_demos(data.default_path("pointmass2"), 2, 2)
+    demos = demofiles.load_demos(data.default_path("pointmass2"), 2, 2)
     torch.manual_seed(0)
     model = train.build_model(cfg).fit_bins(demos["obs"], demos["actions"]).train()
     index = torch.as_tensor(data.window_index(demos["episode_ends"], cfg.context))[:32]    # (32, h)

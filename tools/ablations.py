@@ -31,6 +31,7 @@ from plumbing import plots
 from plumbing import runs
 from plumbing import stats
 import train
+from plumbing import demofiles
 
 VARIANTS = {                       # Table 3 row -> train.py flags
     "BeT": [],
@@ -210,7 +211,7 @@ def tune_rbc(env, layers, widths, seed):
     on 95 % of the demonstrations (whole episodes, split with `seed`), and score it by the MSE of its predicted
     actions on the other 5 % (normalised units, summed over action dims). No environment is used."""
     cfg = train.env_config(env)
-    demos = data.load_demos(data.default_path(env), cfg.obs_dim, cfg.act_dim)
+    demos = demofiles.load_demos(data.default_path(env), cfg.obs_dim, cfg.act_dim)
     episodes = data.split_episodes(demos)
     order = np.random.default_rng(seed).permutation(len(episodes))
     n_val = max(1, round(0.05 * len(episodes)))
@@ -293,7 +294,7 @@ def checked(args):
     runs.check_output_dir(args.out)
     runs.check_output_dir(args.runs, "--runs")
     check_folders_hold(args.env, args.out, args.runs)
-    actions = len(data.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)["actions"])
+    actions = len(demofiles.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)["actions"])
     if max(ks, default=1) > actions:
         raise ValueError(f"--k-sweep: k={max(ks)} is more bins than the {actions} actions of {args.env}'s demonstrations")
     header = {"env": args.env, "metric": record.metric, "seeds": list(range(args.seeds)), "episodes": args.eval_episodes,

@@ -21,6 +21,7 @@ import envs
 import evaluate
 from plumbing import runs
 import train
+from plumbing import demofiles
 
 
 def train_samples_per_second(model, demos, cfg, steps, seed=0):
@@ -90,7 +91,7 @@ def main(argv=None):
     runs.check_threads(args.threads)
     device = runs.check_device(args.device)
     torch.set_num_threads(args.threads)
-    demos = data.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)
+    demos = demofiles.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)
     fresh = lambda: train.build_model(cfg).fit_bins(demos["obs"], demos["actions"]).to(device)   # after seed 0
     torch.manual_seed(0)
     model = fresh()

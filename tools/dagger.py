@@ -39,6 +39,7 @@ from plumbing import runs
 from plumbing import stats
 import train
 from plumbing.runs import setting
+from plumbing import demofiles
 
 # per env: labels0 demonstration transitions in round 0, DAgger rounds, rollouts labelled per round and their
 # step limit (horizon, None: whole episodes), gradient steps of round 0's training and of each later one,
@@ -142,9 +143,9 @@ def demonstrations(env_name, settings, n, cache=None):
     """At least n transitions of demonstrations, in the order round 0 and the BC control take them: the env's data
     file, or the labelling expert's episodes (read from `cache` when it holds enough)."""
     if settings["demonstrations"] == "data":
-        return data.load_demos(data.default_path(env_name))
+        return demofiles.load_demos(data.default_path(env_name))
     if cache and os.path.exists(cache):
-        demos = data.load_demos(cache)
+        demos = demofiles.load_demos(cache)
         if len(demos["obs"]) >= n:
             return demos
     return collect_demonstrations(env_name, settings, n)
@@ -361,7 +362,7 @@ def checked(args, settings, out, json_path, plot_path):
         raise ValueError(f"--labels0 {settings['labels0']}: round 0 needs at least k={cfg.k} labels for its bins")
     if settings["demonstrations"] == "data":
         path, most = data.default_path(args.env), most_labels(args.env, settings)
-        held = len(data.load_demos(path, cfg.obs_dim, cfg.act_dim)["obs"])
+        held = len(demofiles.load_demos(path, cfg.obs_dim, cfg.act_dim)["obs"])
         if held < most:
             raise ValueError(f"--demonstrations data: {path} holds {held} transitions, and this run may need up to "
                              f"{most} (labels0 + rounds x episodes x step limit, x 2**more)")

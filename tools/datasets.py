@@ -27,6 +27,7 @@ from gym_pusht.envs.pusht import PushTEnv
 
 import data
 from envs.pusht_expert import KEYPOINTS_BODY
+from plumbing import demofiles
 
 OBS_DIM = 18                 # 8 keypoints x 2, then the agent x, y (envs/pusht.py PushTFlat)
 TOLERANCE_PX = 1e-4          # a converted observation must match gym-pusht's own to this many pixels
@@ -393,7 +394,7 @@ def usage_error(message):
 
 
 def main(argv=None):
-    """python -m tools.datasets; any expected error (a ValueError, data.DataError included) is one line, exit 2."""
+    """python -m tools.datasets; any expected error (a ValueError, demofiles.DataError included) is one line, exit 2."""
     import argparse
     parser = argparse.ArgumentParser(prog="python -m tools.datasets", description="Convert the standard PushT demonstrations "
                                      "(Diffusion Policy's zarr, LeRobot's parquet) to this project's .npz, or export "
@@ -409,7 +410,7 @@ def main(argv=None):
     for p in (parser, c, e):                                        # a usage error is one line too
         p.error = lambda message, prog=p.prog: usage_error(f"{prog}: {message} (see --help)")
     args = parser.parse_args(argv)
-    load_demos = data.load_demos
+    load_demos = demofiles.load_demos
     try:
         if args.command == "convert":
             convert_file(args.source, args.out, load_demos)

@@ -21,6 +21,7 @@ import evaluate
 import kmeans
 from plumbing import plots
 from plumbing import runs
+from plumbing import demofiles
 
 PANELS = {    # figure: (env, [(panel title, checkpoint, the command that trains it)])
     "fig2_pointmass1.png": ("pointmass1", [
@@ -35,7 +36,7 @@ PANELS = {    # figure: (env, [(panel title, checkpoint, the command that trains
 
 def demo_paths(env_name, n):
     """The first n demonstrations' (x, y) paths, each including the final position."""
-    episodes = data.split_episodes(data.load_demos(data.default_path(env_name), 2, 2))[:n]
+    episodes = data.split_episodes(demofiles.load_demos(data.default_path(env_name), 2, 2))[:n]
     return [torch.cat([torch.as_tensor(e["obs"]), torch.as_tensor(e["next_obs"][-1:])]).numpy() for e in episodes]
 
 
@@ -43,7 +44,7 @@ def draw_bins(path, k=24, arrows=40, seed=0):
     """Sec. 2.1 as a picture: PushT's demonstrated actions coloured by k-means bin, the centres A_i, and for a
     few actions the residual <a> = a - A_floor(a) as an arrow from its centre (k-means on raw actions here)."""
     plt = plots.pyplot()
-    actions = data.load_demos(data.default_path("pusht"), 18, 2)["actions"].astype("float64")   # (N, 2) px
+    actions = demofiles.load_demos(data.default_path("pusht"), 18, 2)["actions"].astype("float64")   # (N, 2) px
     centers = kmeans.fit(actions, k, seed=seed)                                                  # (k, 2)
     bins, residuals = kmeans.encode(actions, centers)
     fig, ax = plt.subplots(figsize=(4.2, 4.2))

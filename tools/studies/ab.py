@@ -33,7 +33,8 @@ def main(argv=None):
     # the checkout's default PushT config: train.env_config now, train.ENVS in checkouts before the envs/ package
     default = train.env_config('pusht') if hasattr(train, 'env_config') else train.ENVS['pusht']
     cfg = dataclasses.replace(default, batch_size=batch)
-    demos = data.load_demos(data.default_path('pusht'), cfg.obs_dim, cfg.act_dim)
+    load = data.load_demos if hasattr(data, 'load_demos') else __import__('plumbing.demofiles').demofiles.load_demos
+    demos = load(data.default_path('pusht'), cfg.obs_dim, cfg.act_dim)      # (plumbing/demofiles.py from 2026-12-07)
     obs, actions = torch.as_tensor(demos['obs']), torch.as_tensor(demos['actions'])
     index = torch.as_tensor(data.window_index(demos['episode_ends'], cfg.context))
     torch.manual_seed(0)

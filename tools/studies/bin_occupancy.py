@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np, torch
 
 import data, kmeans, train
+from plumbing import demofiles
 
 
 def main(argv=None):
@@ -14,7 +15,7 @@ def main(argv=None):
         prog="python -m tools.studies.bin_occupancy", description=__doc__.split("\n\n")[0].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     cfg = train.env_config("pusht")
-    demos = data.load_demos(data.default_path("pusht"), cfg.obs_dim, cfg.act_dim)
+    demos = demofiles.load_demos(data.default_path("pusht"), cfg.obs_dim, cfg.act_dim)
     for name, c in (("k-means, k 128", cfg), ("uniform 12x12 grid", dataclasses.replace(cfg, discretizer="uniform"))):
         torch.manual_seed(0)
         model = train.build_model(c).fit_bins(demos["obs"], demos["actions"], seed=0)

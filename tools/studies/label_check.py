@@ -20,6 +20,7 @@ import data
 import envs
 import evaluate
 from envs import pusht_expert
+from plumbing import demofiles
 
 
 def as_policy(episodes, seed):
@@ -34,7 +35,7 @@ def as_policy(episodes, seed):
 
 def agreement(states, seed=0):
     """Distance between the label and the demonstrator's action on `states` dataset states picked at random."""
-    demos = data.load_demos(data.default_path("pusht"), 18, 2, extra={"state": 5})
+    demos = demofiles.load_demos(data.default_path("pusht"), 18, 2, extra={"state": 5})
     rows = np.random.default_rng(seed).choice(len(demos["obs"]), states, replace=False)
     env = envs.make("pusht")
     env.reset(seed=0)

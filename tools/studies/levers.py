@@ -12,6 +12,7 @@ import torch, torch.nn.functional as F
 
 import data, train, mingpt
 from mingpt import param_groups
+from plumbing import demofiles
 
 
 def sdpa_forward(self, x):          # the previous code's attention: torch's fused kernel
@@ -33,7 +34,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     B, rounds = args.batch, args.rounds
     base = dataclasses.replace(train.env_config('pusht'), batch_size=B)
-    demos = data.load_demos(data.default_path('pusht'), base.obs_dim, base.act_dim)
+    demos = demofiles.load_demos(data.default_path('pusht'), base.obs_dim, base.act_dim)
     obs, actions = torch.as_tensor(demos['obs']), torch.as_tensor(demos['actions'])
     index = torch.as_tensor(data.window_index(demos['episode_ends'], 5))
 

@@ -12,6 +12,7 @@ import numpy as np, torch
 from torch.profiler import profile
 import torch._inductor.config
 import data, train
+from plumbing import demofiles
 
 
 def median_seconds(f, n):
@@ -28,7 +29,7 @@ def main(argv=None):
     torch._inductor.config.cpp.enable_kernel_profile = True      # name the compiled kernels in the profile
     torch.set_num_threads(1)
     cfg = train.env_config('pusht')
-    demos = data.load_demos(data.default_path('pusht'), cfg.obs_dim, cfg.act_dim)
+    demos = demofiles.load_demos(data.default_path('pusht'), cfg.obs_dim, cfg.act_dim)
     obs, actions = torch.as_tensor(demos['obs']), torch.as_tensor(demos['actions'])
     index = torch.as_tensor(data.window_index(demos['episode_ends'], cfg.context))
     out = {}

@@ -10,6 +10,7 @@ import numpy as np, torch
 import data, evaluate
 from envs import blockpush
 from variants.baselines import NearestNeighbours
+from plumbing import demofiles
 
 
 def main(argv=None):
@@ -17,7 +18,7 @@ def main(argv=None):
         prog="python -m tools.studies.nn_modes", description=__doc__.split("\n\n")[0].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     torch.set_num_threads(1)
-    d = data.load_demos(data.default_path("blockpush"), 6, 2, extra={"choice": 2})
+    d = demofiles.load_demos(data.default_path("blockpush"), 6, 2, extra={"choice": 2})
     nn = NearestNeighbours(6, 2).fit(d["obs"], d["actions"])
     log = {}
     def policy(history, ids, envs_):

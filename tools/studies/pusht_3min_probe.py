@@ -8,6 +8,7 @@ flag, so they are set here.
 import argparse, dataclasses, json, time
 import torch
 import data, evaluate, kmeans, train
+from plumbing import demofiles
 
 
 def main(argv=None):
@@ -40,7 +41,7 @@ def main(argv=None):
     cfg = dataclasses.replace(train.env_config("pusht"), n_layer=a.layers, epochs=a.epochs, lr=a.lr, batch_size=a.batch,
                               weight_decay=a.wd, ema=a.ema, compile=bool(a.compile),
                               n_embd=a.width, context=a.context, dropout=a.dropout, k=a.k)
-    demos = data.load_demos("data/pusht.npz", 18, 2)
+    demos = demofiles.load_demos("data/pusht.npz", 18, 2)
     torch.manual_seed(a.seed)
     model = train.build_model(cfg)
     if getattr(model, "fit_centers", None) is fit:     # the model holds its own k-means (BeT(fit_centers=kmeans.fit)),

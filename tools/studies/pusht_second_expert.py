@@ -23,6 +23,7 @@ from tools import dagger
 import data
 from plumbing import runs
 import train
+from plumbing import demofiles
 
 CACHE = os.path.join("runs", "dagger-pusht-diagnosis")
 
@@ -35,9 +36,9 @@ def arm(folder, name):
     is; the first row not at all), scored on tuning seeds 1000-1099."""
     torch.set_num_threads(1)
     settings = dagger.SETTINGS["pusht"]
-    demos = data.load_demos(data.default_path("pusht"))
+    demos = demofiles.load_demos(data.default_path("pusht"))
     cfg, D0, bins = dagger.round0("pusht", settings, 0, demos)
-    learner = data.load_demos(os.path.join(folder, "seed0", "round1.npz"))
+    learner = demofiles.load_demos(os.path.join(folder, "seed0", "round1.npz"))
     n = len(learner["obs"])
     labeller = dagger.demonstrations("pusht", dict(settings, demonstrations="labeller"), n,
                                      os.path.join(CACHE, "labeller_demos.npz"))
@@ -59,10 +60,10 @@ def diagnose(folder, workers=2):
     os.makedirs(CACHE, exist_ok=True)
     weights, episodes = os.path.join(CACHE, "round0_seed0.pt"), os.path.join(CACHE, "labeller_demos.npz")
     if not os.path.exists(weights):
-        cfg, D0, bins = dagger.round0("pusht", settings, 0, data.load_demos(data.default_path("pusht")))
+        cfg, D0, bins = dagger.round0("pusht", settings, 0, demofiles.load_demos(data.default_path("pusht")))
         torch.save(dagger.fit(cfg, D0, 0, settings["steps"], bins=bins).state_dict(), weights)
     if not os.path.exists(episodes):
-        n = len(data.load_demos(os.path.join(folder, "seed0", "round1.npz"))["obs"])
+        n = len(demofiles.load_demos(os.path.join(folder, "seed0", "round1.npz"))["obs"])
         runs.save_demos(episodes, dagger.collect_demonstrations("pusht", dict(settings, demonstrations="labeller"),
                                                                 n, workers))
     with mp.get_context("spawn").Pool(workers) as pool:

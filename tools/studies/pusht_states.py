@@ -25,6 +25,7 @@ import numpy as np
 import data
 import envs
 from tools import dagger
+from plumbing import demofiles
 
 
 def goal_keypoints():
@@ -86,12 +87,12 @@ def main(argv=None):
     describe(f"demonstrations, first {n0:,}", dagger.first_transitions(demos, n0), goal)
     rounds = [(seed, r, os.path.join(folder, seed, f"round{r}.npz")) for seed in sorted(os.listdir(folder))
               if seed.startswith("seed") for r in range(1, settings["rounds"] + 1)]
-    rounds = [(seed, r, data.load_demos(path)) for seed, r, path in rounds if os.path.exists(path)]
+    rounds = [(seed, r, demofiles.load_demos(path)) for seed, r, path in rounds if os.path.exists(path)]
     for seed, r, d in rounds:
         describe(f"DAgger {seed} round {r}", d, goal)
     own = os.path.join("runs", "dagger-pusht-diagnosis", "labeller_demos.npz")      # made by pusht_second_expert
     if os.path.exists(own):
-        describe("the labeller's own episodes", data.load_demos(own), goal)
+        describe("the labeller's own episodes", demofiles.load_demos(own), goal)
     env = envs.make("pusht")
     limit = settings["horizon"] or env.spec.max_episode_steps
     env.close()

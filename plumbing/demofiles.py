@@ -1,0 +1,92 @@
+"""
+A demonstrations file, read and checked: everything a dataset handed to train.py must satisfy before training
+starts (data.py describes the layout; none of this is in the paper). Any problem is a DataError, one line that
+names the file.
+"""
+
+import os
+import sys
+import zipfile
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A dataset file is missing, corrupt, or has the wrong keys/shapes. The message names the file."""
+
+
+def load_demos(path, obs_dim=None, act_dim=None, extra=None):
+    """Load and validate a dataset; raise DataError (one line naming the file) if anything is off.
+    extra: optional dict {key: per-step width} of additional arrays that must be present (e.g. {'state': 5})."""
+    arrays = read_npz(path)
+    required = {"obs": obs_dim, "actions": act_dim, **(extra or {})}
+    missing = [k for k in list(required) + ["episode_ends"] if k not in arrays]
+    if missing:
+        raise DataError(f"{path}: missing key(s) {missing}; found {sorted(arrays)}")
+    n = len(arrays["obs"]) if arrays["obs"].ndim else 0
+    if n == 0:
+        raise DataError(f"{path}: holds no steps ('obs' is empty)")
+    for key, width in required.items():
+        arrays[key] = check_steps(path, key, arrays[key], n, width)
+    for key in ("obs", "actions"):
+        warn_outliers(path, key, arrays[key])
+    arrays["episode_ends"] = check_episode_ends(path, arrays["episode_ends"], n)
+    if "seeds" in arrays and arrays["seeds"].shape != arrays["episode_ends"].shape:
+        raise DataError(f"{path}: 'seeds' has shape {arrays['seeds'].shape}, expected one per episode "
+                        f"{arrays['episode_ends'].shape}")
+    return arrays
+
+
+def read_npz(path):
+    """Every array of an .npz file, by name."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: " + ("not a regular file" if os.path.exists(path) else "file not found"))
+    arrays = None
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded as f:
+                arrays = {key: f[key] for key in f.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    if arrays is None:                                            # a .npy file: one array, no named ones
+        raise DataError(f"{path}: not an .npz file of named arrays (it holds one {type(loaded).__name__})")
+    odd = [key for key, a in arrays.items() if not isinstance(a, np.ndarray)]
+    if odd:
+        raise DataError(f"{path}: member '{odd[0]}' is not a .npy array")
+    return arrays
+
+
+def check_steps(path, key, a, n, width):
+    """A per-step array: (n, width) real numbers, finite; obs and actions as float32, checked after the cast."""
+    if a.ndim != 2 or len(a) != n or (width is not None and a.shape[1] != width):
+        raise DataError(f"{path}: '{key}' has shape {a.shape}, expected ({n}, {width if width is not None else 'D'})")
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise DataError(f"{path}: '{key}' has dtype {a.dtype}; expected real numbers (float or int)")
+    cast = key in ("obs", "actions")
+    if cast:
+        with np.errstate(over="ignore"):
+            a = a.astype(np.float32)                                  # training runs in float32
+    if not np.all(np.isfinite(a)):
+        raise DataError(f"{path}: '{key}' contains NaN or inf" + (" (after the cast to float32)" if cast else ""))
+    return a
+
+
+def check_episode_ends(path, ends, n):
+    """Strictly increasing integers ending at n (compared in their own dtype: no wrap-around), as int64."""
+    if ends.ndim != 1 or len(ends) == 0 or not np.issubdtype(ends.dtype, np.integer):
+        raise DataError(f"{path}: 'episode_ends' must be a non-empty 1-D integer array, got {ends.shape} {ends.dtype}")
+    if ends[0] <= 0 or np.any(ends[1:] <= ends[:-1]) or ends[-1] != n:
+        raise DataError(f"{path}: 'episode_ends' must be strictly increasing and end at {n} (got last={ends[-1]})")
+    return ends.astype(np.int64)
+
+
+def warn_outliers(path, key, x, share=0.25):
+    """One warning line per dimension where a single sample holds over `share` of the variance: the z-score
+    normalisation (bet.BeT.fit_bins) would then squash every other sample towards one value."""
+    d = x.astype(np.float64) - x.mean(0, dtype=np.float64)                   # (N, D)
+    total = (d ** 2).sum(0)                                                  # (D,)
+    worst = np.divide((d ** 2).max(0), total, out=np.zeros_like(total), where=total > 0)
+    for dim in np.flatnonzero(worst > share):
+        print(f"warning: {path}: '{key}' dimension {dim} has an extreme outlier ({worst[dim]:.0%} of its variance "
+              f"in one sample); normalisation will be dominated by it", file=sys.stderr)
