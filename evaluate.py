@@ -35,10 +35,8 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
     # an episode's history starts as its first observation repeated, as in training's clamped windows
     history = torch.as_tensor(first)[:, None].repeat(1, context, 1)                              # (E, h, obs_dim)
     traj = [{"obs": [o], "actions": [], "rewards": [], "success": False, "seed": seed + i} for i, o in enumerate(first)]
-    for i in range(episodes if record.state else 0):       # e.g. PushT's 5-D pose: which edge is pushed first
-        traj[i]["state"] = [record.state(envs_[i])]
-    for i in range(render):
-        traj[i]["frames"], traj[i]["score"] = [envs_[i].render()], [0.0]
+    for i, (t, e) in enumerate(zip(traj, envs_)):
+        record_extras(t, e, record, i < render)
     running, step = np.ones(episodes, dtype=bool), 0
     while running.any() and (max_steps is None or step < max_steps):
         ids = np.flatnonzero(running)
@@ -47,11 +45,7 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
             obs, reward, terminated, truncated, info = envs_[i].step(action)
             t = traj[i]
             t["obs"].append(obs); t["actions"].append(action); t["rewards"].append(float(reward))
-            if record.state:
-                t["state"].append(record.state(envs_[i]))
-            if i < render:
-                t["frames"].append(envs_[i].render())
-                t["score"].append(record.score[1](info) if record.score else float(reward))
+            record_extras(t, envs_[i], record, i < render, info)
             history[i] = torch.cat([history[i, 1:], torch.as_tensor(obs, dtype=torch.float32)[None]])   # drop the oldest
             if terminated or truncated:
                 running[i] = False
@@ -62,6 +56,16 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
     for e in envs_:
         e.close()
     return [{k: (np.asarray(v) if isinstance(v, list) else v) for k, v in t.items()} for t in traj]
+
+
+def record_extras(t, env, record, rendered, info=None):
+    """What a trajectory keeps besides obs, actions, rewards: the env record's state (e.g. PushT's 5-D pose, to tell
+    which edge is pushed first) and, when rendered, the frame and its caption's number (0 before the first step)."""
+    if record.state:
+        t.setdefault("state", []).append(record.state(env))
+    if rendered:
+        t.setdefault("frames", []).append(env.render())
+        t.setdefault("score", []).append(record.score[1](info) if info is not None and record.score else 0.0)
 
 
 def bet_policy(model, temperature, seed):

@@ -68,7 +68,7 @@ class Config:
     # evaluation
     temperature: float = setting(1.0, "bin sampling temperature (0 = argmax)", "1 (Sec. 2.4)", check="temperature")
     eval_episodes: int = setting(100, "evaluation episodes after training (0 = skip)", flag="--episodes", check=0)
-    eval_seed: int = setting(100000, "first evaluation env seed: episode i uses seed + i", check=0)
+    eval_seed: int = setting(runs.EVAL_SEED, "first evaluation env seed: episode i uses seed + i", check=0)
 
 
 def env_config(name):
@@ -164,21 +164,15 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, step, total_steps)
             loss, parts = train_step(model, opt, obs[rows], actions[rows], cfg.grad_clip, loss_fn)
-            if not math.isfinite(loss.item()):
-                raise ValueError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                                 f"no model was written (lower --lr, or check the data)")
+            runs.check_finite(loss, epoch, step)
             if averaged is not None:
                 averaged.update_parameters(model)
             step += 1
-            for key, value in (("loss", loss), ("focal", parts["focal"]), ("offset", parts["offset"])):
-                sums[key] += value.item() * len(rows)
-        history.append({"epoch": epoch + 1, **{k: v / len(perm) for k, v in sums.items()},
-                        "seconds": round(time.time() - t0, 2)})
+            sums = {key: sums[key] + value.item() * len(rows) for key, value in dict(loss=loss, **parts).items()}
+        history.append({"epoch": epoch + 1, **{k: v / len(perm) for k, v in sums.items()}, "seconds": round(time.time() - t0, 2)})
         if state:
             state.save(model, opt, g, averaged, history, step)
-        if epoch == 0 or (epoch + 1) % max(1, cfg.epochs // 20) == 0 or epoch + 1 == cfg.epochs:
-            log("epoch {epoch:4d}/{epochs}  loss {loss:.4f}  focal {focal:.4f}  offset {offset:.5f}  {seconds:.1f}s"
-                .format(epochs=cfg.epochs, **history[-1]))
+        runs.log_epoch(log, history[-1], cfg.epochs)
     if averaged is not None:
         model.load_state_dict(averaged.module.state_dict())
     return history
@@ -207,37 +201,45 @@ def data_path(args):
     return args.data if args.data is not None else data.default_path(args.env)
 
 
+def collect(args, cfg, path):
+    """--collect N: run the env's scripted expert until N successful episodes, write them to --data."""
+    runs.check_collect_path(path, cfg, args.env)
+    demos = data.collect(envs.get(args.env).demo_episode, args.collect, seed=args.seed, workers=args.workers)
+    runs.save_demos(path, demos)
+    print(f"wrote {path}: {len(demos['episode_ends'])} episodes, {len(demos['obs'])} steps")
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    # settings: the env's record, then the flags; every flag and path is checked before any work
     args = parse_args(argv)
-    cfg = config_from_args(args)
-    path = data_path(args)
+    cfg, path = config_from_args(args), data_path(args)
     out = args.out if args.out is not None else runs.default_out(args, cfg, env_config(args.env), data.default_path(args.env))
     runs.check_train_args(args, cfg, out)
     torch.set_num_threads(cfg.threads or runs.cores())
-    if args.collect:                                 # write the demonstrations, then stop
-        runs.check_collect_path(path, cfg, args.env)
-        demos = data.collect(envs.get(args.env).demo_episode, args.collect, seed=args.seed, workers=args.workers)
-        runs.save_demos(path, demos)
-        print(f"wrote {path}: {len(demos['episode_ends'])} episodes, {len(demos['obs'])} steps")
-        return
+    if args.collect:
+        return collect(args, cfg, path)
+    # the demonstrations, checked, and the run folder: one run at a time in it, resumable
     demos = runs.training_data(path, cfg, args)
     runs.check_run_folder(out, args.env)
     meta, command = runs.run_record(args, cfg, path)
     state = runs.TrainingState(out, command, resuming=args.resume)
-    with runs.RunLock(out):                          # one run at a time in a folder
+    with runs.RunLock(out):
         runs.remove_stale_temp_files(out)
         print(f"{args.env}: {len(demos['episode_ends'])} episodes, {len(demos['obs'])} steps from {path}")
-        torch.manual_seed(args.seed)                 # weight init is part of the training seed
+        # the model: weight init is part of the training seed
+        torch.manual_seed(args.seed)
         model = build_model(cfg, args.policy)
         print(runs.describe_model(model, args.policy))
+        # Algorithm 1; a stop (Ctrl-C) keeps the finished epochs for --resume
         t0 = time.time()
         with runs.on_interrupt(lambda: state.interrupted(argv)):
             history = train(model, demos, cfg, args.seed, args.device, state=state)
         seconds = time.time() - t0
         model_path, digest = runs.finish_run(out, model, meta, history, seconds)
+        # evaluation: cfg.eval_episodes rollouts on env seeds eval_seed, eval_seed + 1, ... (as evaluate.py, one thread)
         if cfg.eval_episodes > 0:
-            torch.set_num_threads(1)                 # as evaluate.py: episode i's floats then do not depend on the batch
+            torch.set_num_threads(1)
             with runs.on_interrupt(f"{model_path} is saved; evaluate it with: python evaluate.py {model_path}"):
                 results = evaluate.evaluate(model.cpu().eval(), args.env, cfg.eval_episodes, cfg.eval_seed,
                                             cfg.temperature, log=print)

@@ -13,7 +13,6 @@ the paper's algorithm (as minGPT's trainer.py says of itself that nothing in it 
 import argparse
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -21,7 +20,6 @@ import shlex
 import signal
 import stat
 import sys
-import tempfile
 import time
 import warnings
 
@@ -33,8 +31,10 @@ import envs
 import variants
 from variants.baselines import NEIGHBOURS, NearestNeighbours
 from plumbing import demofiles
+from plumbing.files import atomic_write, file_hash, write_json, write_text  # noqa: F401  (the scripts' writers)
 
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
+EVAL_SEED = 100_000       # episode i of an evaluation uses env seed EVAL_SEED + i: held out, never tuned on
 MAX_EPISODES = 10_000     # evaluation builds one env per episode: more would exhaust memory, not finish
 MIN_TEMPERATURE = 1e-6    # dividing the logits by a smaller positive temperature overflows float32 (0 is argmax)
 MIN_STD = 1e-6            # BeT.fit_bins never stores a smaller scale; dividing by one gives inf and NaN actions
@@ -180,39 +180,6 @@ def check_workers(workers, flag="--workers"):
 
 # ---------------------------------------------------------------- files
 
-def atomic_write(path, write):
-    """Create or replace the file at `path` all at once: `write(f)` fills a uniquely named temp file (opened
-    "wb") in the same folder, which is then renamed over `path`. A crash, or a concurrent writer, never leaves
-    half a file. A failed write (a full disk) raises ValueError naming the file. Returns the sha256 written."""
-    d = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    except OSError as e:
-        raise ValueError(f"{path}: could not write it ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)                     # mkstemp makes it private; make it a normal file
-        digest = file_hash(tmp)
-        os.replace(tmp, path)
-        return digest
-    except OSError as e:
-        raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier file there is unchanged") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json(path, obj):
-    """`obj` as indented JSON at `path`, written atomically."""
-    return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
-
-
-def write_text(path, text):
-    return atomic_write(path, lambda f: f.write(text.encode()))
-
-
 def save_demos(path, arrays):
     """A dataset (dict of numpy arrays, see data.py) as a compressed .npz, written atomically."""
     return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
@@ -223,15 +190,6 @@ def remove_stale_temp_files(folder):
     for name in os.listdir(folder) if os.path.isdir(folder) else []:
         if name.startswith(".") and name.endswith(".tmp") and os.path.isfile(os.path.join(folder, name)):
             os.remove(os.path.join(folder, name))
-
-
-def file_hash(path):
-    """sha256 of a file's bytes: ties a result to the exact checkpoint or dataset it came from."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_readable_file(path, what):
@@ -688,7 +646,7 @@ def evaluate_parser():
     p.add_argument("checkpoint", nargs="?", help="a model.pt written by train.py (optional with --expert: "
                    "without it only the expert is evaluated, on --env pusht)")
     p.add_argument("--episodes", type=int, default=100, help="evaluation episodes, run at once (default 100)")
-    p.add_argument("--seed", type=int, default=100000, help="episode i uses env seed SEED+i (default 100000)")
+    p.add_argument("--seed", type=int, default=EVAL_SEED, help=f"episode i uses env seed SEED+i (default {EVAL_SEED})")
     p.add_argument("--device", default="cpu", help="torch device for the policy: cpu (default) or cuda (untested on "
                    "real hardware)")
     p.add_argument("--env", help="override the env recorded in the checkpoint")
@@ -825,6 +783,21 @@ def print_results(results):
             elif isinstance(v, (dict, list)):
                 continue
             print(f"{name:<22} {v:>12}  {UNITS.get(key, '')}")
+
+
+def check_finite(loss, epoch, step):
+    """Stop a diverged training before it writes a model."""
+    if not math.isfinite(loss.item()):
+        raise ValueError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                         f"no model was written (lower --lr, or check the data)")
+
+
+def log_epoch(log, record, epochs):
+    """The first epoch, every twentieth of the run, and the last: one line each."""
+    epoch = record["epoch"]
+    if epoch == 1 or epoch % max(1, epochs // 20) == 0 or epoch == epochs:
+        log("epoch {epoch:4d}/{epochs}  loss {loss:.4f}  focal {focal:.4f}  offset {offset:.5f}  {seconds:.1f}s"
+            .format(epochs=epochs, **record))
 
 
 def first_call_timed(fn, log, what):

@@ -253,7 +253,7 @@ def parser():
     p.add_argument("--env", required=True, choices=list(envs.ENVS), help="the environment (its record in envs/)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
     runs.add_flags(p, train.Config, ["epochs", "eval_episodes", "eval_seed"], defaults={"eval_episodes": 100,
-                                                                                      "eval_seed": 100000})
+                                                                                      "eval_seed": runs.EVAL_SEED})
     p.add_argument("--variants", help="comma-separated subset of: " + ", ".join(VARIANTS))
     p.add_argument("--k-sweep", help="comma-separated k values (default per env; 'none' to skip)")
     p.add_argument("--update", action="store_true", help="keep the rows and k values of --out's ablations.json "

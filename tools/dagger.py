@@ -340,7 +340,7 @@ def parser():
     p.add_argument("--env", required=True, choices=sorted(SETTINGS), help="the environment (its record's dagger budgets)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
     runs.add_flags(p, Settings)
-    runs.add_flags(p, train.Config, ["eval_seed"], defaults={"eval_seed": 100000})
+    runs.add_flags(p, train.Config, ["eval_seed"], defaults={"eval_seed": runs.EVAL_SEED})
     p.add_argument("--schedule", default="ross", choices=SCHEDULES,
                    help="beta in rounds >= 1: ross 0, half 0.5**r, expert 1 (default ross)")
     p.add_argument("--workers", type=int, help="processes at once (default: one per training seed, up to 4 a core; "

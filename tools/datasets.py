@@ -27,7 +27,7 @@ from gym_pusht.envs.pusht import PushTEnv
 
 import data
 from envs.pusht_expert import KEYPOINTS_BODY
-from plumbing import demofiles
+from plumbing import demofiles, files
 
 OBS_DIM = 18                 # 8 keypoints x 2, then the agent x, y (envs/pusht.py PushTFlat)
 TOLERANCE_PX = 1e-4          # a converted observation must match gym-pusht's own to this many pixels
@@ -351,21 +351,9 @@ def export(path, state, actions, episode_ends, source_name, source_sha256):
 # ---------------------------------------------------------------- the command line (data.py convert / export)
 
 def write_checked(path, arrays, load_demos):
-    """Write a PushT dataset atomically, and only once `load_demos` (data.py's checks) accepts it: a temp file beside
-    `path` is checked, then renamed over it, so `path` is never half written."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        load_demos(tmp, OBS_DIM, 2, extra={"state": 5})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier file there is unchanged") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write a PushT dataset atomically, and only once `load_demos` (plumbing/demofiles.py's checks) accepts it."""
+    files.atomic_write(path, lambda f: np.savez_compressed(f, **arrays),
+                       check=lambda tmp: load_demos(tmp, OBS_DIM, 2, extra={"state": 5}))
 
 
 def convert_file(source, out, load_demos):
