@@ -57,3 +57,22 @@ def attention_written_out(request, monkeypatch):
             with FusedAttentionRefused():
                 return forward(self, *args, **kwargs)
         monkeypatch.setattr(mingpt.CausalSelfAttention, "forward", refusing_fused)
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory):
+    """A finished pointmass1 run: model.pt, train_log.json, eval.json (trained once, read by several files' tests,
+    which copy it before changing anything)."""
+    import train
+    out = tmp_path_factory.mktemp("runs") / "run"
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--out", str(out)])
+    return out
+
+
+@pytest.fixture
+def run(capfd, monkeypatch):
+    """Run one of the CLIs as `python script args` does (its __main__ block, cwd ROOT), in this process to spare a
+    torch import per call; return (exit code, stdout, stderr). test_plumbing_flags runs each script as a real
+    process too."""
+    from helpers import run_here
+    return lambda script, *args: run_here(script, *args, capfd=capfd, monkeypatch=monkeypatch)

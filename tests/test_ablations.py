@@ -1,18 +1,23 @@
-"""The ablation driver (Table 3 / Fig. 6) with tiny settings: table shape, keys and files."""
+"""tools/ablations.py, the ablation driver (Table 3 / Fig. 6) with tiny settings: table shape, keys and files,
+which runs are reused or retrained, the intervals, and no worker left behind."""
 
 import dataclasses
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
+import torch
 
 from tools import ablations
 from plumbing import runs
 import train
-from test_reliability import pool_in_process   # noqa: F401 (a fixture: runs trained in this process)
+from helpers import ROOT, cli, one_error_line, processes
 from plumbing import stats
 import envs
-from plumbing import demofiles
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
 
@@ -22,7 +27,38 @@ def changed(record, **settings):
     return dataclasses.replace(record, settings={**record.settings, **settings})
 
 
-def test_driver_smoke(tmp_path, capsys):
+class InProcessPool:
+    """What ablations.train_all asks of multiprocessing's spawn Pool (a context manager with imap_unordered), run
+    in this process: no worker to spawn, which costs a torch import each. For the tests of which runs are reused
+    or retrained; test_ablations' smoke and workers tests and its signal test keep the real pool."""
+
+    def __init__(self, processes):
+        self.processes = processes
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def imap_unordered(self, func, tasks):
+        return map(func, tasks)
+
+
+@pytest.fixture
+def pool_in_process(monkeypatch):
+    """ablations.py's runs trained in this process (see InProcessPool); torch's thread count put back afterwards."""
+    import types
+    monkeypatch.setattr(ablations, "multiprocessing", types.SimpleNamespace(
+        get_context=lambda method: types.SimpleNamespace(Pool=InProcessPool)))
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------- the table
+
+def test_driver_writes_a_row_per_variant_and_reuses_runs_in_the_k_sweep(tmp_path, capsys):
     out, runs = tmp_path / "docs", tmp_path / "runs"
     k = train.env_config("pointmass1").k
     ablations.main(["--env", "pointmass1", "--seeds", "2", "--episodes", "2", "--epochs", "1",
@@ -46,7 +82,7 @@ def test_driver_smoke(tmp_path, capsys):
     assert load_model(runs / "k_1-seed1" / "model.pt").k == 1
 
 
-def test_route_entropy():
+def test_route_entropy_is_one_for_an_even_split_and_zero_for_one_route():
     assert ablations.route_entropy({"a": 0.5, "b": 0.5}) == pytest.approx(1.0)
     assert ablations.route_entropy({"a": 1.0, "b": 0.0, "c": 0.0}) == 0.0
     assert 0 < ablations.route_entropy({"a": 0.8, "b": 0.2}) < 1
@@ -55,6 +91,12 @@ def test_route_entropy():
 def test_bad_variant_is_rejected():
     with pytest.raises(ValueError, match="--variants"):
         ablations.main(["--env", "pointmass1", "--variants", "BeT,Nonsense"])
+
+
+def test_a_variant_named_twice_is_refused(tmp_path):
+    one_error_line(*cli(ablations, "--env", "pointmass1", "--variants", "BeT,BeT", "--workers", 2,
+                        "--out", tmp_path / "d", "--runs", tmp_path / "r"), "names a variant twice")
+    assert not (tmp_path / "r").exists()
 
 
 def test_workers_do_not_change_the_numbers(tmp_path):
@@ -70,6 +112,8 @@ def test_workers_do_not_change_the_numbers(tmp_path):
                              "weights": r["checkpoint"]["sha256"]} for r in rs] for n, rs in runs.items()})
     assert results[0] == results[1]
 
+
+# ---------------------------------------------------------------- runs reused or retrained
 
 def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, pool_in_process, monkeypatch):
     """An interrupted table resumes: a run with the same command and settings is read back; a changed command,
@@ -93,31 +137,27 @@ def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, pool_in_pr
     assert model.stat().st_mtime_ns != third                                     # the row changed: retrained
 
 
-def test_mlp_trunk_sees_in_training_exactly_what_a_rollout_stacks():
-    """App. C.3's MLP row is faithful: for the same history, the stacked input the MLP sees in training
-    (data.window_index windows, BeT.loss) equals the one it sees in a rollout (evaluate.rollout's history)."""
-    import torch
-    import data
-    import evaluate
-    from helpers import bet_model
-    torch.manual_seed(0)
-    demos = demofiles.load_demos(data.default_path("pointmass2"), 2, 2)
-    model = bet_model(2, 2, k=3, context=3, n_layer=1, n_embd=8, trunk="mlp").fit_bins(demos["obs"], demos["actions"]).eval()
-    seen = []                                   # every stacked input the MLP computes on
-    model.trunk.net.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].flatten(0, -2).clone()))
-    policy = evaluate.bet_policy(model, 1.0, seed=0)
-    trajectory = evaluate.rollout(policy, "pointmass2", 1, seed=7, context=model.context, max_steps=6)[0]
-    in_rollout = torch.stack([batch[0] for batch in seen])                        # (T, h*D): the episode's row, a step
-    seen.clear()
-    obs = torch.as_tensor(trajectory["obs"][:-1], dtype=torch.float32)           # the T observations acted on
-    actions = torch.as_tensor(trajectory["actions"], dtype=torch.float32)
-    index = torch.as_tensor(data.window_index([len(obs)], model.context))        # (T, h) training windows
-    model.loss(obs[index], actions[index])
-    in_training = torch.cat(seen)                                                 # (T, h*D): one per target
-    assert len(obs) == 6 and in_training.shape == in_rollout.shape == (6, 3 * 2)
-    assert torch.equal(in_training, in_rollout)
-    first = model.normalize_obs(obs[0])
-    assert torch.equal(in_training[0], first.repeat(3))                           # an episode starts repeated
+def test_ablations_retrain_a_run_whose_checkpoint_changed(tmp_path, pool_in_process):
+    base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--episodes", "2", "--variants", "BeT",
+            "--k-sweep", "none", "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
+    ablations.main(base)
+    model = tmp_path / "runs" / "bet-seed0" / "model.pt"
+    runs.save_model(runs.load_model(model), model, meta={"env": "pointmass1", "edited": True})     # another checkpoint, same place
+    edited = model.stat().st_mtime_ns
+    ablations.main(base)
+    assert model.stat().st_mtime_ns != edited and "edited" not in runs.load_model(model).meta      # retrained
+
+
+def test_ablations_start_over_when_a_saved_state_belongs_to_another_command(tmp_path, pool_in_process):
+    """A leftover train_state.pt from another command cannot be resumed: the run is trained from scratch."""
+    base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--episodes", "2", "--variants", "BeT",
+            "--k-sweep", "none", "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
+    run_dir = tmp_path / "runs" / "bet-seed0"
+    run_dir.mkdir(parents=True)
+    torch.save({"command": {"env": "pointmass2"}}, run_dir / "train_state.pt")
+    ablations.main(base)
+    assert (run_dir / "model.pt").exists() and not (run_dir / "train_state.pt").exists()
+    assert json.loads((run_dir / "eval.json").read_text())["checkpoint"]["sha256"] == runs.file_hash(run_dir / "model.pt")
 
 
 def test_update_keeps_the_rows_it_does_not_rerun(tmp_path, pool_in_process):
@@ -137,6 +177,8 @@ def test_update_keeps_the_rows_it_does_not_rerun(tmp_path, pool_in_process):
         ablations.main(base + ["--variants", "MLP trunk"])
 
 
+# ---------------------------------------------------------------- RBC tuning, intervals and the committed tables
+
 def test_tune_rbc_scores_every_depth_and_width(tmp_path, monkeypatch):
     """App. B.1's RBC protocol on a 95/5 episode split: one validation MSE per depth x width, the best is the minimum."""
     import dataclasses
@@ -147,6 +189,19 @@ def test_tune_rbc_scores_every_depth_and_width(tmp_path, monkeypatch):
     assert result["best"]["validation_mse"] == min(r["validation_mse"] for r in result["rows"]) > 0
     table = ablations.rbc_markdown(result).splitlines()
     assert len(table) == 4 + 2 and sum("**" in line for line in table) == 1     # 2 depths x 2 widths, best in bold
+
+
+def test_ablation_intervals_pool_the_seeds_episodes_but_count_a_repeated_run_once():
+    run = lambda rate, steps: {"success_rate": rate, "episodes": 100, "mean_steps": steps, "seconds": 1.0}
+    three = ablations.summarise([run(0.5, 90.0), run(0.6, 80.0), run(0.7, 70.0)], "success_rate", 0.6)
+    assert three["success_ci95"] == stats.wilson(180, 300)
+    equal = [{**run(0.49, 90.0), "seconds": s} for s in (1.0, 2.0, 3.0)]
+    same = ablations.summarise(equal, "success_rate", 0.8, untrained=True)
+    assert same["success_ci95"] == stats.wilson(49, 100)       # NN ignores the seed: 100 episodes, not 300
+    assert ablations.summarise(equal, "success_rate", 0.8)["success_ci95"] == stats.wilson(147, 300)  # trained: 3 runs
+    assert set(ablations.UNTRAINED) == {n for n, flags in ablations.VARIANTS.items() if flags[-1:] in (["nn"], ["lwr"])}
+    routes = ablations.summarise([{**run(1.0, 9.0), "single_route": 0.5}] * 2, "single_route", 0.5)
+    assert routes["metric_ci95"] == stats.wilson(100, 200)      # pointmass2's headline rate carries its interval
 
 
 def test_readme_ablation_table_matches_the_committed_tables():
@@ -178,3 +233,30 @@ def test_blockpush_rows_pool_table_1_and_2_over_the_seeds():
     text = ablations.markdown("blockpush", {"BeT": s}, [0, 1], type("A", (), {"eval_episodes": 100, "eval_seed": 0,
                                                                              "epochs": None}))
     assert "| BeT | 0.500 (0.43–0.57) | 0.500 (0.43–0.57) | 0.500 (0.43–0.57) | 0.800 (0.74–0.85) |" in text
+
+
+# ---------------------------------------------------------------- no worker left behind
+
+def children(pid):
+    """PIDs of the live processes whose parent is `pid`."""
+    return [child for child, parent, _ in processes() if parent == pid]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_ablations_stop_their_workers_on_a_signal(tmp_path, sig):
+    p = subprocess.Popen([sys.executable, "-m", "tools.ablations", "--env", "pointmass1", "--seeds", "4",
+                          "--episodes", "2", "--workers", "2", "--variants", "BeT", "--k-sweep", "none",
+                          "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as from a terminal, even when
+    deadline = time.time() + 60                                        # the suite runs in the background (SIGINT ignored)
+    while len(children(p.pid)) < 2 and time.time() < deadline:    # the pool's workers (and a resource tracker)
+        time.sleep(0.2)
+    time.sleep(3)                                                  # let the workers start training
+    workers = children(p.pid)
+    assert len(workers) >= 2
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "run the same command again to resume" in err, err
+    time.sleep(1)
+    assert not [w for w in workers if os.path.exists(f"/proc/{w}") and "Z" not in open(f"/proc/{w}/stat").read().split(")")[1][:3]]

@@ -15,9 +15,8 @@ import zipfile
 import pytest
 
 from tools import coursework
-from test_reliability import processes
+from helpers import ROOT, processes
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FULL = sum(points for points, _ in coursework.EXERCISES.values())
 
 # Typical mistakes per exercise: (file, the solution's text, the wrong text, serious). Each must cost points; a

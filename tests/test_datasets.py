@@ -1,4 +1,4 @@
-"""The standard PushT datasets (issue 25): converting Diffusion Policy's zarr and LeRobot's parquet, exporting ours.
+"""tools/datasets.py, the standard PushT datasets (issue 25): converting Diffusion Policy's zarr and LeRobot's parquet, exporting ours.
 
 Every source file here is written by the test itself, in the on-disk schema of the public code that writes the real
 one (docs/datasets.md names it), from real states of data/pusht.npz; each converted observation is compared with
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import data
-import evaluate
+from helpers import ROOT
 from tools import datasets as pusht_datasets
 from envs import pusht
 from plumbing import demofiles
@@ -27,7 +27,6 @@ numcodecs = pytest.importorskip("numcodecs")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPISODES = (0, 1, 2)          # real episodes of data/pusht.npz
 
 
@@ -332,21 +331,3 @@ def test_a_bet_trains_one_epoch_on_a_converted_file(demos, tmp_path):
     train.main(["--env", "pusht", "--data", str(tmp_path / "human.npz"), "--epochs", "1", "--episodes", "0",
                 "--no-compile", "--threads", "1", "--out", str(tmp_path / "run")])
     assert os.path.exists(tmp_path / "run" / "model.pt")
-
-
-# ---------------------------------------------------------------- the published metrics
-
-def test_mean_score_and_pc_success_on_hand_made_trajectories():
-    """Rewards are gym-pusht's clip(coverage / 0.95, 0, 1): mean_score is the mean of each episode's maximum (not
-    its last value), pc_success the percentage of episodes that succeed."""
-    def trajectory(rewards, success):
-        n = len(rewards)
-        return {"rewards": np.array(rewards), "success": success, "actions": np.zeros((n, 2)), "obs": np.zeros((n, 18)),
-                "state": np.tile([100.0, 100, 256, 256, 0.0], (n, 1)), "seed": 0}
-    trajectories = [trajectory([0.2, 0.9, 0.5], False), trajectory([0.1, 1.0], True), trajectory([0.0, 0.3], False),
-                    trajectory([0.4, 1.0], True)]
-    out = evaluate.metrics("pusht", trajectories, 1.0)
-    assert out["mean_score"] == pytest.approx((0.9 + 1.0 + 0.3 + 1.0) / 4)
-    assert out["pc_success"] == pytest.approx(50.0)
-    assert out["avg_max_reward"] == pytest.approx(out["mean_score"])
-    assert "mean_score" not in evaluate.metrics("pointmass1", [dict(trajectories[0], obs=np.zeros((3, 2)))], 1.0)

@@ -1,4 +1,5 @@
-"""k-means encoder/decoder (Sec. 2.1): round trip, exact argmin, fitting, robustness, determinism."""
+"""kmeans.py, the k-means encoder/decoder (Sec. 2.1): round trip, exact argmin, fitting, robustness, determinism,
+and the uniform grid of Table 3."""
 
 import itertools
 
@@ -122,17 +123,6 @@ def test_fit_states_its_invariant(actions, k):
     test_k_above_the_distinct_actions_is_one_error_line)."""
     with pytest.raises(AssertionError, match="k-means needs"):
         kmeans.fit(actions, k)
-
-
-def test_k_above_the_distinct_actions_is_one_error_line(tmp_path):
-    import train
-    from plumbing import runs
-    actions = np.array([[0.0, 0.0], [1.0, 1.0]] * 10, np.float32)
-    runs.save_demos(tmp_path / "two.npz", dict(obs=np.zeros((20, 2), np.float32) + np.arange(20)[:, None], actions=actions,
-                                               episode_ends=np.array([10, 20]), seeds=np.array([0, 1])))
-    with pytest.raises(ValueError, match="only 2 distinct actions to cluster; lower --k"):
-        train.main(["--env", "pointmass2", "--data", str(tmp_path / "two.npz"), "--out", str(tmp_path / "run")])
-    assert not (tmp_path / "run").exists()
 
 
 # ---------------------------------------------------------------- uniform quantisation (Table 3, "Unif. quant.")

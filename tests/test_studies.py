@@ -11,8 +11,8 @@ import time
 import pytest
 
 from conftest import deadline
+from helpers import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FOLDER = os.path.join(ROOT, "tools", "studies")
 STUDIES = sorted(f"tools.studies.{f[:-3]}" for f in os.listdir(FOLDER) if f.endswith(".py") and f != "__init__.py")
 
@@ -22,7 +22,7 @@ def test_the_studies_are_found():
 
 
 @pytest.mark.parametrize("name", STUDIES)
-def test_help(name, capsys, monkeypatch):
+def test_help_prints_the_usage_and_exits_before_any_work(name, capsys, monkeypatch):
     """`python -m NAME --help`, in this process: argparse prints the usage and exits 0 before any work (a script
     that ignored --help and started its study would hit the deadline)."""
     monkeypatch.chdir(ROOT)

@@ -1,32 +1,29 @@
-"""Bad input is refused before any work, results always belong to their model, training resumes exactly,
-and ablations.py leaves no worker behind."""
+"""The scripts' command lines (plumbing/runs.py's flags and checks, runs.cli): bad input to any script is refused
+before any work in one `error:` line and writes nothing, nothing hangs on a special file or an unbounded count,
+Ctrl-C is one line, and every flag has help."""
 
-import json
+import contextlib
+import io
 import os
-import runpy
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import traceback
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from tools import ablations
 import data
+import evaluate
 import train
-from bet import BeT
-from plumbing import runs
-from envs import pusht
+from conftest import deadline
+from helpers import ROOT, cli, forged, one_error_line, run_here
 from plumbing import demofiles
+from plumbing import runs
+from tools import ablations
+from tools import dagger
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def command(script):
@@ -34,76 +31,10 @@ def command(script):
     return [os.path.join(ROOT, script)] if script.endswith(".py") else ["-m", script]
 
 
-def run(script, *args):
+def run_process(script, *args):
     p = subprocess.run([sys.executable, *command(script), *map(str, args)],
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     return p.returncode, p.stdout, p.stderr
-
-
-QUIET = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)   # Python hides these by default
-
-
-def run_here(script, *args, capfd, monkeypatch):
-    """`python script args` run in this process (no torch import to wait for): the script's own
-    `if __name__ == "__main__"` block (runpy), with sys.argv set and cwd=ROOT as `run` has it; (exit code, stdout,
-    stderr). A warning that `python` would print (its default filters) is appended to stderr as it would appear
-    there, and an escaping exception as its traceback with exit code 1. The SIGTERM handler runs.cli installs,
-    torch's thread count and its RNG state are put back afterwards."""
-    path = os.path.join(ROOT, script) if script.endswith(".py") else os.path.join(ROOT, *script.split(".")) + ".py"
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(sys, "argv", [path, *map(str, args)])
-    sigterm, threads, rng = signal.getsignal(signal.SIGTERM), torch.get_num_threads(), torch.get_rng_state()
-    capfd.readouterr()
-    code, extra = 0, ""
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                runpy.run_path(path, run_name="__main__")
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else int(e.code is not None)
-                extra = "" if e.code is None or isinstance(e.code, int) else f"{e.code}\n"
-            except Exception:
-                code, extra = 1, traceback.format_exc()
-    finally:
-        if sigterm is not None:                  # None: a handler not set from Python, left as it is
-            signal.signal(signal.SIGTERM, sigterm)
-        torch.set_num_threads(threads)
-        torch.set_rng_state(rng)
-    out, err = capfd.readouterr()
-    shown = [w for w in caught if not issubclass(w.category, QUIET)
-             or (issubclass(w.category, DeprecationWarning) and w.filename == path)]     # default::DeprecationWarning:__main__
-    err += extra + "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in shown)
-    return code, out, err
-
-
-class InProcessPool:
-    """What ablations.train_all asks of multiprocessing's spawn Pool (a context manager with imap_unordered), run
-    in this process: no worker to spawn, which costs a torch import each. For the tests of which runs are reused
-    or retrained; test_ablations' smoke and workers tests and the signal tests below keep the real pool."""
-
-    def __init__(self, processes):
-        self.processes = processes
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def imap_unordered(self, func, tasks):
-        return map(func, tasks)
-
-
-@pytest.fixture
-def pool_in_process(monkeypatch):
-    """ablations.py's runs trained in this process (see InProcessPool); torch's thread count put back afterwards."""
-    import types
-    monkeypatch.setattr(ablations, "multiprocessing", types.SimpleNamespace(
-        get_context=lambda method: types.SimpleNamespace(Pool=InProcessPool)))
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def snapshot(folder):
@@ -175,7 +106,11 @@ def workspace(tmp_path_factory):
 
 
 R = "{run}"    # the earlier run's folder, which every bad command must leave byte-identical
+
+
 TRAIN = ["train.py", "--env", "pointmass1", "--out", R]
+
+
 CASES = [
     (TRAIN + ["--k", "0"], "--k must be at least 1"),
     (TRAIN + ["--context", "0"], "--context must be at least 1"),
@@ -315,6 +250,8 @@ def check_bad_input(workspace, argv, message, runner):
     assert snapshot(workspace) == before                           # nothing written, nothing overwritten
 
 
+# ---------------------------------------------------------------- bad input: one line, nothing written
+
 @pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(c[0][:1] + c[0][-2:]) for c in CASES])
 def test_bad_input_is_one_line_and_writes_nothing(workspace, argv, message, capfd, monkeypatch):
     check_bad_input(workspace, argv, message, lambda *a: run_here(*a, capfd=capfd, monkeypatch=monkeypatch))
@@ -322,136 +259,62 @@ def test_bad_input_is_one_line_and_writes_nothing(workspace, argv, message, capf
 
 @pytest.mark.parametrize("argv, message", IN_A_SUBPROCESS, ids=[c[0][0] for c in IN_A_SUBPROCESS])
 def test_bad_input_is_one_line_and_writes_nothing_in_a_subprocess(workspace, argv, message):
-    check_bad_input(workspace, argv, message, run)
+    check_bad_input(workspace, argv, message, run_process)
 
 
-def test_outliers_warn_in_one_line_naming_file_and_dimension(tmp_path, capsys):
-    demos = demofiles.load_demos(data.default_path("pointmass1"), 2, 2)
-    obs = demos["obs"].copy()
-    obs[7, 1] = 1e30                                               # one sample, dimension 1
-    np.savez(tmp_path / "outlier.npz", obs=obs, actions=demos["actions"], episode_ends=demos["episode_ends"])
-    demofiles.load_demos(str(tmp_path / "outlier.npz"), 2, 2)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "outlier.npz" in err[0] and "'obs' dimension 1" in err[0], err
-    demofiles.load_demos(data.default_path("pointmass1"), 2, 2)        # the shipped data is clean
-    assert capsys.readouterr().err == ""
-
-
-def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
-    """A diverging run names the epoch and step, and writes nothing (an earlier model.pt stays)."""
-    out = tmp_path / "run"
-    demos = demofiles.load_demos(data.default_path("pointmass1"), 2, 2)
-    model = train.build_model(train.env_config("pointmass1")).fit_bins(demos["obs"], demos["actions"])
-    runs.save_model(model, out / "model.pt", meta={"env": "pointmass1"})
-    previous = (out / "model.pt").read_bytes()
-    original, calls = BeT.loss, []
-    def diverge(self, obs, actions):
-        loss, parts = original(self, obs, actions)
-        calls.append(1)
-        return (loss * float("nan") if len(calls) == 30 else loss), parts
-    monkeypatch.setattr(BeT, "loss", diverge)
-    with pytest.raises(ValueError, match="diverged: the loss is nan at epoch 2, step 30"):
-        train.main(["--env", "pointmass1", "--epochs", "3", "--episodes", "0", "--out", str(out)])
-    assert (out / "model.pt").read_bytes() == previous
-    assert sorted(os.listdir(out)) == ["model.pt", "train_state.pt"]   # the last finished epoch, for --resume
-
-
-@pytest.mark.parametrize("averaging", [[], ["--ema", "0.99"]])
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch, averaging):
-    """Interrupt a short run (CartPole: dropout, so the torch RNG matters) in epoch 3, resume, compare weights
-    (with --ema, the saved weights are the moving average, which must resume too)."""
-    flags = ["--env", "cartpole", "--epochs", "4", "--episodes", "0", *averaging]
-    train.main(flags + ["--out", str(tmp_path / "whole")])
-    original, calls = BeT.loss, []
-    def interrupt(self, obs, actions):
-        calls.append(1)
-        if len(calls) == 2 * 235 + 10:                            # 15,000 windows / 64 = 235 steps an epoch
-            raise KeyboardInterrupt
-        return original(self, obs, actions)
-    monkeypatch.setattr(BeT, "loss", interrupt)
-    with pytest.raises(SystemExit) as stop:
-        train.main(flags + ["--out", str(tmp_path / "cut")])
-    assert stop.value.code == 130 and not (tmp_path / "cut" / "model.pt").exists()
-    monkeypatch.setattr(BeT, "loss", original)
-    with pytest.raises(ValueError, match="another command"):      # a resume must continue the same run
-        train.main(flags[:3] + ["5", "--episodes", "0", "--out", str(tmp_path / "cut"), "--resume"])
-    train.main(flags + ["--out", str(tmp_path / "cut"), "--resume"])
-    whole = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
-    cut = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["state_dict"]
-    assert all(torch.equal(whole[k], cut[k]) for k in whole)
-    log = json.loads((tmp_path / "cut" / "train_log.json").read_text())
-    assert [h["epoch"] for h in log["history"]] == [1, 2, 3, 4] and not (tmp_path / "cut" / "train_state.pt").exists()
-
-
-def test_results_belong_to_their_model(tmp_path):
-    """eval.json names its checkpoint's hash and lists every episode; retraining removes a stale one."""
-    out = tmp_path / "run"
-    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "3", "--out", str(out)])
-    results = json.loads((out / "eval.json").read_text())
-    assert results["checkpoint"]["sha256"] == runs.file_hash(out / "model.pt")
-    assert [e["seed"] for e in results["per_episode"]] == [100000, 100001, 100002]
-    assert np.mean([e["success"] for e in results["per_episode"]]) == results["success_rate"]
-    assert runs.load_model(out / "model.pt").meta["data_sha256"] == runs.file_hash(data.default_path("pointmass1"))
-    train.main(["--env", "pointmass1", "--epochs", "2", "--episodes", "0", "--out", str(out)])
-    assert not (out / "eval.json").exists()                       # no earlier model's results beside the new one
-
-
-def test_an_episode_does_not_depend_on_how_many_run_beside_it():
-    """Episode i's draws come from its own generator (seed + i): the first 3 of 8 episodes equal a 3-episode run,
-    step for step (with one generator shared by the batch, the draws would shift with the batch)."""
-    import evaluate
-    demos = demofiles.load_demos(data.default_path("pointmass2"), 2, 2)
-    torch.manual_seed(0)
-    model = train.build_model(train.env_config("pointmass2")).fit_bins(demos["obs"], demos["actions"]).eval()  # untrained: random routes
-    policy = lambda n: evaluate.bet_policy(model, 1.0, seed=40)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)           # as evaluation runs: several threads split a matmul by its batch size
-    try:
-        eight = evaluate.rollout(policy(8), "pointmass2", 8, 40, model.context)
-        for n in (3, 1):                # 3 episodes, and 1: a batch of < 4 rows, which another kernel rounds differently
-            fewer = evaluate.rollout(policy(n), "pointmass2", n, 40, model.context)
-            for a, b in zip(eight, fewer):
-                assert np.array_equal(a["obs"], b["obs"]) and np.array_equal(a["actions"], b["actions"])
-    finally:
-        torch.set_num_threads(threads)
-    assert len({len(t["actions"]) for t in eight}) > 1          # the episodes differ, so a shift would show
-
-
-def test_one_run_at_a_time_in_a_folder(tmp_path):
-    """A folder held by a live run is refused before any work; a lock left by a dead process is taken over."""
+def test_bad_input_gives_one_line_and_keeps_existing_files(tmp_path, run):
     out = tmp_path / "run"
     out.mkdir()
-    (out / ".lock").write_text(str(os.getpid()))                     # this (live) process holds it
-    with pytest.raises(ValueError, match="in use by another run"):
-        train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", str(out)])
-    assert sorted(os.listdir(out)) == [".lock"]
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (out / ".lock").write_text(dead.stdout.strip())                  # a process that has exited
-    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", str(out)])
-    assert sorted(os.listdir(out)) == ["model.pt", "train_log.json"]
+    (out / "model.pt").write_bytes(b"previous run")
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 this is not a zip archive")
+    code, _, err = run("train.py", "--env", "pointmass1", "--data", corrupt, "--out", out)
+    one_error_line(code, err, "corrupt.npz", "not a readable .npz")
+    code, _, err = run("train.py", "--env", "pointmass1", "--data", tmp_path / "missing.npz", "--out", out)
+    one_error_line(code, err, "missing.npz", "not found", "--collect")
+    np.savez(tmp_path / "wrong.npz", obs=np.zeros((5, 3)), actions=np.zeros((5, 2)), episode_ends=np.array([5]))
+    code, _, err = run("train.py", "--env", "pointmass1", "--data", tmp_path / "wrong.npz", "--out", out)
+    one_error_line(code, err, "wrong.npz", "'obs' has shape (5, 3)")
+    assert (out / "model.pt").read_bytes() == b"previous run"
+    code, _, err = run("train.py", "--env", "moon")
+    one_error_line(code, err, "unknown env 'moon'")
 
 
-def test_ablations_retrain_a_run_whose_checkpoint_changed(tmp_path, pool_in_process):
-    base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--episodes", "2", "--variants", "BeT",
-            "--k-sweep", "none", "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
-    ablations.main(base)
-    model = tmp_path / "runs" / "bet-seed0" / "model.pt"
-    runs.save_model(runs.load_model(model), model, meta={"env": "pointmass1", "edited": True})     # another checkpoint, same place
-    edited = model.stat().st_mtime_ns
-    ablations.main(base)
-    assert model.stat().st_mtime_ns != edited and "edited" not in runs.load_model(model).meta      # retrained
+def test_evaluate_rejects_mismatched_env_and_bad_checkpoint(tmp_path, run):
+    train.main(["--env", "cartpole", "--epochs", "1", "--episodes", "0", "--out", str(tmp_path)])
+    code, _, err = run("evaluate.py", tmp_path / "model.pt", "--env", "pointmass1", "--episodes", 2)
+    one_error_line(code, err, "4-D observations", "2-D")
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    code, _, err = run("evaluate.py", tmp_path / "bad.pt")
+    one_error_line(code, err, "bad.pt", "not a readable checkpoint")
 
 
-def test_ablations_start_over_when_a_saved_state_belongs_to_another_command(tmp_path, pool_in_process):
-    """A leftover train_state.pt from another command cannot be resumed: the run is trained from scratch."""
-    base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--episodes", "2", "--variants", "BeT",
-            "--k-sweep", "none", "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
-    run_dir = tmp_path / "runs" / "bet-seed0"
-    run_dir.mkdir(parents=True)
-    torch.save({"command": {"env": "pointmass2"}}, run_dir / "train_state.pt")
-    ablations.main(base)
-    assert (run_dir / "model.pt").exists() and not (run_dir / "train_state.pt").exists()
-    assert json.loads((run_dir / "eval.json").read_text())["checkpoint"]["sha256"] == runs.file_hash(run_dir / "model.pt")
+def test_an_unknown_trunk_is_one_line_naming_the_four_trunks(tmp_path):
+    """`python train.py --env pointmass1 --trunk rnn`, as a process run from an empty folder: one error line,
+    exit code 2, nothing written; the line offers the Table 3 trunks (gpt, mlp, tcn, lstm)."""
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--env", "pointmass1", "--trunk", "rnn"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    one_error_line(p.returncode, p.stderr, "argument --trunk: invalid choice: 'rnn'", "gpt", "mlp", "tcn", "lstm")
+    assert not os.listdir(tmp_path)
+
+
+def test_newlines_in_names_keep_the_error_on_one_line(run_dir, tmp_path):
+    one_error_line(*cli(train, "--env", "point\nmass", "--out", tmp_path / "a"), "unknown env 'point\\nmass'")
+    one_error_line(*cli(train, "--env", "pointmass1", "--data", tmp_path / "new\nline.npz", "--out", tmp_path / "a"),
+                   "new\\nline.npz")
+    other = tmp_path / "other"
+    other.mkdir()
+    forged(run_dir, other / "model.pt", lambda c: c["meta"].update(env="cart\npole"))
+    one_error_line(*cli(train, "--env", "pointmass1", "--out", other), "holds a cart\\npole run")
+    one_error_line(*cli(evaluate, other / "model.pt"), "unknown env 'cart\\npole'")
+
+
+def test_device_flags_are_checked_before_any_work(run_dir):
+    one_error_line(*cli(evaluate, run_dir / "model.pt", "--device", "toaster"), "--device toaster")
+    from tools import bench
+    one_error_line(*cli(bench, "--env", "pointmass1", "--device", "toaster"), "--device toaster")
+    if not torch.cuda.is_available():
+        one_error_line(*cli(evaluate, run_dir / "model.pt", "--device", "cuda"), "CUDA is not available")
 
 
 def test_evaluate_says_when_env_overrides_the_checkpoint(workspace, capfd, monkeypatch):
@@ -460,41 +323,75 @@ def test_evaluate_says_when_env_overrides_the_checkpoint(workspace, capfd, monke
     assert code == 0 and "trained on pointmass1; evaluating it on pointmass2" in err
 
 
-def processes():
-    """(pid, parent pid, process group) of every live, non-zombie process, from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if fields[0] != "Z":
-                found.append((int(entry), int(fields[1]), int(fields[2])))
-    return found
+# ---------------------------------------------------------------- no silent NaN
+
+def test_a_subnormal_temperature_is_refused(run_dir, tmp_path):
+    one_error_line(*cli(train, "--env", "pointmass1", "--temperature", "1e-310", "--out", tmp_path / "t"),
+                   "--temperature 1e-310", "too small")
+    one_error_line(*cli(evaluate, run_dir / "model.pt", "--temperature", "1e-310"), "--temperature 1e-310")
+    hot = tmp_path / "tiny" / "model.pt"
+    hot.parent.mkdir()
+    forged(run_dir, hot, lambda c: c["meta"].update(temperature=1e-310))
+    one_error_line(*cli(evaluate, hot, "--episodes", 1), "recorded temperature 1e-310")
 
 
-def children(pid):
-    """PIDs of the live processes whose parent is `pid`."""
-    return [child for child, parent, _ in processes() if parent == pid]
+def test_sampling_at_the_smallest_temperature_allowed_stays_finite(run_dir):
+    model = runs.load_model(run_dir / "model.pt")
+    actions = model.sample(torch.randn(8, model.context, 2) * 3, temperature=runs.MIN_TEMPERATURE)
+    assert torch.isfinite(actions).all()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_ablations_stop_their_workers_on_a_signal(tmp_path, sig):
-    p = subprocess.Popen([sys.executable, "-m", "tools.ablations", "--env", "pointmass1", "--seeds", "4",
-                          "--episodes", "2", "--workers", "2", "--variants", "BeT", "--k-sweep", "none",
-                          "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as from a terminal, even when
-    deadline = time.time() + 60                                        # the suite runs in the background (SIGINT ignored)
-    while len(children(p.pid)) < 2 and time.time() < deadline:    # the pool's workers (and a resource tracker)
-        time.sleep(0.2)
-    time.sleep(3)                                                  # let the workers start training
-    workers = children(p.pid)
-    assert len(workers) >= 2
-    p.send_signal(sig)
-    _, err = p.communicate(timeout=60)
-    assert p.returncode == 130 and "run the same command again to resume" in err, err
-    time.sleep(1)
-    assert not [w for w in workers if os.path.exists(f"/proc/{w}") and "Z" not in open(f"/proc/{w}/stat").read().split(")")[1][:3]]
+# ---------------------------------------------------------------- nothing hangs
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_wherever_a_file_is_read_or_replaced(run_dir, tmp_path):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    with deadline(60, "still running after 60 s: it hangs"):
+        one_error_line(*cli(train, "--env", "pointmass1", "--data", fifo, "--out", tmp_path / "a"), "not a regular file")
+        one_error_line(*cli(evaluate, fifo), "not a regular file")
+        one_error_line(*cli(train, "--env", "pointmass1", "--collect", 2, "--workers", 1, "--data", fifo,
+                            "--out", tmp_path / "b"), "not a regular file")
+        (tmp_path / "dg").mkdir()
+        os.mkfifo(tmp_path / "dg" / "demos.npz")
+        one_error_line(*cli(dagger, "--env", "cartpole", "--out", tmp_path / "dg", "--json", tmp_path / "d.json",
+                            "--plot", tmp_path / "d.png"), "not cartpole demonstrations")
+        os.mkfifo(tmp_path / "results.json")
+        one_error_line(*cli(evaluate, run_dir / "model.pt", "--json", tmp_path / "results.json"), "not a regular file")
+
+
+def test_evaluation_episodes_are_bounded(run_dir, tmp_path):
+    with deadline(60, "unbounded, it would build 2**31 envs"):
+        one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", 2147483647), "at most 10000 episodes")
+        one_error_line(*cli(train, "--env", "pointmass1", "--episodes", 10 ** 6, "--out", tmp_path / "a"), "at most 10000")
+
+
+# ---------------------------------------------------------------- Ctrl-C and --help
+
+def test_ctrl_c_during_evaluation_is_one_line_and_exit_130(run_dir, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(evaluate, "rollout", interrupted)
+    code, err = cli(evaluate, run_dir / "model.pt", "--episodes", 2, "--json", tmp_path / "e.json")
+    assert code == 130 and len(err.strip().splitlines()) == 1 and "interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "e.json").exists()
+    code, err = cli(train, "--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--out", tmp_path / "run")
+    assert code == 130 and len(err.strip().splitlines()) == 1, err
+    assert "model.pt is saved; evaluate it with: python evaluate.py" in err and (tmp_path / "run" / "model.pt").exists()
+
+
+def test_every_flag_of_every_script_has_help():
+    from tools import bench, figures
+    for parser in (train.parser(), runs.evaluate_parser(), ablations.parser(), dagger.parser(), figures.parser()):
+        bare = [a.option_strings for a in parser._actions if a.option_strings and not a.help]
+        assert not bare, bare
+    for module in (bench, figures):
+        with contextlib.redirect_stdout(io.StringIO()) as out, pytest.raises(SystemExit):
+            module.main(["--help"])
+        assert "usage:" in out.getvalue()
+
+
+def test_help_works(run):
+    for script in ("train.py", "evaluate.py", "tools.figures", "tools.ablations", "tools.dagger", "tools.bench"):
+        code, out, _ = run(script, "--help")
+        assert code == 0 and "usage:" in out

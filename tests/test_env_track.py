@@ -1,4 +1,4 @@
-"""The track env (DAgger's test bed, issue 26) and its expert: seeded, momentum, the off-track rules, the expert
+"""envs/track.py, the track env (DAgger's test bed, issue 26) and its expert: seeded, momentum, the off-track rules, the expert
 a function of the state."""
 
 import numpy as np

@@ -1,0 +1,128 @@
+"""plumbing/runs.py's checkpoints (save_model, load_model): a round trip for every variant, the same bytes
+wherever saved, and a corrupt, forged, odd or pickled checkpoint refused in one error line."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import evaluate
+import variants
+from helpers import ROOT, cli, fitted_model, forged, one_error_line
+from plumbing import runs
+
+
+@pytest.mark.needs_solutions
+@pytest.mark.parametrize("kw", [{}, {"trunk": "mlp"}, {"trunk": "tcn"}, {"trunk": "lstm"}, {"offsets": False},
+                                {"head": "mdn"}])
+def test_save_load_round_trip(tmp_path, kw):
+    model, obs, _ = fitted_model(**kw)
+    path = tmp_path / "model.pt"
+    runs.save_model(model, path, meta={"env": "test"})
+    raw = torch.load(path, weights_only=True)                               # plain, safe-loadable contents
+    assert isinstance(raw["config"], dict) and "centers" in raw["state_dict"]
+    loaded = runs.load_model(path)
+    assert loaded.meta == {"env": "test"} and not loaded.training
+    x = torch.tensor(obs[:6], dtype=torch.float32).view(2, 3, 4)
+    for a, b in zip(model.eval()(x), loaded(x)):
+        assert (a is None and b is None) or torch.equal(a, b)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]            # no temp files left behind
+
+
+def test_checkpoint_bytes_do_not_depend_on_the_path(tmp_path):
+    """A checkpoint holds no temp-file name: the same model saved twice gives the same bytes."""
+    import torch
+    from helpers import bet_model
+    torch.manual_seed(0)
+    model = bet_model(2, 2, k=2, context=2, n_layer=1, n_head=1, n_embd=8)
+    runs.save_model(model, tmp_path / "a" / "model.pt")
+    runs.save_model(model, tmp_path / "b" / "model.pt")
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
+def test_load_rejects_corrupt_and_incomplete_files(tmp_path):
+    model, _, _ = fitted_model()
+    good = tmp_path / "good.pt"
+    runs.save_model(model, good)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match="truncated.pt: not a readable checkpoint"):
+        runs.load_model(truncated)
+    with pytest.raises(ValueError, match="not found"):
+        runs.load_model(tmp_path / "missing.pt")
+    ckpt = torch.load(good, weights_only=True)
+    del ckpt["state_dict"]["centers"]
+    torch.save(ckpt, tmp_path / "no_centers.pt")
+    with pytest.raises(ValueError, match="lacks centers"):
+        runs.load_model(tmp_path / "no_centers.pt")
+    ckpt = torch.load(good, weights_only=True)
+    ckpt["state_dict"]["centers"] = torch.zeros(7, 2)
+    torch.save(ckpt, tmp_path / "bad_shape.pt")
+    with pytest.raises(ValueError, match="'centers' has shape"):
+        runs.load_model(tmp_path / "bad_shape.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a BeT checkpoint"):
+        runs.load_model(tmp_path / "other.pt")
+
+
+def _wider(ckpt):
+    """n_embd doubled in the config and in the heads, not in the trunk."""
+    ckpt["config"]["n_embd"] *= 2
+    for key in ("bin_head.weight", "offset_head.weight"):
+        ckpt["state_dict"][key] = torch.zeros(len(ckpt["state_dict"][key]), ckpt["config"]["n_embd"])
+
+
+def _deeper(ckpt):
+    ckpt["config"]["n_layer"] += 1
+
+
+@pytest.mark.parametrize("forge", [_wider, _deeper])
+@pytest.mark.parametrize("trunk", ["gpt", "mlp", "tcn", "lstm"])
+def test_a_config_forged_past_its_trunk_is_refused_before_any_model_is_built(tmp_path, monkeypatch, trunk, forge):
+    """A config whose trunk width or depth disagrees with the stored trunk tensors: a ValueError naming a trunk
+    tensor, built on the meta device (no memory for what the forged sizes ask for), never on the CPU."""
+    model, _, _ = fitted_model(trunk=trunk)
+    path = tmp_path / "model.pt"
+    runs.save_model(model, path)
+    ckpt = torch.load(path, weights_only=True)
+    forge(ckpt)
+    torch.save(ckpt, path)
+    real_build = variants.build
+    def build(config):
+        assert torch.empty(0).device.type == "meta", "built a model from a forged config on a real device"
+        return real_build(config)
+    monkeypatch.setattr(variants, "build", build)
+    with pytest.raises(ValueError, match="'trunk[.]|lacks trunk[.]"):
+        runs.load_model(path)
+
+
+@pytest.mark.needs_solutions
+def test_a_tiny_scale_in_a_checkpoint_is_refused(run_dir, tmp_path):
+    path = forged(run_dir, tmp_path / "tiny_std.pt", lambda c: c["state_dict"]["obs_std"].fill_(1e-45))
+    one_error_line(*cli(evaluate, path, "--episodes", 1), "'obs_std' must be positive, at least 1e-06")
+
+
+@pytest.mark.needs_solutions
+@pytest.mark.parametrize("kind", ["complex", "sparse"])
+def test_odd_tensors_in_a_checkpoint_are_one_line(run_dir, tmp_path, kind):
+    def edit(ckpt):
+        std = ckpt["state_dict"]["obs_std"]
+        ckpt["state_dict"]["obs_std"] = std.to(torch.complex64) if kind == "complex" else std.to_sparse()
+    one_error_line(*cli(evaluate, forged(run_dir, tmp_path / f"{kind}.pt", edit)), "'obs_std' is a")
+
+
+@pytest.mark.needs_solutions
+def test_a_pickled_checkpoint_is_one_line_without_torch_warnings(run_dir, tmp_path):
+    """A checkpoint pickled by hand makes torch warn ("Detected pickle protocol 4") before refusing it: the
+    warning must not print before the one error line. torch's pre-1.6 file format still loads."""
+    ckpt = torch.load(run_dir / "model.pt", weights_only=True)
+    with open(tmp_path / "pickled.pt", "wb") as f:
+        pickle.dump(ckpt, f)
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), str(tmp_path / "pickled.pt")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    one_error_line(p.returncode, p.stderr, "pickled.pt: not a readable checkpoint")
+    torch.save(ckpt, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    assert runs.load_model(tmp_path / "legacy.pt").meta == ckpt["meta"]

@@ -1,0 +1,135 @@
+"""plumbing/files.py and plumbing/demofiles.py: every file is written atomically (no half file, no temp file
+left, not even on a full disk or after a kill), and a dataset file is checked as it is read (corrupt or odd .npz
+files are one error line, outliers one warning)."""
+
+import errno
+import os
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import data
+import train
+from helpers import cli, one_error_line
+from plumbing import demofiles
+from plumbing import runs
+
+DATASET = data.default_path("pusht")
+
+
+# ---------------------------------------------------------------- plumbing/files.py: atomic writes
+
+def test_atomic_write_never_leaves_half_a_file_or_a_temp_file(tmp_path):
+    path = tmp_path / "out.json"
+    runs.write_json(path, {"run": "old"})
+    def broken(f):
+        f.write(b'{"run": "ne')
+        raise KeyboardInterrupt                     # the write dies half way
+    with pytest.raises(KeyboardInterrupt):
+        runs.atomic_write(path, broken)
+    assert path.read_text() == '{\n  "run": "old"\n}' and os.listdir(tmp_path) == ["out.json"]
+
+
+def test_concurrent_writers_do_not_collide(tmp_path):
+    """Unique temp names: many writers to one path leave one whole file, from one of them, and no temp files."""
+    path = tmp_path / "shared.bin"
+    payloads = [bytes([i]) * 200_000 for i in range(8)]
+    threads = [threading.Thread(target=lambda p=p: [runs.atomic_write(path, lambda f: f.write(p)) for _ in range(5)])
+               for p in payloads]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert path.read_bytes() in payloads and os.listdir(tmp_path) == ["shared.bin"]
+
+
+@pytest.mark.needs_solutions
+def test_a_full_disk_at_save_keeps_the_earlier_model_and_its_results(run_dir, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("model.pt", "train_log.json", "eval.json"):
+        (out / name).write_bytes((run_dir / name).read_bytes())
+    before = {name: (out / name).read_bytes() for name in ("model.pt", "eval.json")}
+    real = torch.save
+    def full_disk(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and "config" in obj:                 # the checkpoint, not the training state
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(obj, f, *args, **kwargs)
+    monkeypatch.setattr(torch, "save", full_disk)
+    code, err = cli(train, "--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--out", out)
+    one_error_line(code, err, "model.pt", "No space left on device")
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+
+
+@pytest.mark.needs_solutions
+def test_temp_files_of_a_killed_save_are_removed_by_the_next_run(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".train_state.pt.k1ll3d.tmp").write_bytes(b"half a state")       # SIGKILL during an atomic write
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", str(out)])
+    assert sorted(os.listdir(out)) == ["model.pt", "train_log.json"]
+
+
+# ---------------------------------------------------------------- plumbing/demofiles.py: dataset files
+
+def _expect_data_error(path, what):
+    with pytest.raises(demofiles.DataError) as e:
+        demofiles.load_demos(str(path), obs_dim=18, act_dim=2, extra={"state": 5})
+    msg = str(e.value)
+    assert str(path) in msg and what in msg and "\n" not in msg
+    return msg
+
+
+def test_loader_rejects_corrupt_files(tmp_path):
+    # truncated: a partial copy of the shipped file; the bad file must be left as it is (not regenerated)
+    blob = open(DATASET, "rb").read()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(blob[: len(blob) // 2])
+    _expect_data_error(truncated, "not a readable .npz")
+    assert truncated.read_bytes() == blob[: len(blob) // 2]
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file at all")
+    _expect_data_error(garbage, "not a readable .npz")
+
+    d = dict(np.load(DATASET))
+    wrong_key = tmp_path / "wrong_key.npz"
+    np.savez(wrong_key, **{("observations" if k == "obs" else k): v for k, v in d.items()})
+    _expect_data_error(wrong_key, "missing key")
+    wrong_shape = tmp_path / "wrong_shape.npz"
+    np.savez(wrong_shape, **{**d, "state": d["state"][:, :4]})
+    _expect_data_error(wrong_shape, "'state' has shape")
+    wrong_ends = tmp_path / "wrong_ends.npz"
+    np.savez(wrong_ends, **{**d, "episode_ends": d["episode_ends"][:-1]})
+    _expect_data_error(wrong_ends, "episode_ends")
+
+
+@pytest.mark.needs_solutions
+def test_odd_npz_files_are_one_line(tmp_path):
+    demos = demofiles.load_demos(data.default_path("pointmass1"), 2, 2)
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "text_member.npz", "w") as z:
+        z.writestr("obs.txt", "1 2 3")
+    np.savez(tmp_path / "scalar_obs.npz", obs=np.float32(1.0), actions=demos["actions"], episode_ends=demos["episode_ends"])
+    wrapped = demos["episode_ends"].astype(np.uint64)
+    wrapped[0] = np.uint64(2 ** 64 - 3)                          # becomes -3 as int64
+    np.savez(tmp_path / "wrapped.npz", obs=demos["obs"], actions=demos["actions"], episode_ends=wrapped)
+    for name, message in (("text_member", "member 'obs.txt' is not a .npy array"), ("scalar_obs", "holds no steps"),
+                          ("wrapped", "'episode_ends' must be strictly increasing")):
+        one_error_line(*cli(train, "--env", "pointmass1", "--data", tmp_path / f"{name}.npz", "--out", tmp_path / "o"),
+                       f"{name}.npz", message)
+
+
+@pytest.mark.needs_solutions
+def test_outliers_warn_in_one_line_naming_file_and_dimension(tmp_path, capsys):
+    demos = demofiles.load_demos(data.default_path("pointmass1"), 2, 2)
+    obs = demos["obs"].copy()
+    obs[7, 1] = 1e30                                               # one sample, dimension 1
+    np.savez(tmp_path / "outlier.npz", obs=obs, actions=demos["actions"], episode_ends=demos["episode_ends"])
+    demofiles.load_demos(str(tmp_path / "outlier.npz"), 2, 2)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "outlier.npz" in err[0] and "'obs' dimension 1" in err[0], err
+    demofiles.load_demos(data.default_path("pointmass1"), 2, 2)        # the shipped data is clean
+    assert capsys.readouterr().err == ""

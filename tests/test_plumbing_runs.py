@@ -1,0 +1,146 @@
+"""plumbing/runs.py's run folders: one run at a time in a folder (its lock), a folder per setting, results that
+always belong to their model, training that resumes exactly, and evaluation's progress lines."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import data
+import evaluate
+import train
+from bet import BeT
+from helpers import cli, one_error_line
+from plumbing import runs
+
+pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
+
+
+# ---------------------------------------------------------------- results never mixed or lost
+
+def test_results_are_not_written_beside_a_model_retrained_meanwhile(run_dir, tmp_path, monkeypatch):
+    """evaluate --json writes under the folder's lock, and only if the checkpoint still has the evaluated bytes."""
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for name in ("model.pt", "train_log.json"):
+        (folder / name).write_bytes((run_dir / name).read_bytes())
+    real = evaluate.evaluate
+    def retrain_meanwhile(model, *args, **kwargs):
+        result = real(model, *args, **kwargs)
+        train.main(["--env", "pointmass1", "--epochs", "1", "--seed", "5", "--episodes", "0", "--out", str(folder)])
+        return result
+    monkeypatch.setattr(evaluate, "evaluate", retrain_meanwhile)
+    code, err = cli(evaluate, folder / "model.pt", "--episodes", 2, "--json", folder / "eval.json")
+    one_error_line(code, err, "changed while it was evaluated", "not written")
+    assert not (folder / "eval.json").exists()
+    monkeypatch.setattr(evaluate, "evaluate", real)
+    (folder / ".lock").write_text(str(os.getpid()))                 # a live training run holds the folder
+    code, err = cli(evaluate, folder / "model.pt", "--episodes", 2, "--json", folder / "eval.json")
+    one_error_line(code, err, "in use by another run")
+    assert not (folder / "eval.json").exists()
+
+
+def test_results_belong_to_their_model(tmp_path):
+    """eval.json names its checkpoint's hash and lists every episode; retraining removes a stale one."""
+    out = tmp_path / "run"
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "3", "--out", str(out)])
+    results = json.loads((out / "eval.json").read_text())
+    assert results["checkpoint"]["sha256"] == runs.file_hash(out / "model.pt")
+    assert [e["seed"] for e in results["per_episode"]] == [100000, 100001, 100002]
+    assert np.mean([e["success"] for e in results["per_episode"]]) == results["success_rate"]
+    assert runs.load_model(out / "model.pt").meta["data_sha256"] == runs.file_hash(data.default_path("pointmass1"))
+    train.main(["--env", "pointmass1", "--epochs", "2", "--episodes", "0", "--out", str(out)])
+    assert not (out / "eval.json").exists()                       # no earlier model's results beside the new one
+
+
+def test_a_run_can_be_re_evaluated_into_its_own_eval_json_from_another_folder(run_dir, tmp_path, monkeypatch):
+    """train.py records the checkpoint path relative to where it ran; from elsewhere, the run's own eval.json
+    is still recognised as this checkpoint's results."""
+    rel = tmp_path / "work"
+    rel.mkdir()
+    monkeypatch.chdir(rel)
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--out", "run"])
+    assert json.loads((rel / "run" / "eval.json").read_text())["checkpoint"]["path"] == os.path.join("run", "model.pt")
+    monkeypatch.chdir(tmp_path)
+    code, err = cli(evaluate, rel / "run" / "model.pt", "--episodes", 2, "--json", rel / "run" / "eval.json")
+    assert code == 0, err
+    assert json.loads((rel / "run" / "eval.json").read_text())["episodes"] == 2
+    one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", 2, "--json", rel / "run" / "eval.json"),
+                   "holds something other than an evaluation")
+
+
+# ---------------------------------------------------------------- one run at a time, a folder per setting
+
+def test_one_run_at_a_time_in_a_folder(tmp_path):
+    """A folder held by a live run is refused before any work; a lock left by a dead process is taken over."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").write_text(str(os.getpid()))                     # this (live) process holds it
+    with pytest.raises(ValueError, match="in use by another run"):
+        train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", str(out)])
+    assert sorted(os.listdir(out)) == [".lock"]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / ".lock").write_text(dead.stdout.strip())                  # a process that has exited
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", str(out)])
+    assert sorted(os.listdir(out)) == ["model.pt", "train_log.json"]
+
+
+def test_a_run_with_other_settings_gets_its_own_folder(tmp_path, monkeypatch):
+    """Only the env's own settings train into runs/<env>; any other setting, seed or dataset is in the name (a
+    flag given at the row's own value, --k 2, is not)."""
+    monkeypatch.chdir(tmp_path)
+    train.main(["--env", "pointmass1", "--epochs", "1", "--k", "2", "--episodes", "0"])
+    train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--seed", "2", "--no-offsets", "--lr", "0.002",
+                "--policy", "mse", "--context", "1"])
+    assert sorted(os.listdir(tmp_path / "runs")) == ["pointmass1-epochs1",
+                                                     "pointmass1-mse-context1-nooffsets-epochs1-lr0.002-seed2"]
+    args = train.parse_args(["--env", "pointmass1", "--data", "mine.npz"])
+    assert runs.default_out(args, train.config_from_args(args), train.env_config("pointmass1"), data.default_path("pointmass1")) \
+        == os.path.join("runs", "pointmass1-datamine")
+
+
+# ---------------------------------------------------------------- resume
+
+@pytest.mark.parametrize("averaging", [[], ["--ema", "0.99"]])
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch, averaging):
+    """Interrupt a short run (CartPole: dropout, so the torch RNG matters) in epoch 3, resume, compare weights
+    (with --ema, the saved weights are the moving average, which must resume too)."""
+    flags = ["--env", "cartpole", "--epochs", "4", "--episodes", "0", *averaging]
+    train.main(flags + ["--out", str(tmp_path / "whole")])
+    original, calls = BeT.loss, []
+    def interrupt(self, obs, actions):
+        calls.append(1)
+        if len(calls) == 2 * 235 + 10:                            # 15,000 windows / 64 = 235 steps an epoch
+            raise KeyboardInterrupt
+        return original(self, obs, actions)
+    monkeypatch.setattr(BeT, "loss", interrupt)
+    with pytest.raises(SystemExit) as stop:
+        train.main(flags + ["--out", str(tmp_path / "cut")])
+    assert stop.value.code == 130 and not (tmp_path / "cut" / "model.pt").exists()
+    monkeypatch.setattr(BeT, "loss", original)
+    with pytest.raises(ValueError, match="another command"):      # a resume must continue the same run
+        train.main(flags[:3] + ["5", "--episodes", "0", "--out", str(tmp_path / "cut"), "--resume"])
+    train.main(flags + ["--out", str(tmp_path / "cut"), "--resume"])
+    whole = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
+    cut = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(whole[k], cut[k]) for k in whole)
+    log = json.loads((tmp_path / "cut" / "train_log.json").read_text())
+    assert [h["epoch"] for h in log["history"]] == [1, 2, 3, 4] and not (tmp_path / "cut" / "train_state.pt").exists()
+
+
+# ---------------------------------------------------------------- progress
+
+def test_evaluation_progress_gives_a_bound_that_holds_when_successes_end_first():
+    lines = []
+    progress = runs.episode_progress(20, lines.append)
+    for done in range(1, 11):          # the first ten episodes to end are successes; the other ten may all fail
+        progress(done, done)
+    assert lines == ["evaluate: 2/20 episodes ended, 2 successes so far (success rate >= 0.100)",
+                     "evaluate: 4/20 episodes ended, 4 successes so far (success rate >= 0.200)",
+                     "evaluate: 6/20 episodes ended, 6 successes so far (success rate >= 0.300)",
+                     "evaluate: 8/20 episodes ended, 8 successes so far (success rate >= 0.400)",
+                     "evaluate: 10/20 episodes ended, 10 successes so far (success rate >= 0.500)"]
