@@ -16,13 +16,13 @@ import torch.nn as nn
 
 
 @dataclass
-class GPTConfig:
-    input_dim: int = 2
-    block_size: int = 5       # longest window (context length h) the model accepts
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 72
-    dropout: float = 0.1
+class GPTConfig:              # (the values: train.Config, one per env, with App. B's beside them)
+    input_dim: int
+    block_size: int           # longest window (context length h) the model accepts
+    n_layer: int
+    n_head: int
+    n_embd: int
+    dropout: float
 
 
 class CausalSelfAttention(nn.Module):

@@ -28,7 +28,7 @@ def causal_softmax(q, k):
 def test_attention_weights_are_a_softmax_over_the_keys():
     """One-hot inputs, identity values and projection: each output row is then query t's attention weights."""
     T = 5
-    attn = CausalSelfAttention(GPTConfig(n_embd=T, n_head=1, block_size=T, dropout=0.0)).eval()
+    attn = CausalSelfAttention(GPTConfig(input_dim=T, block_size=T, n_layer=1, n_head=1, n_embd=T, dropout=0.0)).eval()
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
         attn.qkv.weight.copy_(torch.cat([2 * torch.randn(2 * T, T, generator=g), torch.eye(T)]))
@@ -47,7 +47,7 @@ def test_attention_drops_its_weights_then_its_output_in_training_mode():
     """Dropout on the attention weights (self.attn_drop), then on the projected output (self.resid_drop): with
     the same seed, the same random masks as by hand."""
     torch.manual_seed(0)
-    attn = CausalSelfAttention(GPTConfig(n_embd=8, n_head=2, block_size=5, dropout=0.5)).train()
+    attn = CausalSelfAttention(GPTConfig(input_dim=8, block_size=5, n_layer=1, n_head=2, n_embd=8, dropout=0.5)).train()
     x = torch.randn(3, 5, 8)
     torch.manual_seed(7)
     got = attn(x)

@@ -17,7 +17,7 @@ from mingpt import GPT, CausalSelfAttention, GPTConfig, param_groups
 def test_attention_is_the_causal_softmax_of_scaled_dot_products():
     """Against torch's fused kernel, and against the definition for one head by hand."""
     torch.manual_seed(0)
-    attn = CausalSelfAttention(GPTConfig(n_embd=12, n_head=3, block_size=6, dropout=0.0)).eval()
+    attn = CausalSelfAttention(GPTConfig(input_dim=12, block_size=6, n_layer=1, n_head=3, n_embd=12, dropout=0.0)).eval()
     x = torch.randn(2, 5, 12)
     q, k, v = attn.qkv(x).split(12, dim=2)
     heads = lambda t: t.view(2, 5, 3, 4).transpose(1, 2)                        # (B, nh, T, hs)
@@ -46,7 +46,7 @@ def test_gpt_outputs_at_a_position_ignore_later_observations():
 
 @pytest.mark.needs_solutions
 def test_gpt_gives_one_feature_per_step_and_refuses_windows_past_block_size():
-    gpt = GPT(GPTConfig(input_dim=3, block_size=5, n_layer=1, n_head=2, n_embd=8))
+    gpt = GPT(GPTConfig(input_dim=3, block_size=5, n_layer=1, n_head=2, n_embd=8, dropout=0.1))
     assert gpt(torch.randn(2, 5, 3)).shape == (2, 5, 8)
     assert gpt(torch.randn(2, 3, 3)).shape == (2, 3, 8)
     with pytest.raises(ValueError, match="block_size"):

@@ -9,12 +9,12 @@ of "push right" labels. States near the boundary, with both labels, are the ones
 where the boundary is.
 """
 
-import argparse
 import os
 
 import numpy as np
 
 from tools import dagger
+from tools import studies
 from envs import cartpole
 
 
@@ -24,12 +24,7 @@ def row(name, obs, actions):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        prog="python -m tools.studies.cartpole_margins", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("folder", nargs="?", default=os.path.join("runs", "dagger-cartpole"),
-                   help="the tools.dagger run folder (default: %(default)s)")
-    folder = p.parse_args(argv).folder
+    folder = studies.dagger_folder(__spec__.name, __doc__, argv, "cartpole")
     settings = dagger.SETTINGS["cartpole"]
     print(f"{'data':<26} {'labels':>6} {'median |g.s|':>14} {'|g.s| < 0.1':>12} {'push right':>11}")
     demos = dagger.demonstrations("cartpole", settings, 350)

@@ -12,7 +12,6 @@ runs/dagger-pusht-diagnosis/round0_seed0.pt holds it), continue 1,500 steps, as 
 Scores on tuning seeds 1000-1099 (100 episodes), with round 0 itself and 1,500 more steps on round 0's data alone.
 """
 
-import argparse
 import json
 import multiprocessing as mp
 import os
@@ -20,6 +19,7 @@ import os
 import torch
 
 from tools import dagger
+from tools import studies
 import data
 from plumbing import runs
 import train
@@ -72,12 +72,7 @@ def diagnose(folder, workers=2):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        prog="python -m tools.studies.pusht_second_expert", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("folder", nargs="?", default=os.path.join("runs", "dagger-pusht"),
-                   help="the tools.dagger run folder (default: %(default)s)")
-    diagnose(p.parse_args(argv).folder)
+    diagnose(studies.dagger_folder(__spec__.name, __doc__, argv, "pusht"))
 
 
 if __name__ == "__main__":

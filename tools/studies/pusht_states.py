@@ -17,7 +17,6 @@ and for each round's rollouts that failed (ran to the step limit), where the T e
 the goal and fail there, or fail far from it?
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -25,6 +24,7 @@ import numpy as np
 import data
 import envs
 from tools import dagger
+from tools import studies
 from plumbing import demofiles
 
 
@@ -71,12 +71,7 @@ def failures(name, demos, goal, limit):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        prog="python -m tools.studies.pusht_states", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("folder", nargs="?", default=os.path.join("runs", "dagger-pusht"),
-                   help="the tools.dagger run folder (default: %(default)s)")
-    folder = p.parse_args(argv).folder
+    folder = studies.dagger_folder(__spec__.name, __doc__, argv, "pusht")
     settings = dagger.SETTINGS["pusht"]
     n0 = settings["labels0"]
     goal = goal_keypoints()

@@ -11,12 +11,12 @@ is v* - v (clipped), so the velocity error is also the size of the correction ta
 close to v*; a learner whose velocity drifted gets labels that cancel the drift.
 """
 
-import argparse
 import os
 
 import numpy as np
 
 from tools import dagger
+from tools import studies
 from envs import track
 
 
@@ -36,12 +36,7 @@ def row(name, obs):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        prog="python -m tools.studies.track_states", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("folder", nargs="?", default=os.path.join("runs", "dagger-track"),
-                   help="the tools.dagger run folder (default: %(default)s)")
-    folder = p.parse_args(argv).folder
+    folder = studies.dagger_folder(__spec__.name, __doc__, argv, "track")
     settings = dagger.SETTINGS["track"]
     print(f"{'data':<26} {'labels':>6} {'|v-v*| 50':>9} {'|v-v*| 90':>9} {'|d| 99':>9}")
     n0 = settings["labels0"]
