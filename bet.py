@@ -102,13 +102,18 @@ class BeT(nn.Module):
             return logits, None
         return logits, self.offset_head(h).view(*h.shape[:2], self.k, self.act_dim)   # (B, T', k, D)
 
-    def loss(self, obs, actions):
+    def loss(self, obs, actions, mask=None):
         """Algorithm 1's training loss, focal(bins) + alpha * MT-loss(offsets) (App. B.2), averaged over every
-        position the trunk predicts. obs (B, T, obs_dim), actions (B, T, D) in env units.
+        position the trunk predicts (or, given mask (B, T) bool, over the positions it marks).
+        obs (B, T, obs_dim), actions (B, T, D) in env units.
         Returns (total, parts) with parts = {'focal': ..., 'offset': ...} detached."""
         assert self.fitted, "call fit_bins(obs, actions) before training: the k-means centres are not set"
         logits, offsets = self(obs)                                          # (B, T', k), (B, T', k, D)
         actions = actions[:, actions.shape[1] - logits.shape[1]:]            # (B, T', D) the targets of those positions
+        if mask is not None:                                                 # (M, k), (M, k, D), (M, D): kept positions
+            mask = mask[:, mask.shape[1] - logits.shape[1]:]
+            logits, actions = logits[mask], actions[mask]
+            offsets = None if offsets is None else offsets[mask]
         bins, residuals = kmeans.encode(self.normalize_actions(actions), self.centers)   # (B, T), (B, T, D)
         focal = focal_loss(logits, bins, self.gamma)
         if offsets is None:                  # the "No offsets" ablation: the bin head alone

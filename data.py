@@ -38,6 +38,14 @@ def window_index(episode_ends, context):
     ### END SOLUTION
 
 
+def real_steps(episode_ends, context):
+    """(N, context) bool: True where window_index's entry is the step it stands for, False where a window that starts
+    before its episode repeats the episode's first step (Algorithm 1's full windows never repeat one; train.py's
+    --mask-padding leaves the repeats out of the loss)."""
+    n = int(np.asarray(episode_ends)[-1])
+    return window_index(episode_ends, context) == np.arange(n)[:, None] + np.arange(1 - context, 1)[None]
+
+
 # ---------------------------------------------------------------- the file (read and checked by plumbing/demofiles.py)
 
 def default_path(env_name):

@@ -68,21 +68,26 @@ def record_extras(t, env, record, rendered, info=None):
         t.setdefault("score", []).append(record.score[1](info) if info is not None and record.score else 0.0)
 
 
+ROWS = 64   # every forward pass of a rollout has this many rows: a row's floats depend on the batch's shape (its
+            # kernel), so one fixed shape makes episode i's actions the same whatever runs beside it, by construction
+
+
 def bet_policy(model, temperature, seed):
     """BeT as a rollout policy (Sec. 2.4): sample a bin from the last position's categorical, add its offset.
     (Any model with BeT.sample's signature and an obs_mean buffer runs so: the NN and LWR baselines too.)
-    Episode i's actions depend only on the checkpoint and seed + i (on one thread, as evaluate.main sets):
-    not on how many episodes run beside it."""
+    Episode i's actions depend only on the checkpoint, seed + i and the kernel path (one thread, as evaluate.main
+    sets): not on how many episodes run beside it, since every batch is padded to ROWS rows."""
     generators = {}      # episode i draws from its own generator (seed + i): its result does not depend on --episodes
     def policy(history, ids, envs_):
-        for i in ids:
-            if i not in generators:
-                generators[i] = torch.Generator().manual_seed(seed + int(i))
-        rows, pad = [generators[i] for i in ids], max(0, 4 - len(ids))
-        if pad:    # on CPU, matmuls of < 4 rows run another kernel, rounded differently: pad with throwaway rows
-            history = torch.cat([history, history[:1].expand(pad, -1, -1)])
-            rows += [torch.Generator() for _ in range(pad)]
-        return model.sample(history.to(model.obs_mean.device), temperature, rows)[:len(ids)].cpu().numpy()
+        actions = []
+        for start in range(0, len(ids), ROWS):                               # (ROWS, h, obs_dim) at a time
+            chunk = [generators.setdefault(int(i), torch.Generator().manual_seed(seed + int(i)))
+                     for i in ids[start:start + ROWS]]
+            pad = ROWS - len(chunk)                                          # throwaway rows and draws
+            batch = torch.cat([history[start:start + ROWS], history[:1].expand(pad, -1, -1)])
+            sampled = model.sample(batch.to(model.obs_mean.device), temperature, chunk + [torch.Generator()] * pad)
+            actions.append(sampled[:len(chunk)].cpu())
+        return torch.cat(actions).numpy()
     return policy
 
 
@@ -117,7 +122,7 @@ def evaluate(model, env_name, episodes, seed, temperature=1.0, return_trajectori
     trajectories = rollout(bet_policy(model, temperature, seed), env_name, episodes, seed, model.context, render,
                            progress=runs.episode_progress(episodes, log) if log else None)
     results = metrics(env_name, trajectories, time.time() - t0)
-    results.update(seed=seed, temperature=temperature)
+    results.update(seed=seed, temperature=temperature, kernel_path=runs.kernel_path())
     return (results, trajectories) if return_trajectories else results
 
 
@@ -128,7 +133,7 @@ def evaluate_expert(episodes, seed, render=0, env_name="pusht"):
     policy = expert_policy([envs.get(env_name).expert(seed + i) for i in range(episodes)])
     trajectories = rollout(policy, env_name, episodes, seed, render=render)
     results = metrics(env_name, trajectories, time.time() - t0)
-    results.update(seed=seed, policy="expert")
+    results.update(seed=seed, policy="expert", kernel_path=runs.kernel_path())
     return results, trajectories
 
 

@@ -46,6 +46,8 @@ class Config:
     alpha: float = setting(1.0, "offset loss weight (App. B.2)", "no value, 'losses of the same order'", check="nonnegative")
     gamma: float = setting(2.0, "focal loss exponent (Sec. 2.2)", "no value; Lin et al. use 2", check="nonnegative")
     offsets: bool = setting(True, "predict an offset per bin (--no-offsets: the action is the bin centre, Table 3)")
+    mask_padding: bool = setting(False, "leave a padded window's repeats of its episode's first step out of the loss "
+                                 "(--mask-padding; Alg. 1's windows never repeat a step)")
     trunk: str = setting("gpt", "ablation: mlp = an MLP over the stacked window, tcn = a causal temporal convolution, "
                          "lstm = an LSTM, each of the GPT's width and depth (Table 3, App. C.3)",
                          choices=("gpt", "mlp", "tcn", "lstm"))
@@ -122,13 +124,13 @@ def loss_function(model, cfg, log=print):
         log("note: torch.compile needs a C++ compiler (g++ or clang++); training eagerly instead")
         return model.loss
     compiled = runs.first_call_timed(torch.compile(model.loss, dynamic=False), log, "compiling the loss (torch.compile)")
-    return lambda obs, actions: (compiled if len(obs) == cfg.batch_size else model.loss)(obs, actions)
+    return lambda obs, actions, mask=None: (compiled if len(obs) == cfg.batch_size else model.loss)(obs, actions, mask)
 
 
-def train_step(model, opt, obs, actions, grad_clip, loss_fn=None):
+def train_step(model, opt, obs, actions, grad_clip, loss_fn=None, mask=None):
     """One update of Algorithm 1: the loss on a batch of windows, backward, gradient clipping, AdamW.
     obs (B, h, obs_dim), actions (B, h, act_dim) -> (loss, parts) as BeT.loss returns them."""
-    loss, parts = (loss_fn or model.loss)(obs, actions)
+    loss, parts = (loss_fn or model.loss)(obs, actions, mask)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -137,9 +139,8 @@ def train_step(model, opt, obs, actions, grad_clip, loss_fn=None):
 
 
 def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None):
-    """Algorithm 1: fit the k-means bins on the actions (fit=False keeps the model's), then minibatches of the
-    windows ending at every step of every episode. `state` (runs.TrainingState) resumes an interrupted run and
-    saves one after every epoch. Returns the per-epoch losses (none for the NN and LWR baselines, see below)."""
+    """Algorithm 1: fit the k-means bins (fit=False keeps the model's), then minibatches of the windows ending at every
+    step of every episode. `state` (runs.TrainingState) resumes a stopped run. Returns the per-epoch losses."""
     if isinstance(model, NearestNeighbours):     # App. B.1: "during training, [it] simply stores all the (o, a) pairs"
         model.fit(demos["obs"], demos["actions"])
         return []
@@ -147,9 +148,9 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None
     if fit and not (state and state.resuming):
         model.fit_bins(demos["obs"], demos["actions"], seed=seed)                 # "Learn k-means encoder/decoder"
     model.to(device).train()
-    obs = torch.as_tensor(demos["obs"], device=device)                                     # (N, obs_dim)
-    actions = torch.as_tensor(demos["actions"], device=device)                             # (N, act_dim)
+    obs, actions = (torch.as_tensor(demos[key], device=device) for key in ("obs", "actions"))   # (N, obs_dim), (N, D)
     index = torch.as_tensor(data.window_index(demos["episode_ends"], model.context), device=device)  # (N, h)
+    real = torch.as_tensor(data.real_steps(demos["episode_ends"], model.context), device=device)     # (N, h)
     opt, loss_fn = optimizer(model, cfg), loss_function(model, cfg, log)
     g = torch.Generator(device="cpu").manual_seed(seed)                                    # the batches' order
     total_steps = cfg.epochs * math.ceil(len(index) / cfg.batch_size)
@@ -163,7 +164,8 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None
             rows = index[perm[i:i + cfg.batch_size]]                                       # (B, h)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, step, total_steps)
-            loss, parts = train_step(model, opt, obs[rows], actions[rows], cfg.grad_clip, loss_fn)
+            loss, parts = train_step(model, opt, obs[rows], actions[rows], cfg.grad_clip, loss_fn,
+                                     real[perm[i:i + cfg.batch_size]] if cfg.mask_padding else None)
             runs.check_finite(loss, epoch, step)
             if averaged is not None:
                 averaged.update_parameters(model)

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shlex
 import signal
 import stat
@@ -624,6 +625,16 @@ def describe_model(model, policy):
             f"context={model.context}, trunk={model.config['trunk']}, offsets={model.config['offsets']}")
 
 
+def kernel_path():
+    """What a float result depends on besides the code, the data and the seeds: torch's CPU kernels (its detected
+    capability, or ATEN_CPU_CAPABILITY), MKL's (MKL_ENABLE_INSTRUCTIONS caps them) and the thread count. Weights are
+    bit-identical only between runs of one kernel path; every results file names it."""
+    mkl = re.search(r"Math Kernel Library Version ([\w.-]+)", torch.__config__.show())
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "mkl": mkl.group(1) if mkl else None, "mkl_instructions": os.environ.get("MKL_ENABLE_INSTRUCTIONS"),
+            "threads": torch.get_num_threads()}
+
+
 def finish_run(out, model, meta, history, seconds):
     """The files a finished run leaves: model.pt first, then (the new model safely written) no earlier model's
     eval.json, the training log, and no training state. Returns (model path, its sha256)."""
@@ -631,7 +642,8 @@ def finish_run(out, model, meta, history, seconds):
     digest = save_model(model, model_path, meta)
     if os.path.exists(results_path):
         os.remove(results_path)                  # an earlier model's results never sit beside the new model
-    write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(seconds, 2), "history": history})
+    write_json(os.path.join(out, "train_log.json"), {"meta": meta, "train_seconds": round(seconds, 2),
+                                                     "kernel_path": kernel_path(), "history": history})
     if os.path.exists(os.path.join(out, "train_state.pt")):
         os.remove(os.path.join(out, "train_state.pt"))     # the run is complete: model.pt holds everything
     print(f"wrote {model_path} and {os.path.join(out, 'train_log.json')} after {seconds:.1f}s of training")
@@ -753,7 +765,7 @@ def check_evaluate_args(args):
     return model, env_name, temperature, log
 
 
-UNITS = {"success_rate": "fraction of episodes that succeed", "success_ci95": "95 % Wilson interval of success_rate",
+UNITS = {"kernel_path": "where the floats were computed", "success_rate": "fraction of episodes that succeed", "success_ci95": "95 % Wilson interval of success_rate",
          "mean_return": "sum of rewards per episode, mean", "min_return": "worst episode's return",
          "seconds": "s of wall time for the rollouts", "train_seconds": "s of wall time for training",
          "mean_steps": "steps per episode, mean", "episodes": "episodes", "seed": "env seed of the first episode",
@@ -782,7 +794,7 @@ def print_results(results):
                 v = f"{v:.3f}"
             elif isinstance(v, (dict, list)):
                 continue
-            print(f"{name:<22} {v:>12}  {UNITS.get(key, '')}")
+            print(f"{name:<22} {str(v):>12}  {UNITS.get(key, '')}")
 
 
 def check_finite(loss, epoch, step):

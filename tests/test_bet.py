@@ -194,3 +194,21 @@ def test_loss_requires_fitted_bins_and_covers_every_position():
     by_position = [focal_loss(logits[:, t], bins[:, t]) + model.alpha * offset_loss(offsets[:, t], bins[:, t], res[:, t])
                    for t in range(3)]
     assert torch.allclose(total, torch.stack(by_position).mean(), atol=1e-5)
+
+
+@pytest.mark.needs_solutions
+def test_a_loss_mask_keeps_only_the_positions_it_marks():
+    """--mask-padding's loss: with a mask keeping every position it is the plain loss; keeping only the last
+    position, it is focal + alpha * Eq. 2 of that position alone."""
+    model, obs, actions = fitted_model()
+    model.eval()                                                               # (no dropout: two calls agree)
+    obs = torch.as_tensor(obs[:24], dtype=torch.float32).view(8, 3, 4)       # (B, h, obs_dim)
+    actions = torch.as_tensor(actions[:24], dtype=torch.float32).view(8, 3, 2)   # (B, h, D)
+    every = torch.ones(obs.shape[:2], dtype=torch.bool)
+    assert torch.allclose(model.loss(obs, actions, every)[0], model.loss(obs, actions)[0], atol=1e-6)
+    last = torch.zeros_like(every)
+    last[:, -1] = True
+    logits, offsets = model(obs)
+    bins, residuals = kmeans.encode(model.normalize_actions(actions[:, -1]), model.centers)
+    by_hand = focal_loss(logits[:, -1], bins, model.gamma) + model.alpha * offset_loss(offsets[:, -1], bins, residuals)
+    assert torch.allclose(model.loss(obs, actions, last)[0], by_hand, atol=1e-6)

@@ -39,3 +39,16 @@ def test_collect_keeps_successes_in_seed_order(tmp_path):
         j = int(np.flatnonzero(shipped["seeds"] == 3)[0])
         start = ends[j - 1] if j > 0 else 0
         assert np.array_equal(shipped["actions"][start:ends[j + 1]], d["actions"])
+
+
+@pytest.mark.needs_solutions
+def test_real_steps_mark_the_first_step_repeats_of_padded_windows():
+    """Episodes [0, 3) and [3, 7), h = 4: a window that starts before its episode repeats the first step; only the
+    repeats are False, so each step is a real target in the windows ending at it and at the h - 1 steps after it."""
+    real = data.real_steps(np.array([3, 7]), context=4)
+    assert real.tolist()[:4] == [[False, False, False, True], [False, False, True, True], [False, True, True, True],
+                                 [False, False, False, True]]
+    assert real.tolist()[6] == [True, True, True, True]
+    index = data.window_index(np.array([3, 7]), context=4)
+    targets = np.bincount(index[real], minlength=7)                     # how often each step is a real target
+    assert targets.tolist() == [3, 2, 1, 4, 3, 2, 1] and np.bincount(index.ravel()).tolist()[0] == 9   # padded: 9x

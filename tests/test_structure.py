@@ -123,3 +123,12 @@ def test_no_module_outside_envs_compares_environment_names():
                 found = {c.value for part in [node.left, *node.comparators] for c in ast.walk(part)
                          if isinstance(c, ast.Constant) and c.value in names}
                 assert not found, f"{os.path.relpath(path, ROOT)}:{node.lineno} compares env names {sorted(found)}"
+
+
+def test_ci_runs_the_suite_on_two_kernel_paths_and_two_thread_counts():
+    """Bit-identity and outcome margins must hold on every CPU a user may have: CI runs the README's test command on
+    the machine's own kernel path and again on torch's portable kernels with MKL capped at SSE4.2, on 1 thread."""
+    ci = open(os.path.join(ROOT, ".ci", "run")).read()
+    assert ci.count("python -m pytest") == 2
+    assert "ATEN_CPU_CAPABILITY=default" in ci and "MKL_ENABLE_INSTRUCTIONS=SSE4_2" in ci and "BET_TEST_THREADS=1" in ci
+    assert "get_cpu_capability()" in ci and "== 'DEFAULT'" in ci                 # the setting took

@@ -82,9 +82,9 @@ def test_every_training_window_is_used(monkeypatch):
     demos = demofiles.load_demos(data.default_path("pointmass1"), 2, 2)
     seen = []
     original = BeT.loss
-    def spy(self, obs, actions):
+    def spy(self, obs, actions, mask=None):
         seen.append(obs[:, -1].clone())                               # the window's last (current) step
-        return original(self, obs, actions)
+        return original(self, obs, actions, mask)
     monkeypatch.setattr(BeT, "loss", spy)
     cfg = train.config_from_args(train.parse_args(["--env", "pointmass1", "--epochs", "1"]))
     train.train(train.build_model(cfg, "bet"), demos, cfg, seed=0, log=lambda *a: None)
@@ -128,8 +128,8 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
     runs.save_model(model, out / "model.pt", meta={"env": "pointmass1"})
     previous = (out / "model.pt").read_bytes()
     original, calls = BeT.loss, []
-    def diverge(self, obs, actions):
-        loss, parts = original(self, obs, actions)
+    def diverge(self, obs, actions, mask=None):
+        loss, parts = original(self, obs, actions, mask)
         calls.append(1)
         return (loss * float("nan") if len(calls) == 30 else loss), parts
     monkeypatch.setattr(BeT, "loss", diverge)

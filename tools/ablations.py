@@ -368,7 +368,8 @@ def main(argv=None):
     reference = float(np.mean([r[metric] for r in raw["BeT"]]))
     table = {n: summarise(raw[n], metric, reference, untrained=n in UNTRAINED) for n in names}
     sweep = {str(k): summarise(raw[f"k={k}"], metric, reference) for k in ks}
-    runs.write_json(previous, {**header, "table": table, "k_sweep": sweep, "runs": raw, "commands": commands})
+    runs.write_json(previous, {**header, "kernel_path": runs.kernel_path(), "table": table, "k_sweep": sweep, "runs": raw,
+                               "commands": commands})
     text = markdown(args.env, table, seeds, args)
     runs.write_text(os.path.join(args.out, "ablations.md"), text)
     if ks:

@@ -395,7 +395,7 @@ def main(argv=None):
     summary = summarise(points, metric, settings["eval_episodes"])
     target = expert - 0.05 * (1 if metric == "success_rate" else expert)          # within 5 points of the expert
     reach = {arm: labels_to_reach(summary, arm, target) for arm in ("dagger", "bc")}
-    result = dict(env=args.env, metric=metric, settings=settings, schedule=args.schedule,
+    result = dict(env=args.env, kernel_path=runs.kernel_path(), metric=metric, settings=settings, schedule=args.schedule,
                   seeds=args.seeds, eval_seed=args.eval_seed, expert=expert, seconds=round(time.time() - t0, 1),
                   labels_to_reach=dict(target=target, **reach), summary=summary, points=points)
     runs.write_json(json_path, result)

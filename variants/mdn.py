@@ -32,7 +32,7 @@ class GPTMDN(BeT):
         super().__init__(trunk, obs_dim, act_dim, k, context, n_embd, alpha, gamma, offsets=True, fit_centers=no_centers)
         self.scale_head = nn.Linear(n_embd, k * act_dim)                   # the log std devs
 
-    def loss(self, obs, actions):
+    def loss(self, obs, actions, mask=None):
         """The mixture's NLL is the whole loss (no bins, no offsets); parts as BeT.loss returns them."""
         assert self.fitted, "call fit_bins(obs, actions) before training: the normalisation is not set"
         h = self.trunk(self.normalize_obs(obs))                             # (B, T', n_embd)
@@ -40,5 +40,8 @@ class GPTMDN(BeT):
         means = self.offset_head(h).view(*h.shape[:2], self.k, self.act_dim)            # (B, T', k, D)
         log_stds = self.scale_head(h).view_as(means).clamp(-7.0, 5.0)      # clamped: no 1/0
         targets = self.normalize_actions(actions[:, actions.shape[1] - logits.shape[1]:])   # (B, T', D)
+        if mask is not None:                                                 # the positions mask (B, T) keeps
+            mask = mask[:, mask.shape[1] - logits.shape[1]:]
+            logits, means, log_stds, targets = logits[mask], means[mask], log_stds[mask], targets[mask]
         zero = torch.zeros((), device=obs.device)
         return mdn_nll(logits, means, log_stds, targets), {"focal": zero, "offset": zero}
