@@ -770,19 +770,24 @@ UNITS = {"kernel_path": "where the floats were computed", "success_rate": "fract
          "seconds": "s of wall time for the rollouts", "train_seconds": "s of wall time for training",
          "mean_steps": "steps per episode, mean", "episodes": "episodes", "seed": "env seed of the first episode",
          "mean_max_coverage": "of the goal covered at an episode's best step, mean", "temperature": "of bin sampling",
-         "avg_max_reward": "the same, as LeRobot names it",
-         "mean_score": "the same, as Diffusion Policy names it (mean of max clip(coverage / 0.95, 0, 1))",
-         "pc_success": "% of episodes that succeed (LeRobot's name: 100 x success_rate)",
+         "avg_max_reward": "alias of mean_max_coverage, as LeRobot names it",
+         "mean_score": "alias of mean_max_coverage, as Diffusion Policy names it (mean of max clip(coverage / 0.95, 0, 1))",
+         "pc_success": "alias of 100 x success_rate, as LeRobot names it",
          "single_route": "fraction on one route start to goal",
          "routes": "fraction of episodes", "imitation_ratio": "BeT success / expert success",
          "blockpush": "fraction of episodes (95 % interval)",
          "order_entropy_nats": "of the 4 orders (first block x targets), max 1.386"}
 
 
+ALIAS = "alias of"
+
+
 def print_results(results):
     """The results as an aligned table, each with its unit (the per-episode list is in the JSON only)."""
     print(f"\n{'metric':<22} {'value':>12}  unit")
     for key, value in results.items():
+        if UNITS.get(key, "").startswith(ALIAS):                        # the ecosystem's names: in the JSON only
+            continue
         for k, v in (value.items() if isinstance(value, dict) else [(None, value)]):
             name = key if k is None else f"{key}/{k}"
             if key == "success_ci95":
