@@ -102,7 +102,7 @@ def build_model(cfg, policy="bet"):
 
 
 def learning_rate(cfg, step, total_steps):
-    """Constant (App. B Table 5), or cosine decay to 0 over the run."""
+    """Constant (App. B Table 5 gives a rate and no schedule), or cosine decay to 0 over the run."""
     if cfg.schedule == "cosine":
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
     return cfg.lr

@@ -16,7 +16,7 @@ from plumbing.stats import entropy_nats
 
 
 class PushTFlat(gym.ObservationWrapper):
-    """gym-pusht's `environment_state_agent_pos` dict obs, flattened to (18,) = 16 keypoint coords, then agent (x, y)."""
+    """gym-pusht's `environment_state_agent_pos` dict obs, flattened to (18,) = 8 keypoints' (x, y), then the agent's."""
 
     def __init__(self, env):
         super().__init__(env)
