@@ -68,26 +68,16 @@ def record_extras(t, env, record, rendered, info=None):
         t.setdefault("score", []).append(record.score[1](info) if info is not None and record.score else 0.0)
 
 
-ROWS = 64   # every forward pass of a rollout has this many rows: a row's floats depend on the batch's shape (its
-            # kernel), so one fixed shape makes episode i's actions the same whatever runs beside it, by construction
-
-
 def bet_policy(model, temperature, seed):
     """BeT as a rollout policy (Sec. 2.4): sample a bin from the last position's categorical, add its offset.
     (Any model with BeT.sample's signature and an obs_mean buffer runs so: the NN and LWR baselines too.)
     Episode i's actions depend only on the checkpoint, seed + i and the kernel path (one thread, as evaluate.main
-    sets): not on how many episodes run beside it, since every batch is padded to ROWS rows."""
+    sets): not on how many episodes run beside it, since every batch has one shape (runs.in_fixed_batches)."""
     generators = {}      # episode i draws from its own generator (seed + i): its result does not depend on --episodes
     def policy(history, ids, envs_):
-        actions = []
-        for start in range(0, len(ids), ROWS):                               # (ROWS, h, obs_dim) at a time
-            chunk = [generators.setdefault(int(i), torch.Generator().manual_seed(seed + int(i)))
-                     for i in ids[start:start + ROWS]]
-            pad = ROWS - len(chunk)                                          # throwaway rows and draws
-            batch = torch.cat([history[start:start + ROWS], history[:1].expand(pad, -1, -1)])
-            sampled = model.sample(batch.to(model.obs_mean.device), temperature, chunk + [torch.Generator()] * pad)
-            actions.append(sampled[:len(chunk)].cpu())
-        return torch.cat(actions).numpy()
+        rows = [generators.setdefault(int(i), torch.Generator().manual_seed(seed + int(i))) for i in ids]
+        sample = lambda batch, draws: model.sample(batch.to(model.obs_mean.device), temperature, draws)
+        return runs.in_fixed_batches(sample, history, rows).numpy()            # (E_running, act_dim)
     return policy
 
 

@@ -817,6 +817,21 @@ def log_epoch(log, record, epochs):
             .format(epochs=epochs, **record))
 
 
+ROWS = 64   # a row's floats depend on the batch's shape (its kernel): one fixed shape for every forward pass of a
+            # rollout makes an episode's actions the same whatever runs beside it, on any kernel path, by construction
+
+
+def in_fixed_batches(fn, x, generators):
+    """fn(x, generators) for (E, ...) rows x and their E generators, computed ROWS rows at a time, each batch padded
+    with throwaway rows (a copy of the first, drawing from a throwaway generator). Returns the E results, concatenated."""
+    out = []
+    for start in range(0, len(x), ROWS):
+        chunk, pad = list(generators[start:start + ROWS]), ROWS - len(x[start:start + ROWS])
+        batch = torch.cat([x[start:start + ROWS], x[:1].expand(pad, *x.shape[1:])])
+        out.append(fn(batch, chunk + [torch.Generator()] * pad)[:len(chunk)].cpu())
+    return torch.cat(out)
+
+
 def first_call_timed(fn, log, what):
     """`fn`, announcing its first call (e.g. torch.compile's compiling, ~25 s of silence otherwise) and its time."""
     done = []
