@@ -8,8 +8,9 @@ Behavior Transformer (BeT): Shafiullah, Cui, Altanzaya & Pinto, NeurIPS 2022.
 
 The k-means centres and the observation/action normalisation statistics are registered buffers, so a checkpoint
 holds everything needed to act. k-means runs on normalised (z-scored) actions, so offsets are of one scale in
-every environment (alpha is still set per env: 10 on PushT and Block push). The trunk is passed in (mingpt.GPT for BeT; variants/ builds Table 3's other trunks, heads and
-discretisers, and the Sec. 3.2 baselines, from their names).
+every environment (alpha is still set per env: 10 on PushT and Block push). The trunk is passed in (mingpt.GPT
+for BeT; variants/ builds Table 3's other trunks, heads and discretisers, and the Sec. 3.2 baselines, from their
+names).
 """
 
 import torch

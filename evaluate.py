@@ -75,7 +75,10 @@ def bet_policy(model, temperature, seed):
     sets): not on how many episodes run beside it, since every batch has one shape (runs.in_fixed_batches)."""
     generators = {}      # episode i draws from its own generator (seed + i): its result does not depend on --episodes
     def policy(history, ids, envs_):
-        rows = [generators.setdefault(int(i), torch.Generator().manual_seed(seed + int(i))) for i in ids]
+        for i in map(int, ids):
+            if i not in generators:                                            # seeded once, at its first step
+                generators[i] = torch.Generator().manual_seed(seed + i)
+        rows = [generators[int(i)] for i in ids]
         sample = lambda batch, draws: model.sample(batch.to(model.obs_mean.device), temperature, draws)
         return runs.in_fixed_batches(sample, history, rows).numpy()            # (E_running, act_dim)
     return policy
@@ -83,7 +86,7 @@ def bet_policy(model, temperature, seed):
 
 def expert_policy(experts):
     """Scripted experts as a rollout policy: expert i acts on env i (its true state) or on its latest observation."""
-    return lambda history, ids, envs_: np.stack([experts[i](envs_[i], history[j, -1].numpy()) for j, i in enumerate(ids)])
+    return lambda history, ids, envs_: np.stack([experts[i](envs_[i], h[-1].numpy()) for h, i in zip(history, ids)])
 
 
 def metrics(env_name, trajectories, seconds):
@@ -98,9 +101,10 @@ def metrics(env_name, trajectories, seconds):
            "mean_steps": float(np.mean([len(t["actions"]) for t in trajectories]))}
     if record.has_return:
         out["mean_return"] = float(returns.mean())
-    out.update(record.metrics(trajectories))
+    summary, per_episode = record.metrics(trajectories)
+    out.update(summary)
     out["per_episode"] = [{"seed": t["seed"], "success": bool(t["success"]), "return": float(t["rewards"].sum()),
-                           "steps": len(t["actions"]), **record.episode_metrics(t)} for t in trajectories]
+                           "steps": len(t["actions"]), **extra} for t, extra in zip(trajectories, per_episode)]
     return out
 
 

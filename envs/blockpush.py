@@ -257,9 +257,10 @@ def demo_episode(seed):
 # ---------------------------------------------------------------- results: Tables 1 and 2, the figure
 
 def tables(found):
-    """Of the modes() of every rollout: Table 1 (R1, R2: one / both blocks reached; P1, P2: one / both pushed into targets) and Table 2 (the block
-    reached first; each block's target) as fractions of all rollouts, each with its 95 % Wilson interval, and the
-    entropy in nats of the four orders (first block x assignment) over the rollouts that finished one."""
+    """Of the modes() of every rollout: Table 1 (R1, R2: one / both blocks reached; P1, P2: one / both pushed into
+    targets) and Table 2 (the block reached first; each block's target) as fractions of all rollouts, each with its
+    95 % Wilson interval, and the entropy in nats of the four orders (first block x assignment) over the rollouts
+    that finished one."""
     n = len(found)
     counts = {"R1": sum(m["reached"] >= 1 for m in found), "R2": sum(m["reached"] == 2 for m in found),
               "P1": sum(m["pushed"] >= 1 for m in found), "P2": sum(m["both"] for m in found),
@@ -272,9 +273,10 @@ def tables(found):
             "order_entropy_nats": entropy_nats([orders.count(o) for o in sorted(set(orders), key=str)])}
 
 
-def episode_modes(trajectory):
-    m = modes(trajectory["obs"])
-    return {"first": m["first"], "target": m["target"]}
+def metrics(trajectories):
+    """Tables 1 and 2 over the rollouts, and each rollout's first block and targets (modes() once per rollout)."""
+    found = [modes(t["obs"]) for t in trajectories]
+    return tables(found), [{"first": m["first"], "target": m["target"]} for m in found]
 
 
 def figure(plt, trajectories, title):
@@ -310,8 +312,7 @@ def oracle(seed):
 # Table 4's block-push column (k 24, h 5, 4 layers x 4 heads x 72), except: batch 256, lr 2e-3, cosine, compiled,
 # dropout 0 (as PushT), epochs to fit 15 min on one core; alpha 10 (the offset term is small in z-scored units).
 RECORD = Env(name="blockpush", make=lambda **options: gym.make("BlockPush2D-v0", **options), demo_episode=demo_episode,
-             expert=oracle, metrics=lambda trajectories: tables([modes(t["obs"]) for t in trajectories]),
-             episode_metrics=episode_modes, figure=figure,
+             expert=oracle, metrics=metrics, figure=figure,
              score=("home {:.0f}/2", lambda info: sum(w is not None for w in info["in_target"].values())),
              k_sweep=(1, 4, 8, 24, 48),
              settings=dict(obs_dim=6, act_dim=2, k=24, context=5, n_layer=4, n_head=4, n_embd=72, dropout=0.0,

@@ -57,7 +57,8 @@ def survived(terminated, truncated, info):
 # point-mass settings, width 20, dropout 0.1, 10 epochs; one thread
 RECORD = Env(name="cartpole", make=make, demo_episode=demo_episode, success=survived, metric="mean_return",
              label=lambda env: np.array([expert_action(env.unwrapped.state)], np.float32),
-             metrics=lambda trajectories: {"min_return": float(min(t["rewards"].sum() for t in trajectories))},
+             metrics=lambda trajectories: ({"min_return": float(min(t["rewards"].sum() for t in trajectories))},
+                                           [{} for _ in trajectories]),
              settings=dict(obs_dim=4, act_dim=1, k=2, context=2, n_layer=1, n_head=2, n_embd=20, dropout=0.1,
                            epochs=10, alpha=1.0, threads=1),
              dagger=dict(labels0=50, rounds=6, episodes=1, horizon=50, steps=1000, round_steps=1000,

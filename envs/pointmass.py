@@ -202,7 +202,8 @@ def record(env_name, demo, **settings):
         return fig
     return Env(name=env_name, make=lambda **options: gym.make(POINTMASS[env_name]["id"], **options), demo_episode=demo,
                label=lambda env: label(env_name, env.unwrapped.pos),
-               metrics=lambda trajectories: route_metrics(env_name, trajectories), figure=figure,
+               metrics=lambda trajectories: (route_metrics(env_name, trajectories), [{} for _ in trajectories]),
+               figure=figure,
                k_sweep=(1, 2, 3, 4, 6, 8), **settings)
 
 

@@ -96,14 +96,15 @@ def benchmark(seeds, log=print):
 def metrics(trajectories):
     """gym-pusht's reward is already clip(coverage / 0.95, 0, 1): its per-episode maximum, averaged, is
     mean_max_coverage (LeRobot's avg_max_reward, Diffusion Policy's mean_score: those names are kept in the JSON
-    as aliases); the edge of the T each rollout pushes first, and their entropy in nats (the modes)."""
+    as aliases); the edge of the T each rollout pushes first, and their entropy in nats (the modes); per
+    episode, its maximum reward."""
     out = {"mean_max_coverage": float(np.mean([t["rewards"].max() for t in trajectories]))}
     out["avg_max_reward"] = out["mean_score"] = out["mean_max_coverage"]
     out["pc_success"] = 100.0 * (sum(bool(t["success"]) for t in trajectories) / len(trajectories))   # LeRobot's, in %
     edges = [first_push_edge(t["state"]) or "none" for t in trajectories]
     out["first_pushed_edge"] = {e: edges.count(e) / len(edges) for e in EDGE_NAMES + ["none"]}
     out["edge_entropy_nats"] = entropy_nats(out["first_pushed_edge"].values())
-    return out
+    return out, [{"max_coverage": float(t["rewards"].max())} for t in trajectories]
 
 
 def expert(seed):
@@ -118,7 +119,6 @@ def expert(seed):
 # offset term is ~0.03 in normalised units). Tuning: docs/history/experiments.md.
 RECORD = Env(name="pusht", make=make, demo_episode=demo_episode, label=pusht_expert.label, expert=expert,
              has_return=False, metrics=metrics,
-             episode_metrics=lambda t: {"max_coverage": float(t["rewards"].max())},
              state=state_vector, score=("cov {:.3f}", lambda info: info["coverage"]), data_extra={"state": 5},
              k_sweep=(1, 8, 24, 48, 128),
              settings=dict(obs_dim=18, act_dim=2, k=128, context=5, n_layer=2, n_head=4, n_embd=72, dropout=0.0,

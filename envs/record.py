@@ -16,11 +16,7 @@ def reached_goal(terminated, truncated, info):
 
 
 def no_metrics(trajectories):
-    return {}
-
-
-def no_episode_metrics(trajectory):
-    return {}
+    return {}, [{} for _ in trajectories]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +30,8 @@ class Env:
     expert: Optional[Callable] = None         # expert(seed) -> act(env, obs) -> action: evaluate.py --expert
     success: Callable = reached_goal          # success(terminated, truncated, info) -> bool
     has_return: bool = True                   # False where the summed reward means nothing (PushT's coverage)
-    metrics: Callable = no_metrics            # metrics(trajectories) -> dict added to evaluate's results
-    episode_metrics: Callable = no_episode_metrics   # episode_metrics(trajectory) -> dict added per episode
+    metrics: Callable = no_metrics            # metrics(trajectories) -> (dict added to evaluate's results,
+                                              #   one dict added to each episode's line)
     state: Optional[Callable] = None          # state(env) -> a vector recorded every step of a rollout ('state')
     score: Optional[tuple] = None             # (caption format, info -> number): a video frame's caption
                                               # (None: the env draws no frames, so no --video)

@@ -4,7 +4,7 @@ the paper's algorithm (as minGPT's trainer.py says of itself that nothing in it 
 
     command lines   cli (one `error:` line, exit 2; Ctrl-C and SIGTERM exit 130), flags built from a settings
                     dataclass (setting, add_flags, check_settings), count, thread and worker limits
-    files           atomic writes and hashes, the one guard for "may this output be replaced", the run lock
+    files           the one guard for "may this output be replaced", the run lock (writes: plumbing/files.py)
     checkpoints     save_model, and load_model with its defences against broken or forged files
     train.py        its checks, the training state saved every epoch and resumed exactly, the files a run ends with
     evaluate.py     its checks: the checkpoint, the env, and the outputs it may replace
