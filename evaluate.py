@@ -26,7 +26,7 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
     step, repeat. `policy(history, ids, envs_)` gets history (E_running, context, obs_dim) of the episodes
     `ids` and returns their actions (E_running, act_dim); see bet_policy and expert_policy.
     Returns a list of dicts with 'obs' (T+1, obs_dim), 'actions' (T, act_dim), 'rewards' (T,), 'success',
-    'seed', 'state' (T+1, ...) where the env's record names a state, and for the first `render` episodes
+    'seed', 'last_info' (the env's info at the last step), 'state' (T+1, ...) where the env's record names a state, and for the first `render` episodes
     'frames' (T+1 images) and 'score' (T+1,: the record's caption number, e.g. PushT's coverage).
     `progress(episodes ended, successes so far)`, if given, is called whenever an episode ends."""
     record = envs.get(env_name)
@@ -48,7 +48,7 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
             record_extras(t, envs_[i], record, i < render, info)
             history[i] = torch.cat([history[i, 1:], torch.as_tensor(obs, dtype=torch.float32)[None]])   # drop the oldest
             if terminated or truncated:
-                running[i] = False
+                running[i], t["last_info"] = False, info
                 t["success"] = record.success(terminated, truncated, info)
                 if progress:
                     progress(int((~running).sum()), sum(bool(u["success"]) for u in traj))
@@ -60,12 +60,12 @@ def rollout(policy, env_name, episodes, seed, context=1, render=0, max_steps=Non
 
 def record_extras(t, env, record, rendered, info=None):
     """What a trajectory keeps besides obs, actions, rewards: the env record's state (e.g. PushT's 5-D pose, to tell
-    which edge is pushed first) and, when rendered, the frame and its caption's number (0 before the first step)."""
+    which edge is pushed first) and, when rendered, the frame and its caption's number (the record's score)."""
     if record.state:
         t.setdefault("state", []).append(record.state(env))
     if rendered:
         t.setdefault("frames", []).append(env.render())
-        t.setdefault("score", []).append(record.score[1](info) if info is not None and record.score else 0.0)
+        t.setdefault("score", []).append(record.score[1](env, info) if record.score else 0.0)
 
 
 def bet_policy(model, temperature, seed):

@@ -313,7 +313,7 @@ def oracle(seed):
 # dropout 0 (as PushT), epochs to fit 15 min on one core; alpha 10 (the offset term is small in z-scored units).
 RECORD = Env(name="blockpush", make=lambda **options: gym.make("BlockPush2D-v0", **options), demo_episode=demo_episode,
              expert=oracle, metrics=metrics, figure=figure,
-             score=("home {:.0f}/2", lambda info: sum(w is not None for w in info["in_target"].values())),
+             score=("home {:.0f}/2", lambda env, info: sum(w is not None for w in (info or env.unwrapped.info())["in_target"].values())),
              k_sweep=(1, 4, 8, 24, 48),
              settings=dict(obs_dim=6, act_dim=2, k=24, context=5, n_layer=4, n_head=4, n_embd=72, dropout=0.0,
                            epochs=20, batch_size=256, lr=2e-3, schedule="cosine", compile=True, alpha=10.0,

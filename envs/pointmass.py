@@ -208,11 +208,12 @@ def record(env_name, demo, **settings):
 
 
 # Both rows depart from App. B alike: lr 1e-3 x 100 epochs (1e-4 x 10 is far from converged); width 64 and no
-# dropout (width 20 could not tell a corner from its neighbour); one thread (a second one made training slower);
-# temperature 0.5 (focal loss leaves a few % on wrong bins, which break routes). Tuning: docs/history/.
+# dropout (width 20 could not tell a corner from its neighbour); one thread (a second one made training slower).
+# Sampling keeps the paper's temperature 1 (Sec. 2.4); `--temperature 0.5` keeps more rollouts on one route in
+# pointmass2 (the README shows both). Tuning: docs/history/.
 POINTMASS1 = record("pointmass1", demo_episode_pointmass1, settings=dict(
     obs_dim=2, act_dim=2, k=2, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0, epochs=100, alpha=1.0,
-    temperature=0.5, eval_episodes=200, threads=1, rbc_layers=3, rbc_width=256))
+    eval_episodes=200, threads=1, rbc_layers=3, rbc_width=256))
 POINTMASS2 = record("pointmass2", demo_episode_pointmass2, metric="single_route", settings=dict(
     obs_dim=2, act_dim=2, k=3, context=2, n_layer=1, n_head=2, n_embd=64, dropout=0.0, epochs=100, alpha=1.0,
-    temperature=0.5, eval_episodes=200, threads=1, rbc_layers=4, rbc_width=128))
+    eval_episodes=200, threads=1, rbc_layers=4, rbc_width=128))

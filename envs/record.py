@@ -33,8 +33,8 @@ class Env:
     metrics: Callable = no_metrics            # metrics(trajectories) -> (dict added to evaluate's results,
                                               #   one dict added to each episode's line)
     state: Optional[Callable] = None          # state(env) -> a vector recorded every step of a rollout ('state')
-    score: Optional[tuple] = None             # (caption format, info -> number): a video frame's caption
-                                              # (None: the env draws no frames, so no --video)
+    score: Optional[tuple] = None             # (caption format, (env, info) -> number): a video frame's caption;
+                                              # info is None at reset (None: no frames, so no --video)
     figure: Optional[Callable] = None         # figure(plt, trajectories, title) -> fig: evaluate.py --plot
     data_extra: dict = dataclasses.field(default_factory=dict)   # extra per-step arrays a dataset must hold
     metric: str = "success_rate"              # what the ablation table and the k sweep judge the env by

@@ -769,9 +769,10 @@ UNITS = {"kernel_path": "where the floats were computed", "success_rate": "fract
          "mean_return": "sum of rewards per episode, mean", "min_return": "worst episode's return",
          "seconds": "s of wall time for the rollouts", "train_seconds": "s of wall time for training",
          "mean_steps": "steps per episode, mean", "episodes": "episodes", "seed": "env seed of the first episode",
-         "mean_max_coverage": "of the goal covered at an episode's best step, mean", "temperature": "of bin sampling",
-         "avg_max_reward": "alias of mean_max_coverage, as LeRobot names it",
-         "mean_score": "alias of mean_max_coverage, as Diffusion Policy names it (mean of max clip(coverage / 0.95, 0, 1))",
+         "mean_max_reward": "an episode's best clip(coverage / 0.95, 0, 1), mean", "temperature": "of bin sampling",
+         "final_coverage": "share of the goal the T covers at an episode's last step, mean (VQ-BeT's protocol)",
+         "avg_max_reward": "alias of mean_max_reward, as LeRobot names it",
+         "mean_score": "alias of mean_max_reward, as Diffusion Policy names it",
          "pc_success": "alias of 100 x success_rate, as LeRobot names it",
          "single_route": "fraction on one route start to goal",
          "routes": "fraction of episodes", "imitation_ratio": "BeT success / expert success",
@@ -859,7 +860,8 @@ def episode_progress(total, log):
 def print_comparison(bet, expert):
     """BeT and the expert side by side on the same seeds, and the imitation ratio (BeT / expert success)."""
     print(f"\n{'metric':<22} {'BeT':>8} {'expert':>8}")
-    rows = [(key, bet[key], expert[key]) for key in ("success_rate", "mean_max_coverage", "mean_steps", "seconds")
+    rows = [(key, bet[key], expert[key]) for key in ("success_rate", "mean_max_reward", "final_coverage", "mean_steps",
+                                                  "seconds")
             if key in bet]
     rows += [(f"blockpush/{k}", v, expert["blockpush"][k]) for k, v in bet.get("blockpush", {}).items()]
     for key, mine, theirs in rows:

@@ -49,17 +49,21 @@ def test_pusht_success_is_coverage_above_095():
     assert not envs.get("pusht").success(False, True, {"is_success": False})
 
 
-def test_mean_score_and_pc_success_on_hand_made_trajectories():
+def test_mean_score_final_coverage_and_pc_success_on_hand_made_trajectories():
     """Rewards are gym-pusht's clip(coverage / 0.95, 0, 1): mean_score is the mean of each episode's maximum (not
-    its last value), pc_success the percentage of episodes that succeed."""
+    its last value), final_coverage the mean coverage at the last step (not a reward: it is not clipped or
+    rescaled), pc_success the percentage of episodes that succeed."""
     def trajectory(rewards, success):
         n = len(rewards)
         return {"rewards": np.array(rewards), "success": success, "actions": np.zeros((n, 2)), "obs": np.zeros((n, 18)),
-                "state": np.tile([100.0, 100, 256, 256, 0.0], (n, 1)), "seed": 0}
+                "state": np.tile([100.0, 100, 256, 256, 0.0], (n, 1)), "seed": 0,
+                "last_info": {"coverage": rewards[-1] * 0.95}}
     trajectories = [trajectory([0.2, 0.9, 0.5], False), trajectory([0.1, 1.0], True), trajectory([0.0, 0.3], False),
                     trajectory([0.4, 1.0], True)]
     out = evaluate.metrics("pusht", trajectories, 1.0)
-    assert out["mean_score"] == pytest.approx((0.9 + 1.0 + 0.3 + 1.0) / 4)
+    assert out["mean_score"] == out["mean_max_reward"] == pytest.approx((0.9 + 1.0 + 0.3 + 1.0) / 4)
+    assert out["final_coverage"] == pytest.approx(0.95 * (0.5 + 1.0 + 0.3 + 1.0) / 4)
+    assert [e["final_coverage"] for e in out["per_episode"]] == pytest.approx([0.475, 0.95, 0.285, 0.95])
     assert out["pc_success"] == pytest.approx(50.0)
     assert out["avg_max_reward"] == pytest.approx(out["mean_score"])
     assert "mean_score" not in evaluate.metrics("pointmass1", [dict(trajectories[0], obs=np.zeros((3, 2)))], 1.0)
@@ -213,10 +217,10 @@ def test_pusht_smoke_train_evaluate_expert_video(tmp_path):
                    "--video", video, "--video-episodes", "2"])
     with open(result_path) as f:
         results = json.load(f)
-    for key in ("success_rate", "mean_max_coverage", "mean_steps", "seconds", "episodes", "imitation_ratio", "expert"):
+    for key in ("success_rate", "mean_max_reward", "mean_steps", "seconds", "episodes", "imitation_ratio", "expert"):
         assert key in results, key
     assert results["episodes"] == 2 and 0 <= results["success_rate"] <= 1
-    assert 0 < results["mean_max_coverage"] <= 1 and 1 <= results["mean_steps"] <= 300
+    assert 0 < results["mean_max_reward"] <= 1 and 1 <= results["mean_steps"] <= 300
     assert results["expert"]["success_rate"] == 1.0            # the scripted expert solves these seeds
     assert results["imitation_ratio"] == pytest.approx(results["success_rate"])
     from PIL import Image
@@ -249,5 +253,15 @@ def test_pusht_default_config_reaches_target(tmp_path, capsys):
     with open(os.path.join(out, "eval.json")) as f:
         results = json.load(f)
     assert results["episodes"] == 100
-    assert results["success_rate"] >= 0.80 and results["mean_max_coverage"] >= 0.95, results
+    assert results["success_rate"] >= 0.80 and results["mean_max_reward"] >= 0.95, results
     assert results["train_seconds"] <= 180, results             # issue 22's target, both cores of the 2-core machine
+
+
+def test_a_videos_first_caption_is_the_coverage_at_reset_not_zero():
+    """Env seed 0 starts with the T a quarter over its goal: the first frame's caption says so (it said 0.000)."""
+    env = envs.make("pusht")
+    env.reset(seed=0)
+    at_reset = env.unwrapped._get_coverage()
+    expert = envs.get("pusht").expert(0)
+    trajectory = evaluate.rollout(evaluate.expert_policy([expert]), "pusht", 1, 0, render=1, max_steps=2)[0]
+    assert at_reset > 0.2 and trajectory["score"][0] == pytest.approx(at_reset)

@@ -147,7 +147,7 @@ def summarise(per_seed, metric, reference, untrained=False):
     out["success_ci95"] = pooled_interval(distinct, lambda r: r["success_rate"])
     if metric != "success_rate":                     # pointmass2: the rate of rollouts on one route
         out["metric_ci95"] = pooled_interval(distinct, lambda r: r[metric])
-    for key in ("mean_max_coverage", "edge_entropy_nats", "route_entropy", "route_entropy_nats", "single_route",
+    for key in ("mean_max_reward", "final_coverage", "edge_entropy_nats", "route_entropy", "route_entropy_nats", "single_route",
                 "order_entropy_nats"):
         if key in per_seed[0]:                       # PushT: coverage and modes; point-mass: routes; Block push: orders
             out[key] = float(np.mean([r[key] for r in per_seed]))
@@ -164,10 +164,10 @@ def markdown(env, table, seeds, args):
     cols = ["variant", f"{metric} (mean ± std)", "relative to BeT", "success (95 % interval, seeds pooled)"]
     cols += [f"{metric} (95 % interval, seeds pooled)"] if metric != "success_rate" else []
     pointmass = "route_entropy" in next(iter(table.values()))
-    pusht = "mean_max_coverage" in next(iter(table.values()))
+    pusht = "mean_max_reward" in next(iter(table.values()))
     blocks = "order_entropy_nats" in next(iter(table.values()))
     if pusht:
-        cols += ["mean max coverage", "first-pushed-edge entropy (nats)"]
+        cols += ["mean max reward", "final coverage", "first-pushed-edge entropy (nats)"]
     if blocks:
         cols += ["R2 (95 % interval)", "red reached first", "order entropy (nats, max 1.39)"]
     if pointmass:
@@ -182,8 +182,8 @@ def markdown(env, table, seeds, args):
         if "metric_ci95" in s:
             row += [f"{s['mean']:.3f} ({s['metric_ci95'][0]:.2f}–{s['metric_ci95'][1]:.2f})"]
         if pusht:
-            row += [f"{s['mean_max_coverage']:.3f}", f"{s['edge_entropy_nats']:.2f}" if "edge_entropy_nats" in s
-                    else "–"]           # (rows kept by --update from before the edges were recorded)
+            row += [f"{s['mean_max_reward']:.3f}"] + [f"{s[key]:.{digits}f}" if key in s else "–"   # (rows kept by
+                    for key, digits in (("final_coverage", 3), ("edge_entropy_nats", 2))]           # --update from before)
         if blocks:
             row += [f"{s['blockpush']['R2']:.3f} ({s['blockpush_ci95']['R2'][0]:.2f}–{s['blockpush_ci95']['R2'][1]:.2f})",
                     f"{s['blockpush']['first_red']:.2f}", f"{s['order_entropy_nats']:.2f}"]

@@ -52,7 +52,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     r = evaluate.evaluate(model.eval(), "pusht", a.episodes, 1000, 1.0, log=lambda *x: None)
     result = {"args": vars(a), "train_seconds": seconds, "success": r["success_rate"], "ci": r["success_ci95"],
-              "coverage": r["mean_max_coverage"], "final_loss": history[-1]["loss"]}
+              "coverage": r["mean_max_reward"], "final_loss": history[-1]["loss"]}
     print(json.dumps(result))
     with open(a.out, "w") as f:
         json.dump(result, f)

@@ -1,7 +1,7 @@
 """
 How much does a PushT recipe's success vary over training seeds and kernel paths? Trains one model per (kernel path,
 training seed), evaluates each on the same held-out episodes, and prints the table issue 38 asks for: every run's
-success and coverage, the pooled rate with its Wilson interval, the worst run, training seconds, the kernel path.
+success, mean max reward and final coverage, the pooled rate with its Wilson interval, the worst run, training seconds, the kernel path.
 
     python -m tools.studies.pusht_spread --seeds 0 1 2 3 4 --episodes 500 --eval-seed 400000 --out runs/pusht-spread
     python -m tools.studies.pusht_spread --seeds 100 101 102 --episodes 200 --eval-seed 1000 --out runs/tune-mask -- --mask-padding
@@ -48,18 +48,22 @@ def main(argv=None):
                      "--seed", str(args.eval_seed), "--json", result], path)
             r, log = json.load(open(result)), json.load(open(os.path.join(folder, "train_log.json")))
             rows.append(dict(path=path, seed=seed, success=r["success_rate"], wins=round(r["success_rate"] * r["episodes"]),
-                             episodes=r["episodes"], coverage=r["mean_max_coverage"], train_seconds=log["train_seconds"],
+                             episodes=r["episodes"], max_reward=r["mean_max_reward"],
+                             final_coverage=r["final_coverage"], train_seconds=log["train_seconds"],
                              kernel=r["kernel_path"]["cpu_capability"]))
     wins, n = sum(r["wins"] for r in rows), sum(r["episodes"] for r in rows)
     summary = dict(train_flags=extra, eval_seed=args.eval_seed, runs=rows, pooled=wins / n, pooled_ci95=stats.wilson(wins, n),
-                   worst=min(r["success"] for r in rows), coverage=sum(r["coverage"] for r in rows) / len(rows),
+                   worst=min(r["success"] for r in rows), max_reward=sum(r["max_reward"] for r in rows) / len(rows),
+                   final_coverage=sum(r["final_coverage"] for r in rows) / len(rows),
                    slowest_train_seconds=max(r["train_seconds"] for r in rows))
     files.write_json(os.path.join(args.out, "summary.json"), summary)
-    print("| kernel path | seed | success | coverage | training (s) |\n|---|---|---|---|---|")
+    print("| kernel path | seed | success | mean max reward | final coverage | training (s) |\n|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['kernel']} | {r['seed']} | {r['success']:.3f} | {r['coverage']:.3f} | {r['train_seconds']:.0f} |")
+        print(f"| {r['kernel']} | {r['seed']} | {r['success']:.3f} | {r['max_reward']:.3f} | {r['final_coverage']:.3f} | "
+              f"{r['train_seconds']:.0f} |")
     print(f"pooled {summary['pooled']:.3f} ({summary['pooled_ci95'][0]:.3f}-{summary['pooled_ci95'][1]:.3f}), worst run "
-          f"{summary['worst']:.3f}, mean coverage {summary['coverage']:.3f}, slowest training {summary['slowest_train_seconds']:.0f} s")
+          f"{summary['worst']:.3f}, mean max reward {summary['max_reward']:.3f}, "
+          f"final coverage {summary['final_coverage']:.3f}, slowest training {summary['slowest_train_seconds']:.0f} s")
 
 
 if __name__ == "__main__":
