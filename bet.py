@@ -44,6 +44,12 @@ def offset_loss(pred_offsets, bins, residuals):
     ### END SOLUTION
 
 
+def predicted_positions(n, actions, mask=None):
+    """The targets of the last n window positions, the ones the trunk predicts, and their part of the mask:
+    actions (B, T, D), mask (B, T) bool or None -> (B, n, D), (B, n) or None."""
+    return actions[:, actions.shape[1] - n:], None if mask is None else mask[:, mask.shape[1] - n:]
+
+
 def _scale(x):
     """Per-dimension std of (N, D) data, with 1 for constant dimensions (nothing to scale)."""
     std = x.std(0)
@@ -110,9 +116,8 @@ class BeT(nn.Module):
         Returns (total, parts) with parts = {'focal': ..., 'offset': ...} detached."""
         assert self.fitted, "call fit_bins(obs, actions) before training: the k-means centres are not set"
         logits, offsets = self(obs)                                          # (B, T', k), (B, T', k, D)
-        actions = actions[:, actions.shape[1] - logits.shape[1]:]            # (B, T', D) the targets of those positions
+        actions, mask = predicted_positions(logits.shape[1], actions, mask)  # (B, T', D) the targets of those positions
         if mask is not None:                                                 # (M, k), (M, k, D), (M, D): kept positions
-            mask = mask[:, mask.shape[1] - logits.shape[1]:]
             logits, actions = logits[mask], actions[mask]
             offsets = None if offsets is None else offsets[mask]
         bins, residuals = kmeans.encode(self.normalize_actions(actions), self.centers)   # (B, T), (B, T, D)

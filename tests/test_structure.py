@@ -132,3 +132,18 @@ def test_ci_runs_the_suite_on_two_kernel_paths_and_two_thread_counts():
     assert ci.count("python -m pytest") == 2
     assert "ATEN_CPU_CAPABILITY=default" in ci and "MKL_ENABLE_INSTRUCTIONS=SSE4_2" in ci and "BET_TEST_THREADS=1" in ci
     assert "get_cpu_capability()" in ci and "== 'DEFAULT'" in ci                 # the setting took
+
+
+def departures_rows():
+    """The rows of the README's "Departures from the paper" table (header and rule excluded)."""
+    text = open(os.path.join(ROOT, "README.md")).read().split("## Departures from the paper")[1].split("\n## ")[0]
+    return [line for line in text.splitlines() if line.startswith("|")][2:]
+
+
+def test_every_departure_names_the_paper_section_table_or_equation_it_departs_from():
+    """A departure is checkable only if it says where the paper says otherwise (Sec. 3.1, Table 4, Eq. 2, ...)."""
+    rows = departures_rows()
+    assert len(rows) >= 10
+    for row in rows:
+        paper = row.split("|")[1]
+        assert re.search(r"\b(Sec\.|Table|Tables|Eq\.|App\.|Alg\.|Fig\.) ?[0-9A-C]", paper), f"no paper reference: {row}"

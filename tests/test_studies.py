@@ -50,3 +50,17 @@ def test_import_starts_no_work(name, capfd, monkeypatch):
     assert out == "" and err == "", f"importing {name} printed:\n{out}{err}"
     assert seconds < 5, f"importing {name} took {seconds:.1f} s"
     assert callable(getattr(module, "main", None)), f"{name} has no main(argv=None)"
+
+
+def test_pusht_spread_refuses_bad_ranges_and_an_out_of_another_recipe(tmp_path):
+    """The spread study reuses finished runs, so a second recipe into the same --out would mix two recipes' runs."""
+    import argparse
+    from tools.studies import pusht_spread
+    args = lambda **kw: argparse.Namespace(**{**dict(seeds=[0], episodes=5, eval_seed=0, out=str(tmp_path / "o")), **kw})
+    for bad in (dict(seeds=[-1]), dict(episodes=0), dict(eval_seed=-5)):
+        with pytest.raises(ValueError, match="must be"):
+            pusht_spread.check(args(**bad), [])
+    pusht_spread.check(args(), ["--k", "192"])
+    pusht_spread.check(args(), ["--k", "192"])                  # the same recipe goes on
+    with pytest.raises(ValueError, match="other train flags"):
+        pusht_spread.check(args(), [])

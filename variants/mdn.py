@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from bet import BeT
+from bet import BeT, predicted_positions
 
 
 def mdn_nll(logits, means, log_stds, target):
@@ -39,9 +39,9 @@ class GPTMDN(BeT):
         logits = self.bin_head(h)                                           # (B, T', k)
         means = self.offset_head(h).view(*h.shape[:2], self.k, self.act_dim)            # (B, T', k, D)
         log_stds = self.scale_head(h).view_as(means).clamp(-7.0, 5.0)      # clamped: no 1/0
-        targets = self.normalize_actions(actions[:, actions.shape[1] - logits.shape[1]:])   # (B, T', D)
+        actions, mask = predicted_positions(logits.shape[1], actions, mask)
+        targets = self.normalize_actions(actions)                           # (B, T', D)
         if mask is not None:                                                 # the positions mask (B, T) keeps
-            mask = mask[:, mask.shape[1] - logits.shape[1]:]
             logits, means, log_stds, targets = logits[mask], means[mask], log_stds[mask], targets[mask]
         zero = torch.zeros((), device=obs.device)
         return mdn_nll(logits, means, log_stds, targets), {"focal": zero, "offset": zero}

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from plumbing import files, stats
+from plumbing import files, runs, stats
 from tools import studies
 
 PATHS = {"native": {}, "default": {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}}
@@ -25,6 +25,18 @@ PATHS = {"native": {}, "default": {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE
 def run(cmd, path):
     print("$", " ".join(cmd), f"  [{path}]", flush=True)
     subprocess.run([sys.executable, *cmd], check=True, env={**os.environ, **PATHS[path]})
+
+
+def check(args, extra):
+    """Bad input ends before any training: seeds, episodes and the evaluation seed in range, and an --out that holds
+    no other recipe's runs (its recipe.json names the train flags its runs are made with)."""
+    if min(args.seeds) < 0 or args.episodes < 1 or args.eval_seed < 0:
+        raise ValueError("--seeds and --eval-seed must be >= 0 and --episodes >= 1")
+    recipe = os.path.join(args.out, "recipe.json")
+    if os.path.exists(recipe) and json.load(open(recipe)).get("train_flags") != extra:
+        raise ValueError(f"--out {args.out} holds runs of other train flags ({json.load(open(recipe))['train_flags']}); "
+                         "give another --out")
+    files.write_json(recipe, {"train_flags": extra})
 
 
 def main(argv=None):
@@ -37,6 +49,7 @@ def main(argv=None):
     p.add_argument("--eval-seed", type=int, default=400000, help="first evaluation env seed (default 400000)")
     p.add_argument("--out", required=True, help="folder for the runs and summary.json")
     args = p.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    check(args, extra)
     rows = []
     for path in args.paths:
         for seed in args.seeds:
@@ -67,4 +80,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    runs.cli(main)
