@@ -117,13 +117,13 @@ def optimizer(model, cfg):
 def loss_function(model, cfg, log=print):
     """model.loss, or with cfg.compile its torch.compile'd version for full batches (an epoch's shorter last batch
     runs eagerly: compiling a second shape costs more than it saves). Compiling needs a C++ compiler on PATH;
-    without one, training runs eagerly and says so."""
+    without one, or where compiling fails (runs.compiled_or_eager), training runs eagerly and says so."""
     if not cfg.compile:
         return model.loss
     if not any(shutil.which(cxx) for cxx in ("g++", "c++", "clang++")):
         log("note: torch.compile needs a C++ compiler (g++ or clang++); training eagerly instead")
         return model.loss
-    compiled = runs.first_call_timed(torch.compile(model.loss, dynamic=False), log, "compiling the loss (torch.compile)")
+    compiled = runs.compiled_or_eager(torch.compile(model.loss, dynamic=False), model.loss, log)
     return lambda obs, actions, mask=None: (compiled if len(obs) == cfg.batch_size else model.loss)(obs, actions, mask)
 
 

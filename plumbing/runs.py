@@ -833,6 +833,23 @@ def in_fixed_batches(fn, x, generators):
     return torch.cat(out)
 
 
+def compiled_or_eager(compiled, eager, log):
+    """`compiled` (a torch.compile'd function), announced and timed at its first call, which compiles it; if a
+    compile fails (torch's code generator can fail on a kernel path it did not expect, e.g. under
+    ATEN_CPU_CAPABILITY=default, or for want of headers), one note says so and `eager` runs from then on."""
+    timed, failed = first_call_timed(compiled, log, "compiling the loss (torch.compile)"), []
+    def call(*args):
+        if failed:
+            return eager(*args)
+        try:
+            return timed(*args)
+        except torch._dynamo.exc.BackendCompilerFailed as e:
+            log(f"note: torch.compile failed ({type(getattr(e, 'inner_exception', e)).__name__}); training eagerly instead")
+            failed.append(e)
+            return eager(*args)
+    return call
+
+
 def first_call_timed(fn, log, what):
     """`fn`, announcing its first call (e.g. torch.compile's compiling, ~25 s of silence otherwise) and its time."""
     done = []

@@ -251,6 +251,29 @@ def test_compiling_says_when_it_starts_and_ends(monkeypatch):
     assert len(lines) == 2 and lines[0].startswith("compiling the loss") and "done in" in lines[1], lines
 
 
+@pytest.mark.needs_solutions
+def test_a_compile_that_fails_says_so_once_and_trains_eagerly(monkeypatch):
+    """torch's code generator failed under ATEN_CPU_CAPABILITY=default on Block push (a C++ compile error in
+    generated code): training must go on eagerly with one note, not end in a traceback."""
+    import dataclasses
+    import shutil
+    def failing(fn, **kwargs):
+        def compiled(*args):
+            calls.append("compiled")
+            raise torch._dynamo.exc.BackendCompilerFailed(fn, RuntimeError("C++ compile error"), None)
+        return compiled
+    calls, lines = [], []
+    monkeypatch.setattr(torch, "compile", failing)
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    cfg = dataclasses.replace(train.env_config("pointmass1"), compile=True, batch_size=4)
+    model = train.build_model(cfg).fit_bins(np.random.default_rng(0).normal(size=(50, 2)), np.random.default_rng(1).normal(size=(50, 2)))
+    loss = train.loss_function(model, cfg, log=lines.append)
+    batch = torch.zeros(4, model.context, 2), torch.zeros(4, model.context, 2)
+    results = [loss(*batch)[0] for _ in range(3)]
+    assert calls == ["compiled"], "after one failure the compiled function is not tried again"
+    assert all(torch.equal(r, model.loss(*batch)[0]) for r in results)
+    assert sum(line.startswith("note: torch.compile failed") for line in lines) == 1, lines
+
 # ---------------------------------------------------------------- the README's targets (slow)
 
 @pytest.mark.needs_solutions
@@ -274,3 +297,4 @@ def test_default_runs_reach_the_readme_targets(tmp_path, capsys):
     assert r1["single_route"] <= r["single_route"] - 0.3                          # history matters
     r, seconds = trained("cartpole")
     assert r["mean_return"] >= 495 and r["episodes"] == 100 and seconds <= 120
+
