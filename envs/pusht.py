@@ -117,7 +117,7 @@ def expert(seed):
 
 
 # Table 4's block-push column, except: 2 layers, lr 8e-3, batch 256, cosine, 32 epochs, weight EMA 0.999, eager (a
-# first compile costs more than it saves), to fit ~1.5 min on 2 cores; dropout 0 (it scored higher); k 128 (finer
+# first compile costs more than it saves), to fit 1.5-2.5 min on 2 cores; dropout 0 (it scored higher); k 128 (finer
 # bins shrink the offset error of the final pushes, and narrowed the spread over training seeds); alpha 10 (the
 # offset term is ~0.03 in normalised units). Tuning: docs/history/experiments.md.
 RECORD = Env(name="pusht", make=make, demo_episode=demo_episode, label=pusht_expert.label, expert=expert,

@@ -610,7 +610,7 @@ def run_record(args, cfg, path):
     """What a run records of itself: `meta` (saved in the checkpoint) and the `command` fingerprint of resume."""
     meta = {"env": args.env, "policy": args.policy, "seed": args.seed, "data": os.path.abspath(path),
             "data_sha256": file_hash(path), "epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size,
-            "schedule": cfg.schedule, "temperature": cfg.temperature}
+            "schedule": cfg.schedule, "mask_padding": cfg.mask_padding, "temperature": cfg.temperature}
     command = {**{k: v for k, v in meta.items() if k != "data"},
                **{k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}}
     return meta, {k: v for k, v in command.items() if k not in ("eval_episodes", "eval_seed", "temperature", "threads")}
