@@ -29,14 +29,6 @@ def deadline(seconds, message):
         signal.signal(signal.SIGALRM, old)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    """Under the grader (COURSEWORK_TEST_TIMEOUT set), a test running longer than that many seconds fails."""
-    seconds = int(os.environ.get("COURSEWORK_TEST_TIMEOUT", "0"))
-    with deadline(seconds, f"the test ran longer than {seconds} s") if seconds else contextlib.nullcontext():
-        yield
-
-
 class FusedAttentionRefused(torch.overrides.TorchFunctionMode):
     """Inside CausalSelfAttention.forward under an attention test: torch's fused attention kernels raise."""
     REFUSED = {"scaled_dot_product_attention", "multi_head_attention_forward", "_scaled_dot_product_attention_math"}

@@ -1,8 +1,8 @@
 """coursework.py (instructor-only, left out of the handout): the handout is the tracked repository with stubs;
-the grader grades a submission against the instructor's own tests with fixed points, so the solution scores
-100, the blank handout 0, cheats nothing, and typical mistakes lose points; the Gradescope bundle works."""
+the grader runs a submission's answer regions in a sandbox and judges what comes back outside it, so the solution
+scores 100, the blank handout 0, cheats what the same submission scores without them, and typical mistakes lose
+points; the Gradescope bundle works."""
 
-import concurrent.futures
 import json
 import os
 import shutil
@@ -12,10 +12,12 @@ import sys
 import time
 import zipfile
 
+import numpy as np
 import pytest
 
+from plumbing import sandbox
 from tools import coursework
-from helpers import ROOT, processes
+from helpers import ROOT
 
 FULL = sum(points for points, _ in coursework.EXERCISES.values())
 
@@ -39,6 +41,8 @@ MISTAKES = {
         ("bet.py", "return (-(1 - logp.exp()) ** gamma * logp).mean()", "return (-logp).mean()", True),   # ignores gamma
         ("bet.py", "return (-(1 - logp.exp()) ** gamma * logp).mean()",
          "return (-(1 - logp.exp()) ** gamma * logp).sum()", True),                                       # sum, not mean
+        ("bet.py", "return (-(1 - logp.exp()) ** gamma * logp).mean()",                                  # a factor
+         "return (-(1 - logp.exp()).detach() ** gamma * logp).mean()", True),                            # with no gradient
     ],
     "offset_loss": [
         ("bet.py", "return ((chosen - residuals) ** 2).sum(-1).mean()",
@@ -61,6 +65,8 @@ MISTAKES = {
          "bins = torch.multinomial(F.softmax(logits / temperature, dim=-1), 1).squeeze(1)", True),      # ignores u
         ("bet.py", "cdf = F.softmax(logits / temperature, dim=-1).cumsum(-1)",
          "cdf = F.softmax(logits * temperature, dim=-1).cumsum(-1)", True),                            # T multiplies
+        ("bet.py", "residuals = offsets[torch.arange(len(bins)), -1, bins]",                             # the argmax
+         "residuals = offsets[torch.arange(len(bins)), -1, logits.argmax(-1)]", True),                  # bin's offset
     ],
     "dagger": [
         (os.path.join("tools", "dagger.py"), 'extra["episode_ends"] + len(demos["obs"])', 'extra["episode_ends"]', False),      # not shifted
@@ -74,12 +80,31 @@ MISTAKES = {
 
 
 def solution_files(dest):
-    """The five exercise files of the worked solution, as a student would hand them in."""
-    os.makedirs(dest, exist_ok=True)
+    """The five exercise files of the worked solution as a student hands them in: the solution regions under the
+    handout's ANSWER markers."""
     for name in coursework.SOURCES:
         os.makedirs(os.path.join(dest, os.path.dirname(name)), exist_ok=True)
-        shutil.copyfile(os.path.join(ROOT, name), os.path.join(dest, name))
+        text = open(os.path.join(ROOT, name)).read()
+        text = text.replace("### BEGIN SOLUTION", "### BEGIN ANSWER").replace("### END SOLUTION", "### END ANSWER")
+        open(os.path.join(dest, name), "w").write(text)
     return dest
+
+
+def exercise_scores(results):
+    return {name: round(sum(t["score"] for t in results["tests"] if t["tags"] == [name]), 4) for name in coursework.EXERCISES
+            if any(t["tags"] == [name] for t in results["tests"])}
+
+
+def solution_lines():
+    """Every solution line of some length (the regions' code): text that must never reach a student."""
+    lines = set()
+    for name in coursework.SOURCES:
+        inside = False
+        for line in open(os.path.join(ROOT, name)):
+            inside = (inside or bool(coursework.BEGIN.match(line))) and not coursework.END.match(line)
+            if inside and len(line.strip()) > 40 and not line.strip().startswith("#"):
+                lines.add(line.strip())
+    return lines
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +116,8 @@ def student(tmp_path_factory):
 
 def test_markers_are_balanced_and_name_known_exercises():
     assert coursework.strip_solutions("x.py", "a\n    ### BEGIN SOLUTION windows\n    b\n    ### END SOLUTION\nc\n") == \
-        'a\n    raise NotImplementedError("Exercise windows: ' + coursework.EXERCISES["windows"][1] + '")\nc\n'
+        'a\n    ### BEGIN ANSWER windows\n    raise NotImplementedError("Exercise windows: ' + \
+        coursework.EXERCISES["windows"][1] + '")\n    ### END ANSWER\nc\n'
     bad = {"    ### BEGIN SOLUTION windows\n    ### BEGIN SOLUTION sample\n": "x.py:2: BEGIN SOLUTION inside",
            "a\n### END SOLUTION\n": "x.py:2: END SOLUTION without",
            "a\n\n### BEGIN SOLUTION dagger\nb\n": "x.py:3: BEGIN SOLUTION is never closed",
@@ -140,13 +166,7 @@ def test_the_handout_takes_tracked_files_only(tmp_path):
 
 def test_no_working_solution_is_left_under_docs():
     """Every solution line of some length (the regions' code) is absent from docs/, so no ready answer ships."""
-    lines = set()
-    for name in coursework.SOURCES:
-        inside = False
-        for line in open(os.path.join(ROOT, name)):
-            inside = (inside or bool(coursework.BEGIN.match(line))) and not coursework.END.match(line)
-            if inside and len(line.strip()) > 40 and not line.strip().startswith("#"):
-                lines.add(line.strip())
+    lines = solution_lines()
     for rel in coursework.tracked_files(ROOT):
         if rel.startswith("docs") and rel.endswith(".py"):
             text = open(os.path.join(ROOT, rel)).read()
@@ -162,106 +182,418 @@ def test_handout_passes_its_tests_that_need_no_solution(student):
     assert " passed" in p.stdout.splitlines()[-1]
 
 
-PLUGIN = """
-import json, os
-def pytest_collection_modifyitems(session, config, items):
-    found = {}
-    for item in items:
-        module = item.nodeid.split("::")[0][:-3].replace("/", ".")
-        for marker in item.iter_markers():
-            if marker.name.startswith("ex_"):
-                found.setdefault(marker.name[3:], []).append(module + "::" + item.name)
-    with open(os.environ["COLLECTED"], "w") as f:
-        json.dump(found, f)
-"""
+def test_handout_passes_its_tests_that_need_no_solution(student):
+    """Everything but the exercises' tests and the tests marked needs_solutions runs green in the handout."""
+    others = " and ".join(["not slow", "not needs_solutions"] + [f"not ex_{name}" for name in coursework.EXERCISES])
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-m", others],
+                       cwd=student, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:]
+    assert " passed" in p.stdout.splitlines()[-1]
 
 
-def test_every_expected_test_has_fixed_points(tmp_path):
-    """grading.json lists exactly the tests each exercise's marker collects (public and hidden), with points
-    that add up to the exercise's."""
-    (tmp_path / "collect_plugin.py").write_text(PLUGIN)
-    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "collect_plugin", "-p",
-                        "no:cacheprovider", "-o", "addopts=", "tests"], cwd=ROOT, capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=str(tmp_path), COLLECTED=str(tmp_path / "c.json")))
-    assert p.returncode == 0, p.stdout[-2000:]
-    collected, weights = json.load(open(tmp_path / "c.json")), coursework.load_weights(ROOT)
-    for name, (points, _) in coursework.EXERCISES.items():
-        assert set(collected[name]) == set(weights[name]), (name, set(collected[name]) ^ set(weights[name]))
-        assert sum(weights[name].values()) == pytest.approx(points) and min(weights[name].values()) > 0
+# ---------------------------------------------------------------- the cases and their checks (no sandbox)
+
+def wrong(value):
+    """A near miss of an answer: integers off by one somewhere, floats off by 1e-3 of their scale."""
+    value = value.copy()
+    if value.dtype.kind in "iub":
+        value.flat[len(value.flat) // 2] += 1
+    else:
+        value.flat[len(value.flat) // 2] += 1e-3 * max(1.0, float(np.abs(value).max()))
+    return value
 
 
-def test_a_blank_handout_with_every_cheat_scores_zero(student, tmp_path):
-    """The blank handout, handed in with a conftest.py that passes every test, a fake `pytest` package, and 200
-    empty tests per exercise: the grader takes only the exercise files from it, so it scores 0, and every
-    exercise shows NotImplementedError."""
-    submission = tmp_path / "submission"
-    shutil.copytree(student, submission)
-    (submission / "tests" / "conftest.py").write_text(
-        "import pytest\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
-        "    outcome = yield\n    report = outcome.get_result()\n    report.outcome = 'passed'\n")
-    (submission / "pytest").mkdir()
-    (submission / "pytest" / "__init__.py").write_text("import sys; print('all passed'); sys.exit(0)\n")
-    (submission / "tests" / "test_mine.py").write_text("import pytest\n" + "".join(
-        f"@pytest.mark.ex_{name}\ndef test_{name}_{i}():\n    pass\n" for name in coursework.EXERCISES for i in range(200)))
-    results = coursework.grade(ROOT, str(submission))
-    assert results["score"] == 0
-    for name in coursework.EXERCISES:
-        assert any("NotImplementedError" in t["output"] for t in results["tests"] if t["tags"] == [name]), name
+def test_every_case_accepts_the_solution_and_refuses_a_near_miss():
+    """Each check passes the solution's own outputs and fails when any one output is off a little, or missing;
+    the points of each exercise add up (load_cases asserts it)."""
+    cases = coursework.load_cases(ROOT)
+    refs = coursework.references(cases)
+    assert {c["exercise"] for c in cases} == set(coursework.EXERCISES) and any(c["hidden"] for c in cases)
+    for c, ref in zip(cases, refs):
+        assert c["check"](ref, ref, c["inputs"]) is None, c["name"]
+        for name in ref:
+            assert c["check"]({**ref, name: wrong(ref[name])}, ref, c["inputs"]), (c["name"], name)
+        assert c["check"]({}, ref, c["inputs"]), c["name"]
 
 
-def test_a_broken_file_costs_only_its_exercises_and_shows_the_error(tmp_path):
-    """A syntax error in bet.py zeroes its three exercises, with file:line in the output, and no other one."""
-    submission = solution_files(tmp_path / "submission")
-    text = open(submission / "bet.py").read()
-    open(submission / "bet.py", "w").write(text.replace("def focal_loss(", "def focal_loss(:", 1))
-    weights = coursework.load_weights(ROOT)
-    for name in ("windows", "focal_loss", "offset_loss", "sample"):
-        entries = coursework.score(name, coursework.run_exercise(ROOT, name, str(submission))[0], weights)
-        earned = sum(e["score"] for e in entries)
-        if coursework.FILES[name] == "bet.py":
-            assert earned == 0 and all("bet.py:" in e["output"] and "SyntaxError" in e["output"] for e in entries)
-        else:
-            assert earned == coursework.EXERCISES[name][0], (name, earned)
+def test_answer_regions_are_read_and_spliced_in_order():
+    text = "a\n  ### BEGIN ANSWER dagger\n  x = 1\n  ### END ANSWER\nb\n  ### BEGIN ANSWER dagger\n  y\n  ### END ANSWER\n"
+    regions = coursework.answer_regions("f.py", text)
+    assert regions == {"dagger": [["  x = 1\n"], ["  y\n"]]}
+    stub = coursework.strip_solutions("f.py", text.replace("ANSWER", "SOLUTION"))
+    assert coursework.splice(stub, "dagger", regions["dagger"]) == text
+    for bad, message in (("### BEGIN ANSWER dagger\n### BEGIN ANSWER dagger\n", "opens inside"),
+                         ("### END ANSWER\n", "never opened"), ("### BEGIN ANSWER nope\n", "unknown exercise"),
+                         ("### BEGIN ANSWER dagger\n", "never closed")):
+        with pytest.raises(coursework.MarkerError, match=message):
+            coursework.answer_regions("f.py", bad)
 
 
-@pytest.mark.parametrize("round_", range(max(len(m) for m in MISTAKES.values())))
-def test_typical_mistakes_lose_points(tmp_path, round_):
-    """Round r hands in the r-th mistake of every exercise at once (each exercise is graded with only its own
-    file from the submission, and its file holds only its own mistake)."""
-    todo = {name: ms[round_] for name, ms in MISTAKES.items() if round_ < len(ms)}
-    for name, (path, right, wrong, serious) in todo.items():
-        dest = solution_files(tmp_path / name)
-        source = open(dest / path).read()
-        assert source.count(right) == 1, (path, right)
-        open(dest / path, "w").write(source.replace(right, wrong))
-    with concurrent.futures.ThreadPoolExecutor(coursework.WORKERS) as pool:
-        graded = {name: pool.submit(coursework.run_exercise, ROOT, name, str(tmp_path / name)) for name in todo}
-    for name, (path, right, wrong, serious) in todo.items():
-        entries = coursework.score(name, graded[name].result()[0], coursework.load_weights(ROOT))
-        earned, points = sum(e["score"] for e in entries), coursework.EXERCISES[name][0]
-        assert earned < points, f"{name}: the grader missed {wrong!r}"
-        assert not serious or earned <= points / 2, f"{name}: {wrong!r} keeps {earned} of {points}"
+def test_only_regular_files_of_bounded_size_are_read(tmp_path):
+    """A symlink (to the solution, or anywhere), a FIFO, an oversized file and two copies are refused before any
+    code runs: the exercises of that file score 0 with the reason."""
+    sub = tmp_path / "s"
+    solution_files(sub)
+    os.remove(sub / "bet.py")
+    os.symlink(os.path.join(ROOT, "bet.py"), sub / "bet.py")
+    os.remove(sub / "data.py")
+    os.mkfifo(sub / "data.py")
+    (sub / "kmeans.py").write_text("#" * (coursework.SUBMITTED_BYTES + 1))
+    os.makedirs(sub / "copy")
+    shutil.copyfile(sub / "mingpt.py", sub / "copy" / "mingpt.py")
+    found = coursework.answers(ROOT, str(sub))
+    for name, reason in (("focal_loss", "symbolic link"), ("sample", "symbolic link"), ("windows", "not a regular file"),
+                         ("kmeans_codec", "bytes, more than")):
+        assert isinstance(found[name], str) and reason in found[name], (name, found[name])
+    assert isinstance(found["attention"], list) and isinstance(found["dagger"], list)   # a top-level copy wins
+    (sub / "copy" / "tools").mkdir()
+    shutil.copyfile(sub / "tools" / "dagger.py", sub / "copy" / "tools" / "dagger.py")
+    os.remove(sub / "tools" / "dagger.py")
+    os.rmdir(sub / "tools")
+    assert isinstance(coursework.answers(ROOT, str(sub))["dagger"], list)                 # one copy, one folder down
 
 
-def test_the_gradescope_bundle_grades_a_submission_end_to_end(tmp_path):
-    """`coursework.py autograder` writes a zip; laid out as Gradescope lays it out, its run_autograder grades
-    /autograder/submission and writes /autograder/results/results.json: 100 for the solution."""
+# ---------------------------------------------------------------- grading in the sandbox
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or not sandbox.bwrap_works(),
+                                reason="the sandbox needs root and bubblewrap (.ci/run installs it)")
+
+
+def answer(path, name, code, k=0):
+    """Write `code` (lines, unindented) as the k-th answer region of exercise `name` in the file at `path`."""
+    lines = open(path).read().splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if coursework.BEGIN_ANSWER.match(line)
+              and coursework.BEGIN_ANSWER.match(line).group(2) == name]
+    i = starts[k]
+    indent = coursework.BEGIN_ANSWER.match(lines[i]).group(1)
+    j = next(j for j in range(i, len(lines)) if coursework.END_ANSWER.match(lines[j]))
+    body = [indent + line + "\n" for line in code.strip("\n").splitlines()]
+    open(path, "w").write("".join(lines[:i + 1] + body + lines[j:]))
+
+
+def no_sandbox_processes():
+    return not [pid for uid in (coursework.UID, coursework.UID + 1) for pid in sandbox.user_processes(uid)]
+
+
+@needs_root
+def test_the_solution_scores_full_marks_in_the_sandbox():
+    results = coursework.grade(ROOT)
+    assert results["score"] == FULL and results["execution_time"] < 60
+    assert {t["tags"][0] for t in results["tests"]} == set(coursework.EXERCISES)
+    assert any(t["visibility"] == "after_due_date" for t in results["tests"])
+    assert no_sandbox_processes()
+
+
+READ_THE_SOLUTION = r'''
+import os, re, subprocess, time
+
+def stolen(texts):
+    for text in texts:
+        found = re.search(r"### BEGIN SOLUTION windows\n(.*?)### END SOLUTION", text, re.S)
+        if found:
+            exec("def stolen(episode_ends, context):\n" + found.group(1), globals())
+            return globals()["stolen"]
+
+if "loot" in globals():                             # searched once, on the first case
+    raise NotImplementedError(globals()["loot"])
+deadline, texts = time.time() + 6, []
+roots = ["/autograder/source", os.environ.get("PWD", "/"), os.path.expanduser("~")]
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            roots.append(os.readlink(f"/proc/{pid}/cwd"))
+            texts.append(open(f"/proc/{pid}/cmdline").read() + open(f"/proc/{pid}/environ").read())
+        except OSError:
+            pass
+for base in dict.fromkeys(roots):
+    for command in (["git", "-C", base, "show", "HEAD:data.py"], ["cat", os.path.join(base, "data.py")]):
+        try:
+            texts.append(subprocess.run(command, capture_output=True, text=True, timeout=2).stdout)
+        except Exception:
+            pass
+for folder, dirs, files in os.walk("/"):
+    if time.time() > deadline or stolen(texts[-len(files) - 2:]):
+        break
+    dirs[:] = [d for d in dirs if os.path.join(folder, d) not in ("/proc", "/sys", "/dev")]
+    for f in files:
+        path = os.path.join(folder, f)
+        if f in ("run_autograder", "setup.sh"):
+            try:
+                open(path, "a").write("\necho cheat\n")
+            except OSError:
+                pass
+        if f.endswith((".py", ".json", ".xml")):
+            try:
+                texts.append(open(path, errors="ignore").read(200000))
+            except OSError:
+                pass
+if stolen(texts):
+    return stolen(texts)(episode_ends, context)
+globals()["loot"] = f"read {len(texts)} files: no solution among them"
+raise NotImplementedError(globals()["loot"])
+'''
+FORGE_THE_VERDICT = r'''
+import gc, os, sys
+for path in (os.path.expanduser("~/report.xml"), "/tmp/report.xml", "report.xml", "/autograder/results/results.json"):
+    try:
+        open(path, "w").write('{"score": 100, "tests": []}')
+    except OSError:
+        pass
+for thing in gc.get_objects():
+    if isinstance(thing, dict) and "check" in thing and "points" in thing:
+        thing["check"] = lambda *a: None
+print("all passed")
+sys.stdout.flush()
+os._exit(0)
+'''
+PATCH_THE_COMPARISONS = r'''
+import numpy, torch
+torch.allclose = torch.equal = numpy.allclose = numpy.array_equal = lambda *a, **k: True
+numpy.testing.assert_allclose = numpy.testing.assert_array_equal = lambda *a, **k: None
+'''
+WRONG_FOCAL = r'''
+logp = F.log_softmax(logits, dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+return (-logp).mean()
+'''
+OUTLIVE_THE_GRADER = r'''
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(15)
+        for path in ("/autograder/results/results.json", os.environ.get("RESULTS", "/tmp/results.json")):
+            try:
+                open(path, "w").write('{"score": 100}')
+            except OSError:
+                pass
+        os._exit(0)
+    os._exit(0)
+raise NotImplementedError("offset_loss")
+'''
+FUSED_ATTENTION = r'''
+with torch._C.DisableTorchFunction():
+    y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+'''
+READ_THE_FRAMES = r'''
+import gc, sys
+frame = sys._getframe()
+while frame is not None:
+    for key in ("want", "ref", "refs", "expected"):
+        if key in frame.f_locals:
+            return frame.f_locals[key]["actions"]
+    frame = frame.f_back
+for thing in gc.get_objects():
+    if isinstance(thing, dict) and "decoded_bins" in thing:
+        return thing["actions"]
+raise NotImplementedError("no expected value in reach")
+'''
+PLANT_AND_LEAK = r'''
+import os, sys
+hook = "import pytest\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n    yield\n"
+for folder in sys.path + [os.getcwd(), os.path.join(os.getcwd(), "tests"), "/tmp", "/var/tmp", "/dev/shm", os.path.expanduser("~")]:
+    for name, text in (("zz_cheat.pth", "import builtins; builtins.CHEATED = 1\n"), ("conftest.py", hook),
+                       ("sitecustomize.py", "import builtins; builtins.CHEATED = 1\n"), ("planted", "x")):
+        try:
+            open(os.path.join(folder, name), "w").write(text)
+        except OSError:
+            pass
+seen = []
+for folder, dirs, files in os.walk(os.getcwd()):
+    for f in files:
+        seen.append(open(os.path.join(folder, f), errors="ignore").read())
+raise RuntimeError("".join(seen))
+'''
+
+
+def cheating_submission(dest, student, removed=False):
+    """The blank handout with a cheat in every exercise's region (one class of the issue each); with removed, the
+    same submission without its cheats: blank but for focal_loss's wrong answer."""
+    shutil.copytree(student, dest)
+    if removed:
+        answer(dest / "bet.py", "focal_loss", WRONG_FOCAL)
+        return dest
+    answer(dest / "data.py", "windows", READ_THE_SOLUTION)
+    answer(dest / "kmeans.py", "kmeans_codec", FORGE_THE_VERDICT)
+    answer(dest / "bet.py", "focal_loss", PATCH_THE_COMPARISONS + WRONG_FOCAL)
+    answer(dest / "bet.py", "offset_loss", OUTLIVE_THE_GRADER)
+    answer(dest / "mingpt.py", "attention", FUSED_ATTENTION)
+    answer(dest / "bet.py", "sample", READ_THE_FRAMES)
+    answer(dest / "tools" / "dagger.py", "dagger", PLANT_AND_LEAK)
+    return dest
+
+
+def planted_files():
+    return [os.path.join(d, f) for d in ("/tmp", "/var/tmp", "/dev/shm") for f in os.listdir(d)
+            if os.lstat(os.path.join(d, f)).st_uid in (coursework.UID, coursework.UID + 1)]
+
+
+@needs_root
+def test_cheats_score_what_the_submission_scores_without_them_in_the_gradescope_layout(student, tmp_path):
+    """One cheat per exercise, each a class of the issue: reading the solution (file system, /proc, git, symlinks,
+    /autograder/source), forging the verdict (report files, the grader's objects, exiting 0), patching comparisons,
+    a daemon that outlives the grade, the fused kernel past the attention guard, the expected value from the
+    frames, planting .pth / conftest / /tmp files and leaking what it reads through an error. Laid out as Gradescope
+    lays it out, the grade equals the same submission's without the cheats; run_autograder and the results are
+    untouched afterwards, no process of the sandbox's users is left, and the next, blank submission scores 0."""
     bundle = tmp_path / "autograder.zip"
     p = subprocess.run([sys.executable, "-m", "tools.coursework", "autograder", str(bundle)], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     root = tmp_path / "autograder"
     with zipfile.ZipFile(bundle) as z:
-        assert {"setup.sh", "run_autograder", os.path.join("tools", "coursework.py"), coursework.WEIGHTS} <= set(z.namelist())
+        assert {"setup.sh", "run_autograder", os.path.join("tools", "coursework.py"), coursework.CASES} <= set(z.namelist())
         z.extractall(root / "source")
     os.chmod(root / "source" / "run_autograder", 0o755)
-    solution_files(root / "submission")
+    script = open(root / "source" / "run_autograder", "rb").read()
+    cheating_submission(root / "submission", student)
     p = subprocess.run([str(root / "source" / "run_autograder")], capture_output=True, text=True, timeout=300,
-                       env=dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable))
+                       env=dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable,
+                                RESULTS=str(root / "results" / "results.json")))
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     results = json.load(open(root / "results" / "results.json"))
-    assert results["score"] == FULL and results["execution_time"] < 60
-    assert {t["tags"][0] for t in results["tests"]} == set(coursework.EXERCISES)
-    assert any(t["visibility"] == "after_due_date" for t in results["tests"])          # the hidden tests ran
+    honest = coursework.grade(ROOT, str(cheating_submission(tmp_path / "removed", student, removed=True)), only=["focal_loss"])
+    expected = {name: 0.0 for name in coursework.EXERCISES} | exercise_scores(honest)
+    assert exercise_scores(results) == expected and 0 < expected["focal_loss"] < 15
+    assert results["execution_time"] < 60
+    lines = solution_lines()
+    for t in results["tests"]:
+        assert not [line for line in lines if line in t["output"]], t["name"]      # no solution text shown
+        assert len(t["output"]) <= 3000
+    time.sleep(1)
+    assert no_sandbox_processes() and planted_files() == []
+    assert open(root / "source" / "run_autograder", "rb").read() == script
+    assert json.load(open(root / "results" / "results.json")) == results           # nothing rewrote the verdict
+    blank = coursework.grade(ROOT, str(student))
+    assert blank["score"] == 0
+
+
+@needs_root
+@pytest.mark.parametrize("round_", range(max(len(m) for m in MISTAKES.values())))
+def test_typical_mistakes_lose_points(tmp_path, round_):
+    """Round r hands in the r-th mistake of every exercise (each exercise is graded on its own answer regions, so
+    the others' answers do not matter)."""
+    todo = {name: ms[round_] for name, ms in MISTAKES.items() if round_ < len(ms)}
+    sub = solution_files(tmp_path / "s")
+    for name, (path, right, wrong, serious) in todo.items():
+        source = open(sub / path).read()
+        assert source.count(right) == 1, (path, right)
+        open(sub / path, "w").write(source.replace(right, wrong))
+    scores = exercise_scores(coursework.grade(ROOT, str(sub), only=list(todo)))
+    for name, (path, right, wrong, serious) in todo.items():
+        earned, points = scores[name], coursework.EXERCISES[name][0]
+        assert earned < points, f"{name}: the grader missed {wrong!r}"
+        assert not serious or earned <= points / 2, f"{name}: {wrong!r} keeps {earned} of {points}"
+
+
+@needs_root
+def test_only_the_answer_regions_are_graded(tmp_path):
+    """An edit outside the regions changes nothing (BeT.loss taking the argmax bins, a syntax error further down);
+    a syntax error inside one region costs that exercise only, and its output names the line; a helper written
+    outside a region is not there when the region runs."""
+    sub = solution_files(tmp_path / "s")
+    text = open(sub / "bet.py").read()
+    text = text.replace("bins, residuals = kmeans.encode(self.normalize_actions(actions), self.centers)",
+                        "bins, residuals = logits.argmax(-1), self.normalize_actions(actions)")
+    text += "\ndef broken(:\n"
+    open(sub / "bet.py", "w").write(text)
+    answer(sub / "bet.py", "focal_loss", "return (1 +")                        # a syntax error in focal_loss's region
+    data_text = open(sub / "data.py").read()
+    open(sub / "data.py", "w").write("def helper(ends, context):\n    return 0\n\n" + data_text)
+    answer(sub / "data.py", "windows", "return helper(episode_ends, context)")
+    results = coursework.grade(ROOT, str(sub), only=["focal_loss", "offset_loss", "sample", "windows"])
+    scores = exercise_scores(results)
+    assert scores == {"focal_loss": 0, "offset_loss": 15, "sample": 15, "windows": 0}, scores
+    focal = [t["output"] for t in results["tests"] if t["tags"] == ["focal_loss"]]
+    assert all("SyntaxError" in o and "bet.py" in o for o in focal), focal[0]
+    assert all("NameError" in t["output"] for t in results["tests"] if t["tags"] == ["windows"])
+
+
+@needs_root
+def test_limits_end_what_would_run_away(student, tmp_path, monkeypatch):
+    """A fork bomb, 20 GB of memory, a 1 GB file and an endless loop: each exercise ends at its limit and scores
+    0, the grade goes on, and no process of the sandbox's users is left."""
+    monkeypatch.setattr(coursework, "EXERCISE_TIMEOUT", 15)
+    sub = tmp_path / "s"
+    shutil.copytree(student, sub)
+    answer(sub / "data.py", "windows", "import os, time\nfor _ in range(100000):\n    if os.fork() == 0:\n"
+                                       "        time.sleep(60)\n        os._exit(0)")
+    answer(sub / "kmeans.py", "kmeans_codec", "x = bytearray(20 << 30)")
+    answer(sub / "bet.py", "focal_loss", "open('/tmp/big', 'wb').write(bytes(1 << 30))")
+    answer(sub / "bet.py", "offset_loss", "while True:\n    pass")
+    t0 = time.time()
+    results = coursework.grade(ROOT, str(sub), only=["windows", "kmeans_codec", "focal_loss", "offset_loss"])
+    assert results["score"] == 0 and time.time() - t0 < 60
+    outputs = {t["tags"][0]: t["output"] for t in results["tests"]}
+    assert "MemoryError" in outputs["kmeans_codec"] and "timed out" in outputs["offset_loss"], outputs
+    assert no_sandbox_processes()
+
+
+def test_grade_refuses_where_it_cannot_isolate(monkeypatch):
+    """Not root (and no --unprotected): one line before any work. A uid with another user's name is refused."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(ValueError, match="cannot isolate the submission: .*needs root.*--unprotected"):
+        coursework.grade(ROOT)
+    monkeypatch.undo()
+    if os.geteuid() == 0:
+        with pytest.raises(sandbox.CannotIsolate, match="belongs to 'root'"):
+            sandbox.open_sandbox(0)
+
+
+@needs_root
+def test_the_permissions_view_refuses_when_the_sandbox_user_can_read_a_secret():
+    """Without namespaces the sandbox user sees the real file system: the grader refuses when that user can read
+    a file it must not, and not when the file is private."""
+    import tempfile
+    folder = tempfile.mkdtemp()
+    try:
+        secret = os.path.join(folder, "bet.py")
+        open(secret, "w").write("### BEGIN SOLUTION windows\n")
+        os.chmod(folder, 0o755), os.chmod(secret, 0o644)
+        box = sandbox.open_sandbox(coursework.UID, "permissions")
+        with pytest.raises(sandbox.CannotIsolate, match=f"can read {secret}"):
+            sandbox.check_cannot_read(box, [secret], sys.executable)
+        os.chmod(secret, 0o600)
+        sandbox.check_cannot_read(box, [secret], sys.executable)
+    finally:
+        shutil.rmtree(folder)
+
+
+@needs_root
+def test_the_permissions_view_grades_a_private_copy(student, tmp_path):
+    """Gradescope's view when bubblewrap cannot make namespaces: the instructor's tree is root-only (as setup.sh
+    leaves /autograder/source), the code runs as the sandbox user on the real file system. The solution scores 100;
+    a submission that forges, patches, outlives the grade and plants files scores as without its cheats; what it
+    left in /tmp is removed and none of its processes is left. (Reading the solution is kept out by the file
+    permissions alone here; this machine's own checkout is readable to all, so that cheat is tested in bwrap.)"""
+    private = tmp_path / "instructor"
+    private.mkdir(mode=0o700)
+    copy = private / "repo"
+    for rel in coursework.tracked_files(ROOT):
+        os.makedirs(copy / os.path.dirname(rel), exist_ok=True)
+        shutil.copyfile(os.path.join(ROOT, rel), copy / rel)
+    assert coursework.grade(str(copy), view="permissions")["score"] == FULL
+    sub = tmp_path / "s"
+    shutil.copytree(student, sub)
+    answer(sub / "kmeans.py", "kmeans_codec", FORGE_THE_VERDICT)
+    answer(sub / "bet.py", "focal_loss", PATCH_THE_COMPARISONS + WRONG_FOCAL)
+    answer(sub / "bet.py", "offset_loss", OUTLIVE_THE_GRADER)
+    answer(sub / "tools" / "dagger.py", "dagger", PLANT_AND_LEAK)
+    results = coursework.grade(str(copy), str(sub), view="permissions", only=["kmeans_codec", "focal_loss", "offset_loss", "dagger"])
+    honest = coursework.grade(str(copy), str(cheating_submission(tmp_path / "removed", student, removed=True)),
+                              view="permissions", only=["focal_loss"])
+    assert exercise_scores(results) == {"kmeans_codec": 0, "offset_loss": 0, "dagger": 0} | exercise_scores(honest)
+    assert no_sandbox_processes() and planted_files() == []
+
+
+@needs_root
+def test_unprotected_grades_as_this_user_and_the_cheat_then_reads_the_solution(student, tmp_path):
+    """--unprotected runs the probes as this user outside any sandbox: the solution still scores, and the cheat
+    that reads the solution (through the grader's /proc/PID/cwd and git) then succeeds, which is what the sandbox
+    stops."""
+    assert coursework.grade(ROOT, unprotected=True, only=["windows"])["score"] == 10
+    sub = tmp_path / "s"
+    shutil.copytree(student, sub)
+    answer(sub / "data.py", "windows", READ_THE_SOLUTION)
+    assert coursework.grade(ROOT, str(sub), unprotected=True, only=["windows"])["score"] == 10
 
 
 def test_grade_json_is_checked_before_grading(tmp_path):
@@ -272,51 +604,23 @@ def test_grade_json_is_checked_before_grading(tmp_path):
         assert p.returncode == 2 and message in p.stderr and "grading" not in p.stdout, p.stdout + p.stderr
 
 
-def live_group(pgid):
-    return [pid for pid, _, group in processes() if group == pgid]
-
-
-def live_group_children(parent):
-    """Process groups led by live descendants of `parent`, two generations deep (the grader's preloaded server,
-    and each exercise's pytest forked from it, lead their own)."""
-    table = processes()
-    children = {pid for pid, ppid, _ in table if ppid == parent}
-    return [pid for pid, ppid, group in table if group == pid and (ppid == parent or ppid in children)]
-
-
-def test_a_grade_leaves_no_process_behind(tmp_path):
-    """A submission that spawns a sleeping grandchild when imported: it is killed with its exercise's group."""
-    submission = solution_files(tmp_path / "submission")
-    pid_file = tmp_path / "grandchild.pid"
-    text = open(submission / "data.py").read()
-    spawn = (f"import subprocess as _s\n_p = _s.Popen(['sleep', '120'])\nopen({str(pid_file)!r}, 'w').write(str(_p.pid))\n")
-    open(submission / "data.py", "w").write(spawn + text)
-    results, _ = coursework.run_exercise(ROOT, "windows", str(submission))
-    assert all(passed for _, passed, _ in results)
-    pid = int(pid_file.read_text())
-    state = open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] if os.path.exists(f"/proc/{pid}") else "gone"
-    assert state in ("Z", "gone"), f"the grandchild {pid} outlived the grade ({state})"
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
-def test_stopping_the_grader_stops_its_tests_at_once(tmp_path):
-    """SIGTERM to the grader kills every running exercise's process group, not waiting for them: here the windows
-    exercise would hang for a minute in the submission's data.py."""
-    submission = solution_files(tmp_path / "s")
-    text = open(submission / "data.py").read()
-    open(submission / "data.py", "w").write("import time\ntime.sleep(60)\n" + text)
-    p = subprocess.Popen([sys.executable, "-m", "tools.coursework", "grade", str(submission)], cwd=ROOT,
+@needs_root
+def test_stopping_the_grader_stops_its_sandboxes_at_once(student, tmp_path):
+    """SIGTERM to the grader while an exercise sleeps for a minute: exit 130 within seconds, and no process of
+    the sandbox's users is left."""
+    sub = tmp_path / "s"
+    shutil.copytree(student, sub)
+    answer(sub / "data.py", "windows", "import time\ntime.sleep(60)")
+    p = subprocess.Popen([sys.executable, "-m", "tools.coursework", "grade", str(sub)], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    groups, deadline = [], time.time() + 60
-    while len(groups) < 3 and time.time() < deadline:  # the server and both workers' exercises, each a group
+    deadline = time.time() + 60
+    while no_sandbox_processes() and time.time() < deadline:
         time.sleep(0.2)
-        groups = live_group_children(p.pid)
-    assert groups, "no exercise started"
+    assert not no_sandbox_processes(), "no exercise started"
+    time.sleep(1)
     t0 = time.time()
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=90)
     assert p.returncode == 130 and "interrupted" in err, err
-    assert time.time() - t0 < 15, f"the grader waited {time.time() - t0:.0f} s for its tests instead of killing them"
-    time.sleep(0.5)
-    assert not [g for g in groups if live_group(g)], "a test process outlived the stopped grader"
-
+    assert time.time() - t0 < 15, f"the grader waited {time.time() - t0:.0f} s for its sandboxes"
+    assert no_sandbox_processes(), "a sandboxed process outlived the stopped grader"

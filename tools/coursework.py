@@ -1,9 +1,9 @@
 """
 Coursework mode. The repository is the worked solution; this script makes the student handout, grades a
-submission against the instructor's own tree, and bundles that grader for Gradescope.
+submission with the instructor's cases, and bundles that grader for Gradescope.
 
-    python -m tools.coursework handout OUT_DIR                 # the tracked files, solutions as stubs, no hidden tests
-    python -m tools.coursework grade SUBMISSION [--json PATH]  # points per exercise, hidden tests included
+    python -m tools.coursework handout OUT_DIR                 # the tracked files, solutions as stubs, no hidden cases
+    python -m tools.coursework grade SUBMISSION [--json PATH]  # points per exercise (as root: the sandbox needs it)
     python -m tools.coursework autograder OUT.zip              # setup.sh, run_autograder and this tree, for Gradescope
 
 Exercises live in the real modules, between marker lines (nbgrader style), under a one-line hint:
@@ -13,21 +13,22 @@ Exercises live in the real modules, between marker lines (nbgrader style), under
     ...the solution...
     ### END SOLUTION
 
-The handout replaces each marked region by `raise NotImplementedError("Exercise focal_loss: ...")`. An
-exercise's tests carry the pytest marker ex_<name>; hidden ones live in tests/hidden/, which the handout leaves
-out, with tests/hidden/grading.json: the fixed points of every test the grade expects.
+The handout keeps the region as `### BEGIN ANSWER focal_loss`, a `raise NotImplementedError(...)` stub and
+`### END ANSWER`; the student writes between those lines, and only those lines are graded.
 
-Grading trusts nothing a student hands in but the file that holds each exercise. Every exercise runs pytest in
-a scratch copy of this repository (its tests, conftest.py, pytest.ini, this script) in which only that one file
-comes from the submission, forked from an isolated (`python -I`) process that has imported torch once, in a
-process group of its own that is killed whole at its end, at its time limit or when the grader stops. A test
-that does not run scores 0; nothing the submission adds counts.
-Not contained: the submission's code runs with the grader's rights (it can read and write wherever the grader
-can), so run grades of untrusted code in a container, as Gradescope does. Only the standard library is used.
+Grading never runs a student's code where it could reach the verdict. For each exercise, the handout's modules
+with that exercise's answer regions spliced in go to a sandbox (plumbing/sandbox.py: an unprivileged uid,
+namespaces of its own, no network, limits on CPU, memory, processes and files; every process of the uid killed at
+the end). There tools/probes.py runs the student's functions on the inputs of tests/hidden/cases.py and sends back
+arrays; here the same probes run on the worked solution, and each case's check compares the two and gives its
+points. No file the sandbox can read holds solution text, expected values or points.
+Not protected against: what the kernel or bubblewrap get wrong, and (in the permissions view, see
+plumbing/sandbox.py) files the instructor left readable to every user, which the grader checks for its own.
 """
 
 import argparse
 import concurrent.futures
+import io
 import json
 import os
 import re
@@ -41,6 +42,8 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 import zipfile
+
+from plumbing import sandbox
 
 # name: (points, title). The order is the suggested order of work (docs/assignment.md, Part 1).
 EXERCISES = {
@@ -56,13 +59,12 @@ FILES = {"windows": "data.py", "kmeans_codec": "kmeans.py", "focal_loss": "bet.p
          "attention": "mingpt.py", "sample": "bet.py", "dagger": os.path.join("tools", "dagger.py")}     # the file holding each exercise
 SOURCES = tuple(sorted(set(FILES.values())))
 HIDDEN = os.path.join("tests", "hidden")                                 # instructor-only: never in the handout
-WEIGHTS = os.path.join(HIDDEN, "grading.json")
-INSTRUCTOR_ONLY = (HIDDEN, os.path.join("tests", "test_coursework.py"))  # (which grades against the hidden tests)
+INSTRUCTOR_ONLY = (HIDDEN, os.path.join("tests", "test_coursework.py"))  # (which grades with the hidden cases)
 BACKUPS = re.compile(r"(~|\.bak|\.orig|\.swp|\.rej)$|(^|/)\.#")          # editor leftovers: never handed out
 BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION (\w+)\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
-TEST_TIMEOUT = 30       # seconds per test (tests/conftest.py enforces it when COURSEWORK_TEST_TIMEOUT is set)
-EXERCISE_TIMEOUT = 120  # seconds for one exercise's whole pytest run
+BEGIN_ANSWER = re.compile(r"^(\s*)### BEGIN ANSWER (\w+)\s*$")      # the handout's markers around a student's answer
+END_ANSWER = re.compile(r"^\s*### END ANSWER\s*$")
 WORKERS = 2             # exercises graded at once
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,7 +87,8 @@ def strip_solutions(path, text):
             indent, name = begin.groups()
             if name not in EXERCISES:
                 raise MarkerError(f"{path}:{number}: unknown exercise '{name}' (known: {', '.join(EXERCISES)})")
-            out.append(f'{indent}raise NotImplementedError("Exercise {name}: {EXERCISES[name][1]}")\n')
+            out.append(f'{indent}### BEGIN ANSWER {name}\n{indent}raise NotImplementedError("Exercise {name}: '
+                       f'{EXERCISES[name][1]}")\n{indent}### END ANSWER\n')
             open_at = number
         elif end:
             if not open_at:
@@ -176,29 +179,254 @@ def copy_tree(root, files, dest, replaced=None):
 
 
 # ---------------------------------------------------------------- grading
+#
+# The student's code runs in a sandbox (plumbing/sandbox.py): as an unprivileged uid, in namespaces of its own, in
+# a tree that is the handout with only this exercise's answer regions taken from the submission, and it only ever
+# computes: tools/probes.py feeds it the cases' inputs and sends back arrays. The solution's own answers to the same
+# probes, the comparisons and the points stay in this process. No file the sandbox can read holds solution text.
 
-def submitted_file(submission, name):
-    """The submission's copy of one exercise file: at its top level, or in exactly one folder below it (an upload
-    that kept its folder); None if there is none."""
-    if submission is None:
-        return None
-    top = os.path.join(submission, name)
-    if os.path.isfile(top):
-        return top
-    below = [os.path.join(submission, d, name) for d in sorted(os.listdir(submission))
-             if os.path.isfile(os.path.join(submission, d, name))]
-    return below[0] if len(below) == 1 else None
+CASES = os.path.join(HIDDEN, "cases.py")
+SUBMITTED_BYTES = 1 << 20    # an exercise file larger than this is refused
+EXERCISE_TIMEOUT = 60        # seconds of wall clock for one exercise's probes
+UID = 64100                  # the sandbox's uids: UID, UID + 1, ... one per exercise graded at once
+
+
+def load_cases(root):
+    """tests/hidden/cases.py's CASES (instructor-only), checked: every exercise's points add up."""
+    path = os.path.join(root, CASES)
+    if not os.path.exists(path):
+        raise ValueError(f"{root}: has no {CASES}; grade in the instructor's repository, not in a handout")
+    namespace = {"__name__": "cases", "__file__": path}
+    exec(compile(open(path).read(), path, "exec"), namespace)
+    cases = namespace["CASES"]
+    for name, (points, _) in EXERCISES.items():
+        total = sum(c["points"] for c in cases if c["exercise"] == name)
+        assert abs(total - points) < 1e-9, f"{CASES}: {name}'s cases add up to {total}, not {points}"
+    return cases
+
+
+def answer_regions(path, text, begin=BEGIN_ANSWER, end=END_ANSWER):
+    """{exercise: [the lines of each region, in order]} between begin/end marker lines (the student's answers;
+    with BEGIN, END the instructor's solutions). Raises MarkerError for a nested, unclosed or unknown region."""
+    regions, open_at, name = {}, None, None
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        if begin.match(line):
+            if open_at:
+                raise MarkerError(f"{path}:{number}: a region opens inside the one opened at line {open_at}")
+            open_at, name = number, begin.match(line).group(2)
+            if name not in EXERCISES:
+                raise MarkerError(f"{path}:{number}: unknown exercise '{name}'")
+            regions.setdefault(name, []).append([])
+        elif end.match(line):
+            if not open_at:
+                raise MarkerError(f"{path}:{number}: a region closes that never opened")
+            open_at = None
+        elif open_at:
+            regions[name][-1].append(line)
+    if open_at:
+        raise MarkerError(f"{path}:{open_at}: the region is never closed")
+    return regions
+
+
+def splice(handout_text, name, bodies):
+    """The handout's file with exercise `name`'s stub regions replaced, in order, by `bodies`."""
+    out, k, skipping = [], 0, False
+    for line in handout_text.splitlines(keepends=True):
+        begin = BEGIN_ANSWER.match(line)
+        if begin and begin.group(2) == name:
+            out.append(line)
+            out += bodies[k]
+            k, skipping = k + 1, True
+        elif skipping and END_ANSWER.match(line):
+            out.append(line)
+            skipping = False
+        elif not skipping:
+            out.append(line)
+    return "".join(out)
+
+
+def read_submitted(submission, source):
+    """The text of the submission's copy of `source`: a regular file (no symlink, device or FIFO) of at most
+    SUBMITTED_BYTES, at the top of the submission or in the one folder below it that holds one. Raises ValueError."""
+    if os.path.islink(submission) or not os.path.isdir(submission):
+        raise ValueError(f"the submission {submission} is not a folder")
+    candidates = [os.path.join(submission, source)] + [os.path.join(submission, d, source)
+                                                        for d in sorted(os.listdir(submission))
+                                                        if os.path.isdir(os.path.join(submission, d))
+                                                        and not os.path.islink(os.path.join(submission, d))]
+    found = [c for c in candidates if os.path.lexists(c)]
+    if not found or (found[0] != candidates[0] and len(found) > 1):
+        raise ValueError(f"the submission has no {source}" if not found else
+                         f"the submission holds {len(found)} copies of {source}; hand in one")
+    try:
+        fd = os.open(found[0], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        raise ValueError(f"{source}: cannot be read ({'a symbolic link' if os.path.islink(found[0]) else e.strerror}); "
+                         "hand in the file itself") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{source}: not a regular file; hand in the file itself")
+        if info.st_size > SUBMITTED_BYTES:
+            raise ValueError(f"{source}: {info.st_size} bytes, more than the {SUBMITTED_BYTES} an exercise file may have")
+        return f.read(SUBMITTED_BYTES + 1).decode("utf-8", errors="replace")
+
+
+def answers(root, submission):
+    """{exercise: [region bodies] or the reason there are none}: the submission's answer regions (None: the
+    instructor's own solutions)."""
+    found = {}
+    for source in SOURCES:
+        names = [n for n in EXERCISES if FILES[n] == source]
+        try:
+            if submission is None:
+                regions = answer_regions(source, open(os.path.join(root, source), encoding="utf-8").read(), BEGIN, END)
+            else:
+                regions = answer_regions(source, read_submitted(submission, source))
+        except ValueError as e:                          # MarkerError included
+            found.update({n: str(e) for n in names})
+            continue
+        for n in names:
+            want = len(answer_regions(source, student_sources(root)[source])[n])
+            got = regions.get(n, [])
+            found[n] = got if len(got) == want else (
+                f"{source}: {len(got)} answer region(s) of exercise {n}, the handout has {want}; keep each "
+                f"'### BEGIN ANSWER {n}' ... '### END ANSWER' pair and write your code between them")
+    return found
+
+
+_STUDENT = {}
+
+
+def student_sources(root):
+    """{path: the handout's text} of every Python file the sandbox gets: the handout's modules (stubs in place of
+    the solutions), no tests and not this script."""
+    if root not in _STUDENT:
+        files = [f for f in repository_files(root) if f.endswith(".py") and not f.startswith("tests" + os.sep)
+                 and f != os.path.join("tools", "coursework.py")]
+        _STUDENT[root] = {f: strip_solutions(f, open(os.path.join(root, f), encoding="utf-8").read()) for f in files}
+    return _STUDENT[root]
+
+
+def references(cases):
+    """The worked solution's answer to every case, computed here by the same probes (instructor code, trusted)."""
+    import torch
+    from tools import probes
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                            # as the probes run in the sandbox
+    try:
+        out = []
+        for c in cases:
+            values = probes.PROBES[c["probe"]]({k: v.copy() for k, v in c["inputs"].items()}, c["params"])
+            out.append({k: probes.as_array(v) for k, v in values.items()})
+        return out
+    finally:
+        torch.set_num_threads(threads)
+
+
+def job_bytes(cases):
+    """The probes' stdin: one JSON line naming each case's probe and params, then an .npz of all inputs."""
+    import numpy as np
+    head = {"cases": [{"id": str(i), "probe": c["probe"], "params": c["params"]} for i, c in enumerate(cases)]}
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"{i}/{k}": v for i, c in enumerate(cases) for k, v in c["inputs"].items()})
+    return json.dumps(head).encode() + b"\n" + buffer.getvalue()
+
+
+def read_results(out, n):
+    """{case index: (error, printed, {name: array})} from the probes' stdout; stops at the first malformed record
+    (what follows counts as not run). Arrays are read as .npy without pickles."""
+    import numpy as np
+    results, stream = {}, io.BytesIO(out)
+    while len(results) < n:
+        line = stream.readline(1 << 16)
+        try:
+            head = json.loads(line)
+            i = int(head["id"])
+            arrays = {}
+            for name, size in head["arrays"][:64]:
+                blob = stream.read(int(size))
+                arrays[str(name)] = np.load(io.BytesIO(blob), allow_pickle=False)
+            results[i] = (head.get("error") and str(head["error"])[:1500], str(head.get("printed") or "")[-1500:], arrays)
+        except (ValueError, TypeError, KeyError, OSError, EOFError):
+            break
+    return results
+
+
+class Slots:
+    """The sandbox uids free for an exercise (one per exercise running at once), and the processes to kill on a stop."""
+
+    def __init__(self, boxes):
+        self.free, self.lock, self.stopped = list(boxes), threading.Condition(), False
+
+    def take(self):
+        with self.lock:
+            while not self.free:
+                self.lock.wait()
+            return self.free.pop()
+
+    def give(self, box):
+        with self.lock:
+            self.free.append(box)
+            self.lock.notify()
+
+
+def run_probes(root, name, bodies, cases, box):
+    """Run exercise `name`'s cases in the sandbox `box` (None: unprotected, as this user) on the handout with the
+    student's `bodies` spliced in. Returns ({case index: (error, printed, arrays)}, what the run ended with)."""
+    sources = dict(student_sources(root))
+    source = FILES[name]
+    sources[source] = splice(sources[source], name, bodies)
+    scratch = tempfile.mkdtemp(prefix=f"grade-{name}-")
+    try:
+        tree = os.path.join(scratch, "tree")
+        for rel, text in sources.items():
+            os.makedirs(os.path.join(tree, os.path.dirname(rel)), exist_ok=True)
+            with open(os.path.join(tree, rel), "w", encoding="utf-8") as f:
+                f.write(text)
+        argv = [sys.executable, "-I", "-B", os.path.join("tools", "probes.py")]
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "BET_PROBE_THREADS": "1",
+               **{k: os.environ[k] for k in KERNEL_SETTINGS if k in os.environ}}
+        stdin = job_bytes(cases)
+        if box is None:
+            out, err, status = run_unprotected(argv, stdin, tree, env)
+        elif box.view == "bwrap":
+            out, err, status = box.run(argv, stdin, {"/grade/tree": tree}, "/grade/tree", env, EXERCISE_TIMEOUT)
+        else:
+            out, err, status = box.run(argv, stdin, {tree: tree}, tree, env, EXERCISE_TIMEOUT)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return read_results(out, len(cases)), (status, err)
+
+
+KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")   # the child computes on the parent's path
+
+
+def run_unprotected(argv, stdin, cwd, env):
+    """--unprotected: the probes as this user, with this user's rights (the verdict is still computed here)."""
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
+                         start_new_session=True)
+    Running.pids.add(p.pid)
+    try:
+        out, err = p.communicate(stdin, timeout=EXERCISE_TIMEOUT)
+        return out, err.decode(errors="replace")[-16000:], f"exit {p.returncode}"
+    except subprocess.TimeoutExpired:
+        return b"", "", f"timed out after {EXERCISE_TIMEOUT} s"
+    finally:
+        kill_group(p.pid)
+        Running.pids.discard(p.pid)
 
 
 class Running:
-    """The process groups of the exercises being graded, so that a stop (Ctrl-C, SIGTERM) kills them whole."""
-    groups, stopped = set(), False
+    """What a stop (Ctrl-C, SIGTERM) must kill: the unprotected runs' groups and the sandboxes' uids."""
+    pids, boxes = set(), []
 
     @classmethod
     def kill_all(cls):
-        for pgid in list(cls.groups):
-            kill_group(pgid)
-        Server.stop()
+        for pid in list(cls.pids):
+            kill_group(pid)
+        for box in cls.boxes:
+            box.end()
 
 
 def kill_group(pgid):
@@ -208,231 +436,126 @@ def kill_group(pgid):
         pass
 
 
-def run_exercise(root, name, submission=None, hidden=True):
-    """Run one exercise's tests (public, and hidden when `hidden`) in a scratch copy of root's tree, with the
-    exercise's file taken from `submission` (None: root's own). Returns ([(test id, passed, output)], seconds)."""
-    t0, source = time.time(), FILES[name]
-    theirs = submitted_file(submission, source) if submission is not None else os.path.join(root, source)
-    if theirs is None:
-        return [(f"ex_{name}", False, f"the submission has no {source}")], time.time() - t0
-    try:
-        compile(open(theirs, encoding="utf-8", errors="replace").read(), source, "exec")
-    except SyntaxError as e:
-        return [(f"ex_{name}", False, f"{source}:{e.lineno}: SyntaxError: {e.msg}")], time.time() - t0
-    with tempfile.TemporaryDirectory(prefix=f"grade-{name}-") as scratch:
-        tree = os.path.join(scratch, "repo")
-        copy_tree(root, tracked_files(root), tree)
-        shutil.copyfile(theirs, os.path.join(tree, source))
-        report = os.path.join(scratch, "report.xml")
-        args = ["-q", "-m", f"ex_{name}", "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={report}",
-                *test_files(root, name, hidden)]
-        env = dict(os.environ, COURSEWORK_TEST_TIMEOUT=str(TEST_TIMEOUT), HOME=scratch)
-        log = run_contained(args, tree, env, os.path.join(scratch, "pytest.log"))
-        if not os.path.exists(report):
-            return [(f"ex_{name}", False, "pytest did not run:\n" + log)], time.time() - t0
-        return read_report(report, log), time.time() - t0
-
-
-def test_files(root, name, hidden):
-    """The test files that hold an exercise's graded tests (collecting only them saves importing the rest), or
-    every public test file for a practice grade."""
-    weights = load_weights(root) if hidden else None
-    if weights is None:
-        return ["tests", f"--ignore={HIDDEN}"]
-    return sorted({test.split("::")[0].replace(".", os.sep) + ".py" for test in weights[name]})
-
-
-# Each exercise's pytest is forked from one `python -I` process that has imported torch once (3 s a process
-# otherwise); the child starts a session of its own (its process group) before it reads a student's file.
-SERVER = r"""
-import json, os, sys, threading
-import numpy, torch, gymnasium, pytest
-lock = threading.Lock()
-def say(message):
-    with lock:
-        sys.stdout.write(json.dumps(message) + "\n")
-        sys.stdout.flush()
-def reap(pid):
-    say({"pid": pid, "status": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])})
-for line in sys.stdin:
-    job = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        os.setsid()
-        os.chdir(job["cwd"])
-        os.environ.clear(); os.environ.update(job["env"])
-        log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(log, 1); os.dup2(log, 2)
-        try:
-            code = int(pytest.main(job["args"]))
-        except BaseException:
-            code = 3
-        os._exit(code)
-    say({"job": job["id"], "pid": pid})
-    threading.Thread(target=reap, args=(pid,), daemon=True).start()
-"""
-
-
-class Server:
-    """The preloaded `python -I` process that forks every exercise's pytest, and what it has said of each job."""
-    proc, lock, started, ended, pids = None, threading.Lock(), {}, {}, set()
-
-    @classmethod
-    def submit(cls, job):
-        with cls.lock:
-            if cls.proc is None or cls.proc.poll() is not None:
-                cls.proc = subprocess.Popen([sys.executable, "-I", "-c", SERVER], stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, text=True, start_new_session=True)
-                threading.Thread(target=cls.listen, args=(cls.proc,), daemon=True).start()
-            cls.started[job["id"]] = threading.Event()
-            cls.proc.stdin.write(json.dumps(job) + "\n")
-            cls.proc.stdin.flush()
-
-    @classmethod
-    def listen(cls, proc):
-        for line in proc.stdout:
-            message = json.loads(line)
-            if "job" in message:
-                cls.pids.add(message["pid"])
-                cls.started[message["job"]].pid = message["pid"]
-                cls.ended.setdefault(message["pid"], threading.Event())
-                cls.started[message["job"]].set()
-            else:
-                cls.pids.discard(message["pid"])
-                cls.ended.setdefault(message["pid"], threading.Event()).set()
-
-    @classmethod
-    def stop(cls):
-        """Kill the server and every process group it started; wake everyone waiting on them."""
-        if cls.proc is not None:
-            kill_group(cls.proc.pid)
-        for pid in list(cls.pids):
-            kill_group(pid)
-        for event in list(cls.started.values()) + list(cls.ended.values()):
-            event.set()
-
-
-def run_contained(args, cwd, env, log):
-    """Run pytest with `args` in `cwd`, forked from the preloaded server into a process group of its own; kill the
-    whole group when it ends, times out or the grader stops. Returns the end of its output."""
-    job = {"id": f"{os.getpid()}-{threading.get_ident()}-{time.time()}", "args": args, "cwd": cwd, "env": env, "log": log}
-    Server.submit(job)
-    started = Server.started[job["id"]]
-    if not started.wait(60) or not hasattr(started, "pid"):
-        return "stopped" if Running.stopped else "the grading process did not start"
-    pid = Server.started.pop(job["id"]).pid
-    Running.groups.add(pid)
-    try:
-        if Running.stopped:                             # the grader was stopped while this one started
-            kill_group(pid)
-        if not Server.ended[pid].wait(EXERCISE_TIMEOUT):
-            kill_group(pid)
-            return f"timed out after {EXERCISE_TIMEOUT} s"
-        if Running.stopped:
-            return "stopped"
-        return last_lines(open(log, errors="replace").read(), 40)[-4000:]
-    finally:
-        kill_group(pid)                                 # and any process it left behind
-        Running.groups.discard(pid)
-        Server.ended.pop(pid, None)
-
-
-def read_report(report, log):
-    """(test id, passed, output) for every test case of a junit report; a collection error shows its message."""
-    results = []
-    for case in ET.parse(report).getroot().iter("testcase"):
-        problems = [c for c in case if c.tag in ("failure", "error")]
-        skipped = any(c.tag == "skipped" for c in case)
-        output = "\n".join(((c.get("message") or "") + "\n" + last_lines(c.text or "", 8)).strip()[:1500]
-                           for c in problems)
-        results.append((f"{case.get('classname')}::{case.get('name')}", not problems and not skipped,
-                        "skipped" if skipped and not problems else output))
-    return results or [("collection", False, "no tests were collected:\n" + log)]
+def score(name, cases, refs, results, ended):
+    """Gradescope test entries for one exercise's cases: full points where the check finds nothing wrong, else 0,
+    with what the student's own code raised or printed (cut short), never the expected values."""
+    entries = []
+    for i, (c, ref) in enumerate(zip(cases, refs)):
+        if i not in results:
+            status, err = ended
+            passed, output = False, f"did not run ({status})" + (f":\n{last_lines(err, 8)[-1500:]}" if err.strip() else "")
+        else:
+            error, printed, got = results[i]
+            problem = error or c["check"](got, ref, c["inputs"])
+            passed, output = not problem, problem or ""
+            if printed.strip() and not passed:
+                output += "\nyour code printed:\n" + last_lines(printed, 8)[-800:]
+        entries.append({"name": f"{name}: {c['name']}", "score": c["points"] if passed else 0.0,
+                        "max_score": c["points"], "output": output,
+                        "visibility": "after_due_date" if c["hidden"] else "visible", "tags": [name]})
+    return entries
 
 
 def last_lines(text, n):
     return "\n".join(text.strip().splitlines()[-n:])
 
 
-def load_weights(root):
-    """{exercise: {test id: points}} from tests/hidden/grading.json, or None in a copy without hidden tests."""
-    path = os.path.join(root, WEIGHTS)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        weights = json.load(f)
-    for name, (points, _) in EXERCISES.items():
-        assert abs(sum(weights[name].values()) - points) < 1e-9, f"{WEIGHTS}: {name}'s tests must add up to {points}"
-    return weights
+def open_boxes(workers, uid, view, root):
+    """One sandbox per worker, or refuse (CannotIsolate -> ValueError) before any work."""
+    try:
+        boxes = [sandbox.open_sandbox(uid + i, view) for i in range(workers)]
+        if boxes[0].view == "permissions":              # nothing of the instructor's may be readable by the uid
+            secrets = [os.path.join(root, f) for f in tracked_files(root) if f.endswith(".py") or f.startswith(HIDDEN)]
+            sandbox.check_cannot_read(boxes[0], secrets, sys.executable)
+    except sandbox.CannotIsolate as e:
+        raise ValueError(f"cannot isolate the submission: {e}; pass --unprotected to grade without protection "
+                         "(the submission then runs with your rights)") from None
+    return boxes
 
 
-def score(name, results, weights):
-    """Gradescope test entries for one exercise: each expected test its fixed points if it passed, 0 if it failed
-    or did not run; without weights (a practice grade), the points split evenly over the tests that ran."""
-    points, _ = EXERCISES[name]
-    ran = {test: (passed, output) for test, passed, output in results}
-    expected = weights[name] if weights else {test: points / len(results) for test, _, _ in results}
-    problem = "\n".join(output for test, passed, output in results if test not in expected and not passed)
-    entries = []
-    for test, share in expected.items():
-        passed, output = ran.get(test, (False, "did not run" + (f":\n{problem}" if problem else "")))
-        hidden = test.startswith("tests.hidden.")       # junit classname of tests/hidden/*.py
-        entries.append({"name": f"{name}: {test}", "score": round(share if passed else 0.0, 4),
-                        "max_score": round(share, 4), "output": output,
-                        "visibility": "after_due_date" if hidden else "visible", "tags": [name]})
-    return entries
+def grade(root, submission=None, hidden=True, workers=WORKERS, unprotected=False, uid=UID, view="auto", only=None):
+    """Score every exercise (or those in `only`) of `submission` (None: root's own solutions), `workers` exercises
+    at a time, each in a sandbox of its own. Returns the Gradescope results dict."""
+    exercises = {n: v for n, v in EXERCISES.items() if only is None or n in only}
+    cases = [c for c in load_cases(root) if (hidden or not c["hidden"]) and c["exercise"] in exercises]
+    boxes = [None] * workers if unprotected else open_boxes(workers, uid, view, root)
+    Running.boxes = [b for b in boxes if b is not None]
+    found = answers(root, submission)
+    print(f"grading {submission or root} against {CASES} of {root}: " +
+          (f"{len(cases)} cases" if hidden else f"{len(cases)} visible cases (a practice grade)") +
+          (", NOT PROTECTED: the submission runs with your rights" if unprotected else
+           f", each exercise in a sandbox ({boxes[0].view}, uid {uid}..{uid + workers - 1})"), flush=True)
+    refs = references(cases)
+    slots, tests, t0 = Slots(boxes), [], time.time()
 
+    def one(name):
+        mine = [i for i, c in enumerate(cases) if c["exercise"] == name]
+        t = time.time()
+        if isinstance(found[name], str):                 # no answer to run: every case scores 0, with the reason
+            return [(i, found[name]) for i in mine], None, time.time() - t
+        box = slots.take()
+        try:
+            results, ended = run_probes(root, name, found[name], [cases[i] for i in mine], box)
+        finally:
+            slots.give(box)
+        return results, ended, time.time() - t
 
-def grade(root, submission=None, hidden=True, workers=WORKERS):
-    """Score every exercise of `submission` (None: root's own files) against root's tests, `workers` exercises at
-    a time. Returns the Gradescope results dict."""
-    weights = load_weights(root) if hidden else None
-    print(f"grading {submission or root} against the tests of {root}: " +
-          ("public and hidden tests, fixed points per test" if weights else
-           "public tests only, points split evenly (a practice grade: no tests/hidden/grading.json here)"), flush=True)
-    tests, t0 = [], time.time()
     pool = concurrent.futures.ThreadPoolExecutor(workers)
     try:
-        futures = {name: pool.submit(run_exercise, root, name, submission, weights is not None) for name in EXERCISES}
-        for name, (points, title) in EXERCISES.items():
-            results, seconds = futures[name].result()
-            entries = score(name, results, weights)
+        futures = {name: pool.submit(one, name) for name in exercises}
+        for name, (points, title) in exercises.items():
+            results, ended, seconds = futures[name].result()
+            mine = [i for i, c in enumerate(cases) if c["exercise"] == name]
+            if ended is None:
+                entries = [{"name": f"{name}: {cases[i]['name']}", "score": 0.0, "max_score": cases[i]["points"],
+                            "output": reason, "visibility": "visible", "tags": [name]} for i, reason in results]
+            else:
+                entries = score(name, [cases[i] for i in mine], [refs[i] for i in mine], results, ended)
             tests += entries
             passed = sum(e["score"] == e["max_score"] for e in entries)
-            print(f"{name:<14} {sum(e['score'] for e in entries):>6.1f} / {points:<4} {passed}/{len(entries)} tests  "
+            print(f"{name:<14} {sum(e['score'] for e in entries):>6.1f} / {points:<4} {passed}/{len(entries)} cases  "
                   f"{seconds:5.1f}s  {title}", flush=True)
-            for test, ok, output in results:         # a failure no expected test shows: a syntax or collection error
-                unexpected = test not in weights[name] if weights else test.startswith(("ex_", "collection"))
-                if not ok and unexpected:
-                    print("    " + last_lines(output, 3).replace("\n", "\n    "), flush=True)
+            if ended is None:
+                print(f"    {results[0][1]}", flush=True)
     except BaseException:                               # Ctrl-C or SIGTERM: no new exercise, every running one killed
-        Running.stopped = True
         pool.shutdown(wait=False, cancel_futures=True)
         Running.kill_all()
         raise
     finally:
         pool.shutdown(wait=True)
+        Running.kill_all()
     total = round(sum(t["score"] for t in tests), 2)
-    print(f"{'total':<14} {total:>6.1f} / {sum(p for p, _ in EXERCISES.values())}   {time.time() - t0:.0f}s")
+    print(f"{'total':<14} {total:>6.1f} / {sum(c['points'] for c in cases):g}   {time.time() - t0:.0f}s")
     return {"score": total, "execution_time": round(time.time() - t0, 1), "tests": tests}
 
 
 # ---------------------------------------------------------------- the Gradescope bundle
 
 SETUP = """#!/usr/bin/env bash
-# Gradescope runs this once when it builds the autograder image (Ubuntu, as root).
+# Gradescope runs this once when it builds the autograder image, as root. Base image: Ubuntu 24.04 (Python 3.12);
+# 22.04's Python 3.10 is too old for the pinned numpy and torch.
 set -euo pipefail
-apt-get update -q && apt-get install -y -q python3 python3-pip python3-venv git
-python3 -m venv /autograder/venv
-/autograder/venv/bin/pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-/autograder/venv/bin/pip install -q -r /autograder/source/requirements.txt
+apt-get update -q && apt-get install -y -q python3 python3-pip python3-venv bubblewrap util-linux
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+    echo "setup.sh: this image has $(python3 --version); the grader needs Python >= 3.11: choose the Ubuntu 24.04 base image" >&2
+    exit 1; }
+python3 -m venv /opt/bet-venv                          # outside /autograder: the sandbox user must run it, not change it
+/opt/bet-venv/bin/pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+/opt/bet-venv/bin/pip install -q -r /autograder/source/requirements.txt
+for i in 0 1; do                                       # the sandbox's users: they own nothing and log in nowhere
+    id -u bet-student$i >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin \\
+        --uid $((64100 + i)) --user-group bet-student$i
+done
+chmod -R go-rwx /autograder/source                     # the solutions and the cases: root only
 """
 RUN = """#!/usr/bin/env bash
-# Gradescope runs this for every submission: grade /autograder/submission against the bundled instructor tree.
+# Gradescope runs this for every submission, as root: the grader runs the student's code as bet-student0/1 in a
+# sandbox and writes results.json itself.
 set -uo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PYTHON="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
+PYTHON="${AUTOGRADER_PYTHON:-/opt/bet-venv/bin/python}"
 mkdir -p "$ROOT/results"
+chmod go-rwx "$ROOT/source" "$ROOT/results" "$ROOT/submission"
 cd "$ROOT/source"
 "$PYTHON" -m tools.coursework grade "$ROOT/submission" --json "$ROOT/results/results.json"
 """
@@ -440,12 +563,11 @@ cd "$ROOT/source"
 
 def autograder(root, out):
     """A Gradescope autograder zip: setup.sh and run_autograder at its top, beside every tracked file of root
-    (hidden tests and their points included), which Gradescope unpacks into /autograder/source."""
+    (the hidden cases included), which Gradescope unpacks into /autograder/source."""
     if not out.endswith(".zip"):
         raise ValueError(f"{out}: the bundle must end in .zip")
     out = check_new_folder(out, root, "bundle")
-    if load_weights(root) is None:
-        raise ValueError(f"{root}: has no {WEIGHTS}; bundle the instructor's repository, not a handout")
+    load_cases(root)                                    # (a handout has none: it cannot be bundled)
     tmp = out + ".partial"
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
@@ -513,7 +635,10 @@ def main(argv=None):
     g = sub.add_parser("grade", help="grade the exercise files in SUBMISSION against this repository's tests")
     g.add_argument("submission", nargs="?", help="a folder holding the exercise files (default: this repository's own)")
     g.add_argument("--json", help="write the results in Gradescope's results.json format")
-    g.add_argument("--public-only", action="store_true", help="leave out the hidden tests (a practice grade)")
+    g.add_argument("--public-only", action="store_true", help="leave out the hidden cases (a practice grade)")
+    g.add_argument("--unprotected", action="store_true",
+                   help="run the submission as yourself, without the sandbox (only for code you trust)")
+    g.add_argument("--uid", type=int, default=UID, help=f"the sandbox's first uid (one per worker; default {UID})")
     a = sub.add_parser("autograder", help="write a Gradescope autograder zip (setup.sh, run_autograder, this tree)")
     a.add_argument("out_zip")
     args = p.parse_args(argv)
@@ -529,7 +654,8 @@ def main(argv=None):
     folder = check_json(args.json) if args.json is not None else None
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        results = grade(ROOT, args.submission and os.path.abspath(args.submission), hidden=not args.public_only)
+        results = grade(ROOT, args.submission and os.path.abspath(args.submission), hidden=not args.public_only,
+                        unprotected=args.unprotected, uid=args.uid)
     except KeyboardInterrupt:
         Running.kill_all()
         print("\ninterrupted: every test process stopped; nothing written", file=sys.stderr)
