@@ -175,8 +175,9 @@ def main(argv=None):
         runs.write_results(args.json, results, args.checkpoint, digest)
         print(f"wrote {args.json}")
     if args.plot and model is not None:
-        plots.evaluation_figures(envs.get(env_name), trajectories, log, args.plot, runs.plot_tag(model, env_name),
-                                 results["success_rate"])
+        for path in plots.evaluation_figures(envs.get(env_name), trajectories, log, args.plot,
+                                             runs.plot_tag(model, env_name), results["success_rate"]):
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":

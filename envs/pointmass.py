@@ -190,6 +190,10 @@ def draw(ax, env_name, paths, title):
         route, single = classify_route(env_name, xy)
         color = colors[routes.index(route)] if single else "tab:red"
         ax.plot(xy[:, 0], xy[:, 1], color=color, alpha=0.25, lw=1)
+    for i, route in enumerate(routes):                  # the legend: one line per route, and red
+        ax.plot([], [], color=colors[i], label=f"route {route}")
+    ax.plot([], [], color="tab:red", label="leaves every route")
+    ax.legend(fontsize=7, loc="best")
     ax.set_title(title, fontsize=9)
     ax.set_aspect("equal")
 

@@ -120,8 +120,25 @@ def expert(seed):
 # first compile costs more than it saves), to fit 1.5-2.5 min on 2 cores; dropout 0 (it scored higher); k 128 (finer
 # bins shrink the offset error of the final pushes, and narrowed the spread over training seeds); alpha 10 (the
 # offset term is ~0.03 in normalised units). Tuning: docs/history/experiments.md.
+def figure(plt, trajectories, title):
+    """evaluate --plot: the pusher's path in each episode (the observation's last two numbers), green where the
+    episode succeeded, red where it did not, and the T's final keypoints of each failure."""
+    fig, ax = plt.subplots(figsize=(4, 4))
+    for t in trajectories:
+        color = "tab:green" if t["success"] else "tab:red"
+        ax.plot(t["obs"][:, 16], t["obs"][:, 17], color=color, alpha=0.3, lw=1)
+        if not t["success"]:
+            ax.scatter(t["obs"][-1, 0:16:2], t["obs"][-1, 1:16:2], color=color, s=4)
+    ax.plot([], [], color="tab:green", label="pusher, success")
+    ax.plot([], [], color="tab:red", label="pusher, failure (dots: the T's last keypoints)")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_xlim(0, 512), ax.set_ylim(512, 0), ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
 RECORD = Env(name="pusht", make=make, demo_episode=demo_episode, label=pusht_expert.label, expert=expert,
-             has_return=False, metrics=metrics,
+             has_return=False, metrics=metrics, figure=figure,
              state=state_vector, score=("cov {:.3f}", lambda env, info: info["coverage"] if info else env.unwrapped._get_coverage()), data_extra={"state": 5},
              k_sweep=(1, 8, 24, 48, 128),
              settings=dict(obs_dim=18, act_dim=2, k=128, context=5, n_layer=2, n_head=4, n_embd=72, dropout=0.0,

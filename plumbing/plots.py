@@ -42,14 +42,17 @@ def plot_losses(train_log, path, title):
 
 
 def evaluation_figures(record, trajectories, train_log, folder, tag, success_rate):
-    """evaluate --plot: <tag>-rollouts.png (the env record's figure: point-mass routes, Block push by order) and
-    <tag>-loss.png (when the run's log is there)."""
+    """evaluate --plot: <tag>-rollouts.png (the env record's figure: point-mass routes, PushT's pusher paths, Block
+    push by order) and <tag>-loss.png (when the run's log is there). Returns the paths written."""
     os.makedirs(folder, exist_ok=True)
+    written = []
     if record.figure:
-        save(record.figure(pyplot(), trajectories, f"{tag}: {success_rate:.0%} success"),
-             os.path.join(folder, f"{tag}-rollouts.png"))
+        written.append(os.path.join(folder, f"{tag}-rollouts.png"))
+        save(record.figure(pyplot(), trajectories, f"{tag}: {success_rate:.0%} success"), written[-1])
     if train_log is not None and train_log["history"]:      # (the NN and LWR baselines train no epochs)
-        plot_losses(train_log, os.path.join(folder, f"{tag}-loss.png"), f"{tag}: training loss")
+        written.append(os.path.join(folder, f"{tag}-loss.png"))
+        plot_losses(train_log, written[-1], f"{tag}: training loss")
+    return written
 
 
 def plot_k_sweep(env_name, sweep, metric, path):

@@ -333,7 +333,8 @@ def load_model(path):
     if not path:
         raise ValueError("the checkpoint path must not be empty")
     if not os.path.exists(path):
-        raise ValueError(f"{path}: checkpoint not found")
+        raise ValueError(f"{path}: checkpoint not found; train.py writes one (python train.py --env ENV writes "
+                         f"runs/ENV/model.pt, --out DIR writes DIR/model.pt)")
     check_readable_file(path, "the checkpoint path")
     try:
         ckpt = torch_load(path)
@@ -664,7 +665,8 @@ def evaluate_parser():
     p.add_argument("--env", help="override the env recorded in the checkpoint")
     p.add_argument("--temperature", type=float, help="bin sampling temperature (0 = argmax; default: the one train.py used)")
     p.add_argument("--json", help="write the metrics to this JSON file")
-    p.add_argument("--plot", metavar="DIR", help="write figures (trajectories, loss curve) into DIR")
+    p.add_argument("--plot", metavar="DIR", help="write figures into DIR: the rollouts (point-mass, PushT, Block "
+                   "push) and the training loss curve")
     p.add_argument("--video", metavar="PATH", help="PushT, Block push: render the first --video-episodes rollouts side by "
                    "side into PATH (.gif with Pillow, or .mp4 with OpenCV); with --expert and no checkpoint, the expert's")
     p.add_argument("--video-episodes", type=int, default=4, help="episodes drawn by --video (default 4)")

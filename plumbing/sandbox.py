@@ -86,7 +86,8 @@ class Sandbox:
                 box += ["--symlink", os.readlink(top), top]
             elif os.path.isdir(top):
                 box += ["--ro-bind", top, top]
-        made = {"/", "/usr", "/tmp", "/proc", "/dev"}
+        box += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+        made = {"/", "/usr", "/tmp", "/proc", "/dev"}         # (the binds below may lie under /tmp: after it)
         for inside, host, writable in [(p, p, False) for p in python_folders()] + \
                                       [(inside, host, False) for inside, host in folders.items()]:
             parent, parts = "", os.path.dirname(inside).strip("/").split("/")
@@ -97,8 +98,7 @@ class Sandbox:
                     made.add(parent)
             box += ["--ro-bind", host, inside]
             made.add(inside)
-        box += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-                "--chdir", cwd, "--clearenv"]
+        box += ["--chdir", cwd, "--clearenv"]
         for key, value in env.items():
             box += ["--setenv", key, value]
         return limits + box + ["--"] + user + argv

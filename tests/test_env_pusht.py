@@ -214,7 +214,8 @@ def test_pusht_smoke_train_evaluate_expert_video(tmp_path):
     assert os.path.exists(ckpt) and os.path.exists(os.path.join(out, "train_log.json"))
     result_path, video = str(tmp_path / "eval.json"), str(tmp_path / "rollouts.gif")
     evaluate.main([ckpt, "--episodes", "2", "--seed", "1000", "--expert", "--json", result_path,
-                   "--video", video, "--video-episodes", "2"])
+                   "--video", video, "--video-episodes", "2", "--plot", str(tmp_path / "plots")])
+    assert os.path.exists(tmp_path / "plots" / "pusht-bet-rollouts.png")       # the pusher's paths, with a legend
     with open(result_path) as f:
         results = json.load(f)
     for key in ("success_rate", "mean_max_reward", "mean_steps", "seconds", "episodes", "imitation_ratio", "expert"):

@@ -150,6 +150,7 @@ CASES = [
     (["evaluate.py", R + "/model.pt", "--video", "{root}/out.txt"], "must end in .gif or .mp4"),
     (["evaluate.py", R + "/model.pt", "--plot", "{root}/a_file"], "exists and is not a directory"),
     (["evaluate.py", "{root}/forged.pt"], "its config implies (2000000, 2)"),
+    (["evaluate.py", "{root}/never/model.pt"], "checkpoint not found; train.py writes one (python train.py --env ENV"),
     (["evaluate.py", "{root}/edited.pt"], "not a BeT checkpoint"),
     (["tools.ablations", "--env", "pointmass1", "--runs", R, "--seeds", "0"], "--seeds must be at least 1"),
     (["tools.ablations", "--env", "pointmass1", "--runs", R, "--episodes", "0"], "--episodes must be at least 1"),
@@ -232,6 +233,7 @@ CASES = [
 # One case per script also runs as a real `python script.py ...` process (the rest run its __main__ block in-process).
 IN_A_SUBPROCESS = [(TRAIN + ["--epochs", "abc"], "argument --epochs: invalid int value"),
                    (["evaluate.py", "{root}/forged.pt"], "its config implies (2000000, 2)"),
+    (["evaluate.py", "{root}/never/model.pt"], "checkpoint not found; train.py writes one (python train.py --env ENV"),
                    (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/other_runs"], "holds a pointmass2 run"),
                    (["tools.dagger", "--env", "cartpole", "--out", R, "--workers", "100000"], "--workers 100000: at most"),
                    (["tools.figures", "--episodes", "0", "--out", R], "--episodes must be at least 1"),

@@ -50,7 +50,9 @@ def test_train_then_evaluate_writes_model_log_results_and_plots(tmp_path, env, e
     again = json.loads((tmp_path / "again.json").read_text())
     assert RESULT_KEYS | extra_keys <= set(again) and again["episodes"] == 4 and again["seed"] == 7
     assert (tmp_path / "plots" / f"{env}-bet-loss.png").exists()
+    assert f"wrote {tmp_path / 'plots' / f'{env}-bet-loss.png'}" in out                 # every file it writes, a line
     if env.startswith("pointmass"):
+        assert f"wrote {tmp_path / 'plots' / f'{env}-bet-rollouts.png'}" in out
         assert abs(sum(again["routes"].values()) - 1) < 1e-9 or again["success_rate"] < 1
         assert (tmp_path / "plots" / f"{env}-bet-rollouts.png").exists()
     assert time.time() - t0 < 60

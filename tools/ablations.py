@@ -2,7 +2,7 @@
 The paper's ablations (Table 3, App. C) and the Sec. 3.2 baselines (MSE, nearest neighbour, LWR), as one command
 per environment.
 
-    python -m tools.ablations --env pointmass2 --seeds 3 --out docs/ablations/pointmass2
+    python -m tools.ablations --env pointmass2 --seeds 3 --out docs/ablations/pointmass2   # refreshes the committed tables
 
 Every variant is a train.py flag. Each one is trained with training seeds 0..seeds-1 and evaluated on the
 same evaluation seeds (NN and LWR store the data and use no seed: their seeds repeat one result). The outputs are:
@@ -261,8 +261,9 @@ def parser():
     p.add_argument("--workers", type=int, default=1, help="runs trained at the same time, one process and one thread "
                    "each (default 1); the numbers do not depend on it")
     p.add_argument("--fresh", action="store_true", help="retrain runs even when --runs already holds their results")
-    p.add_argument("--out", help="tables and figure (default docs/ablations/<env>)")
-    p.add_argument("--runs", help="checkpoints and logs of every run (default runs/ablations/<env>)")
+    p.add_argument("--out", help="tables and figure (default runs/ablations/<env>; the committed tables are "
+                   "docs/ablations/<env>: name it to refresh them)")
+    p.add_argument("--runs", help="checkpoints and logs of every run (default runs/ablations/<env>/runs)")
     p.add_argument("--tune-rbc", action="store_true", help="instead: pick the RBC baseline's depth and width by "
                    "validation MSE (App. B.1) and write rbc_tuning.json to --out")
     p.add_argument("--tune-seed", type=int, default=100, help="--tune-rbc: split and training seed (default 100)")
@@ -339,8 +340,8 @@ def train_all(args, jobs):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    args.out = args.out if args.out is not None else os.path.join("docs", "ablations", args.env)
-    args.runs = args.runs if args.runs is not None else os.path.join("runs", "ablations", args.env)
+    args.out = args.out if args.out is not None else os.path.join("runs", "ablations", args.env)
+    args.runs = args.runs if args.runs is not None else os.path.join("runs", "ablations", args.env, "runs")
     if args.tune_rbc:
         return run_rbc_tuning(args)
     names, ks, header = checked(args)

@@ -346,8 +346,9 @@ def parser():
     p.add_argument("--workers", type=int, help="processes at once (default: one per training seed, up to 4 a core; "
                                                "each trains on one thread, and 3 seeds balance better on 3 than on 2)")
     p.add_argument("--out", help="each round's dataset (default runs/dagger-<env>)")
-    p.add_argument("--json", help="every point (default docs/dagger_<env>.json)")
-    p.add_argument("--plot", help="the figure (default docs/dagger_<env>.png)")
+    p.add_argument("--json", help="every point (default <out>/dagger_<env>.json; the committed record is "
+                   "docs/dagger_<env>.json: name it to refresh it)")
+    p.add_argument("--plot", help="the figure (default <out>/dagger_<env>.png; committed: docs/dagger_<env>.png)")
     return p
 
 
@@ -380,8 +381,8 @@ def main(argv=None):
     args.workers = min(args.seeds, 4 * runs.cores()) if args.workers is None else args.workers
     settings = {**SETTINGS[args.env], **runs.given(args, Settings)}
     out = args.out if args.out is not None else os.path.join("runs", f"dagger-{args.env}")
-    json_path = args.json if args.json is not None else os.path.join("docs", f"dagger_{args.env}.json")
-    plot_path = args.plot if args.plot is not None else os.path.join("docs", f"dagger_{args.env}.png")
+    json_path = args.json if args.json is not None else os.path.join(out, f"dagger_{args.env}.json")
+    plot_path = args.plot if args.plot is not None else os.path.join(out, f"dagger_{args.env}.png")
     checked(args, settings, out, json_path, plot_path)
     metric = envs.get(args.env).metric
     print(f"dagger on {args.env}: {args.seeds} seeds, {settings}, schedule {args.schedule}, "
