@@ -46,13 +46,21 @@ MAX_STORED = 10 ** 7      # numbers an NN / LWR checkpoint may store (PushT's 48
 
 def cli(main):
     """Run a script's main() as every script here ends: bad input (ValueError, DataError included, and
-    FileNotFoundError) prints one `error:` line and exits 2; Ctrl-C or SIGTERM prints one line and exits 130.
+    FileNotFoundError) prints one `error:` line and exits 2; so does a coursework exercise still a stub (the
+    handout's NotImplementedError("Exercise <name>: ...")); Ctrl-C or SIGTERM prints one line and exits 130.
     Any other error is a bug and keeps its traceback."""
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         main()
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
+        sys.exit(2)
+    except NotImplementedError as e:
+        if not str(e).startswith("Exercise "):
+            raise
+        name = str(e)[len("Exercise "):].split(":")[0]
+        print(f"error: not implemented yet: {one_line(str(e)[len('Exercise '):])}; this script needs it "
+              f"(python -m pytest -m ex_{name} checks your answer)", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("\ninterrupted: nothing more was written", file=sys.stderr)

@@ -204,24 +204,6 @@ def test_ablation_intervals_pool_the_seeds_episodes_but_count_a_repeated_run_onc
     assert routes["metric_ci95"] == stats.wilson(100, 200)      # pointmass2's headline rate carries its interval
 
 
-def test_readme_ablation_table_matches_the_committed_tables():
-    """Every cell of the README's Table 3, 'rate (÷ BeT)', is docs/ablations/<env>/ablations.json's rate and its
-    ratio to full BeT's, as tools.studies.table3 prints them; the paper column is Table 3's Block push value."""
-    from tools.studies import table3
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    readme = open(os.path.join(root, "README.md")).read()
-    key = lambda name: "RBC" if name == "MSE-BC (RBC)" else name.split(" (")[0]     # README: "RBC (Table 1 ...)"
-    lines = readme[readme.index("| variant | paper |"):].split("\n\n")[0].splitlines()[2:]
-    rows = {key(line.split("|")[1].strip()): [c.strip().replace("**", "") for c in line.split("|")[2:]] for line in lines}
-    for name, paper in table3.PAPER.items():
-        assert rows[key(name)][0] == paper, (name, rows[key(name)][0], paper)
-    for column, env in enumerate(table3.ENVS, 1):
-        table = json.load(open(os.path.join(root, "docs", "ablations", env, "ablations.json")))["table"]
-        assert set(rows) == {key(name) for name in table} == {key(name) for name in ablations.VARIANTS}
-        for name, s in table.items():
-            assert rows[key(name)][column].split(",")[0] == table3.cell(s, table["BeT"]["mean"]), (env, name)
-
-
 def test_blockpush_rows_pool_table_1_and_2_over_the_seeds():
     keys = ["R1", "R2", "P1", "P2", "first_red", "first_green", "red_to_red", "red_to_green", "green_to_red",
             "green_to_green"]

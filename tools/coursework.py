@@ -59,7 +59,9 @@ FILES = {"windows": "data.py", "kmeans_codec": "kmeans.py", "focal_loss": "bet.p
          "attention": "mingpt.py", "sample": "bet.py", "dagger": os.path.join("tools", "dagger.py")}     # the file holding each exercise
 SOURCES = tuple(sorted(set(FILES.values())))
 HIDDEN = os.path.join("tests", "hidden")                                 # instructor-only: never in the handout
-INSTRUCTOR_ONLY = (HIDDEN, os.path.join("tests", "test_coursework.py"))  # (which grades with the hidden cases)
+STUDENT_README = os.path.join("docs", "handout_README.md")              # the handout's README.md (not the instructor's)
+INSTRUCTOR_ONLY = (HIDDEN, os.path.join("tests", "test_coursework.py"),  # (which grades with the hidden cases)
+                   os.path.join("tests", "test_readme.py"), STUDENT_README)     # (which reads the instructor's README)
 BACKUPS = re.compile(r"(~|\.bak|\.orig|\.swp|\.rej)$|(^|/)\.#")          # editor leftovers: never handed out
 BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION (\w+)\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
@@ -140,7 +142,8 @@ def check_new_folder(out, root, what):
 
 def handout(root, out):
     """Write the student version of the repository at `root` into the new folder `out`: the tracked files, byte
-    for byte, except that solution regions become stubs and the instructor-only files are left out."""
+    for byte, except that solution regions become stubs, the README is the student's (docs/handout_README.md) and
+    the instructor-only files are left out."""
     out = check_new_folder(out, root, "handout")
     files = repository_files(root)
     stripped, found = {}, set()
@@ -154,6 +157,8 @@ def handout(root, out):
     missing = set(EXERCISES) - found
     if missing:
         raise MarkerError(f"no solution region for exercise(s) {', '.join(sorted(missing))}")
+    readme = STUDENT_README if os.path.exists(os.path.join(root, STUDENT_README)) else "README.md"   # (a handout's own)
+    stripped["README.md"] = open(os.path.join(root, readme), encoding="utf-8").read()
     tmp = out + ".partial"
     if os.path.exists(tmp):
         raise ValueError(f"{tmp}: already exists (an interrupted handout?); remove it first")
@@ -164,7 +169,7 @@ def handout(root, out):
         raise ValueError(f"{out}: cannot write the handout there ({e.strerror})") from None
     finally:                                            # a failed copy leaves nothing behind
         shutil.rmtree(tmp, ignore_errors=True)
-    return sorted(stripped)
+    return sorted(f for f in stripped if f.endswith(".py"))
 
 
 def copy_tree(root, files, dest, replaced=None):
@@ -189,6 +194,10 @@ CASES = os.path.join(HIDDEN, "cases.py")
 SUBMITTED_BYTES = 1 << 20    # an exercise file larger than this is refused
 EXERCISE_TIMEOUT = 60        # seconds of wall clock for one exercise's probes
 UID = 64100                  # the sandbox's uids: UID, UID + 1, ... one per exercise graded at once
+# Part 3 of the sheet: the student's trained PushT policy, evaluated on the grader's seeds (docs/assignment.md)
+POLICY = dict(name="pusht_policy", file="pusht_model.pt", env="pusht", episodes=100, seed=0, points=20, full=0.80,
+              half=0.60, timeout=150, title="Part 3: the trained PushT policy on the grader's seeds 0-99")
+POLICY_BYTES = 64 << 20      # a larger checkpoint is refused
 
 
 def load_cases(root):
@@ -402,16 +411,16 @@ def run_probes(root, name, bodies, cases, box):
 KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")   # the child computes on the parent's path
 
 
-def run_unprotected(argv, stdin, cwd, env):
+def run_unprotected(argv, stdin, cwd, env, timeout=None):
     """--unprotected: the probes as this user, with this user's rights (the verdict is still computed here)."""
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
                          start_new_session=True)
     Running.pids.add(p.pid)
     try:
-        out, err = p.communicate(stdin, timeout=EXERCISE_TIMEOUT)
+        out, err = p.communicate(stdin, timeout=timeout or EXERCISE_TIMEOUT)
         return out, err.decode(errors="replace")[-16000:], f"exit {p.returncode}"
     except subprocess.TimeoutExpired:
-        return b"", "", f"timed out after {EXERCISE_TIMEOUT} s"
+        return b"", "", f"timed out after {timeout or EXERCISE_TIMEOUT} s"
     finally:
         kill_group(p.pid)
         Running.pids.discard(p.pid)
@@ -460,27 +469,93 @@ def last_lines(text, n):
     return "\n".join(text.strip().splitlines()[-n:])
 
 
+def submitted_policy(submission):
+    """The submission's checkpoint for Part 3 (a regular file of at most POLICY_BYTES at its top), or the reason
+    there is none."""
+    path = os.path.join(submission, POLICY["file"])
+    if not os.path.lexists(path):
+        return f"the submission has no {POLICY['file']} (Part 3: hand in runs/pusht/model.pt under that name)"
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        return f"{POLICY['file']}: not a regular file; hand in the file itself"
+    if info.st_size > POLICY_BYTES:
+        return f"{POLICY['file']}: {info.st_size} bytes, more than the {POLICY_BYTES} a checkpoint may have"
+    return path
+
+
+def grade_policy(root, checkpoint, box, episodes):
+    """Part 3: evaluate the checkpoint in a sandbox on the worked solution's own modules (no student code runs
+    there: the checkpoint is data, read by the safe loader) and score its success rate here. Returns one entry."""
+    entry = {"name": f"{POLICY['name']}: {POLICY['title']}", "score": 0.0, "max_score": POLICY["points"],
+             "visibility": "visible", "tags": [POLICY["name"]]}
+    if not os.path.isfile(checkpoint):
+        return {**entry, "output": checkpoint}
+    scratch = tempfile.mkdtemp(prefix="grade-policy-")
+    try:
+        tree, given = os.path.join(scratch, "tree"), os.path.join(scratch, "in")
+        for rel in repository_files(root):
+            if rel.endswith(".py") and not rel.startswith("tests" + os.sep):
+                os.makedirs(os.path.join(tree, os.path.dirname(rel)), exist_ok=True)
+                shutil.copyfile(os.path.join(root, rel), os.path.join(tree, rel))
+        os.makedirs(given)
+        shutil.copyfile(checkpoint, os.path.join(given, "model.pt"), follow_symlinks=False)
+        inside = box is not None and box.view == "bwrap"
+        case = {"probe": "policy", "inputs": {}, "params": {
+            "checkpoint": "/grade/in/model.pt" if inside else os.path.join(given, "model.pt"), "env": POLICY["env"],
+            "episodes": episodes, "seed": POLICY["seed"]}}
+        argv = [sys.executable, "-I", "-B", os.path.join("tools", "probes.py")]
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "BET_PROBE_THREADS": "1",
+               **{k: os.environ[k] for k in KERNEL_SETTINGS if k in os.environ}}
+        if box is None:
+            out, err, status = run_unprotected(argv, job_bytes([case]), tree, env, POLICY["timeout"])
+        elif inside:
+            out, err, status = box.run(argv, job_bytes([case]), {"/grade/tree": tree, "/grade/in": given},
+                                       "/grade/tree", env, POLICY["timeout"])
+        else:
+            out, err, status = box.run(argv, job_bytes([case]), {tree: tree, given: given}, tree, env, POLICY["timeout"])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    results = read_results(out, 1)
+    if 0 not in results:
+        return {**entry, "output": f"not evaluated ({status})" + (f":\n{last_lines(err, 4)[-600:]}" if err.strip() else "")}
+    error, _, arrays = results[0]
+    success = arrays.get("success")
+    if error or success is None or success.shape != (episodes,):
+        return {**entry, "output": f"not evaluated: {error or 'no success per episode came back'}"}
+    rate = float(success.mean())
+    points = POLICY["points"] if rate >= POLICY["full"] else POLICY["points"] / 2 if rate >= POLICY["half"] else 0.0
+    return {**entry, "score": points, "output": f"success in {int(success.sum())} of {episodes} episodes ({rate:.0%}); "
+            f"full credit at >= {POLICY['full']:.0%}, half at >= {POLICY['half']:.0%}"}
+
+
 def open_boxes(workers, uid, view, root):
     """One sandbox per worker, or refuse (CannotIsolate -> ValueError) before any work."""
+    boxes = []
     try:
-        boxes = [sandbox.open_sandbox(uid + i, view) for i in range(workers)]
+        for i in range(workers):
+            boxes.append(sandbox.open_sandbox(uid + i, view))
         if boxes[0].view == "permissions":              # nothing of the instructor's may be readable by the uid
             secrets = [os.path.join(root, f) for f in tracked_files(root) if f.endswith(".py") or f.startswith(HIDDEN)]
             sandbox.check_cannot_read(boxes[0], secrets, sys.executable)
     except sandbox.CannotIsolate as e:
+        for box in boxes:
+            box.close()
         raise ValueError(f"cannot isolate the submission: {e}; pass --unprotected to grade without protection "
                          "(the submission then runs with your rights)") from None
     return boxes
 
 
-def grade(root, submission=None, hidden=True, workers=WORKERS, unprotected=False, uid=UID, view="auto", only=None):
+def grade(root, submission=None, hidden=True, workers=WORKERS, unprotected=False, uid=UID, view="auto", only=None,
+          policy_episodes=POLICY["episodes"]):
     """Score every exercise (or those in `only`) of `submission` (None: root's own solutions), `workers` exercises
-    at a time, each in a sandbox of its own. Returns the Gradescope results dict."""
+    at a time, each in a sandbox of its own, and (with a submission, unless `only` leaves it out) Part 3's
+    checkpoint on `policy_episodes` episodes. Returns the Gradescope results dict."""
     exercises = {n: v for n, v in EXERCISES.items() if only is None or n in only}
     cases = [c for c in load_cases(root) if (hidden or not c["hidden"]) and c["exercise"] in exercises]
     boxes = [None] * workers if unprotected else open_boxes(workers, uid, view, root)
     Running.boxes = [b for b in boxes if b is not None]
     found = answers(root, submission)
+    policy = submitted_policy(submission) if submission is not None and (only is None or POLICY["name"] in only) else None
     print(f"grading {submission or root} against {CASES} of {root}: " +
           (f"{len(cases)} cases" if hidden else f"{len(cases)} visible cases (a practice grade)") +
           (", NOT PROTECTED: the submission runs with your rights" if unprotected else
@@ -500,8 +575,16 @@ def grade(root, submission=None, hidden=True, workers=WORKERS, unprotected=False
             slots.give(box)
         return results, ended, time.time() - t
 
+    def part3():
+        box = slots.take()
+        try:
+            return grade_policy(root, policy, box, policy_episodes)
+        finally:
+            slots.give(box)
+
     pool = concurrent.futures.ThreadPoolExecutor(workers)
     try:
+        policy_future = pool.submit(part3) if policy is not None else None      # the longest job first
         futures = {name: pool.submit(one, name) for name in exercises}
         for name, (points, title) in exercises.items():
             results, ended, seconds = futures[name].result()
@@ -517,6 +600,10 @@ def grade(root, submission=None, hidden=True, workers=WORKERS, unprotected=False
                   f"{seconds:5.1f}s  {title}", flush=True)
             if ended is None:
                 print(f"    {results[0][1]}", flush=True)
+        if policy_future is not None:
+            entry = policy_future.result()
+            tests.append(entry)
+            print(f"{POLICY['name']:<14} {entry['score']:>6.1f} / {POLICY['points']:<4} {entry['output']}", flush=True)
     except BaseException:                               # Ctrl-C or SIGTERM: no new exercise, every running one killed
         pool.shutdown(wait=False, cancel_futures=True)
         Running.kill_all()
@@ -524,8 +611,10 @@ def grade(root, submission=None, hidden=True, workers=WORKERS, unprotected=False
     finally:
         pool.shutdown(wait=True)
         Running.kill_all()
+        for box in Running.boxes:
+            box.close()
     total = round(sum(t["score"] for t in tests), 2)
-    print(f"{'total':<14} {total:>6.1f} / {sum(c['points'] for c in cases):g}   {time.time() - t0:.0f}s")
+    print(f"{'total':<14} {total:>6.1f} / {sum(t['max_score'] for t in tests):g}   {time.time() - t0:.0f}s")
     return {"score": total, "execution_time": round(time.time() - t0, 1), "tests": tests}
 
 
@@ -644,7 +733,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.command == "handout":
         changed = handout(ROOT, args.out_dir)
-        print(f"wrote {args.out_dir}: {len(changed)} files with stubs ({', '.join(changed)}); {HIDDEN}/ left out")
+        print(f"wrote {args.out_dir}: {len(changed)} files with stubs ({', '.join(changed)}), the student's README "
+              f"({STUDENT_README}); {HIDDEN}/ left out")
         return
     if args.command == "autograder":
         print(f"wrote {autograder(ROOT, args.out_zip)}: upload it as the Gradescope autograder")

@@ -205,6 +205,23 @@ def labelled_rollouts(x, p):
     return {**{key: D[key] for key in ("obs", "actions", "episode_ends", "seeds")}, "success": success}
 
 
+# ---------------------------------------------------------------- a trained policy (Part 3 of the sheet)
+
+@probe
+def policy(x, p):
+    """A submitted checkpoint, read by the project's safe loader (runs.load_model: weights only, every shape and
+    value checked), evaluated as evaluate.py would, at its recorded temperature. Runs on the worked solution's
+    modules: no student code runs here, the checkpoint is data."""
+    import evaluate
+    from plumbing import runs
+    model = runs.load_model(p["checkpoint"])
+    if model.meta.get("env") != p["env"]:
+        raise ValueError(f"the checkpoint was trained on {model.meta.get('env')!r}, not {p['env']}")
+    results, trajectories = evaluate.evaluate(model, p["env"], int(p["episodes"]), int(p["seed"]),
+                                              runs.recorded_temperature(model, p["checkpoint"]), True)
+    return {"success": np.array([bool(t["success"]) for t in trajectories]), "seeds": np.array([t["seed"] for t in trajectories])}
+
+
 # ---------------------------------------------------------------- the protocol
 
 def as_array(value):
