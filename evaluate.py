@@ -165,7 +165,7 @@ def main(argv=None):
     film = filmed(args, model, env_name, temperature, trajectories) if args.video else []
     if film:
         record = envs.get(env_name)
-        plots.write_video(film, args.video, *(record.score[:1] if record.score else ()))
+        plots.write_video(film, args.video, *(record.score[:1] if record.score else ()), legend=record.video_legend)
         print(f"wrote {args.video}")
     elif args.video:
         runs.note(f"no {args.video_pick} among the {args.episodes} episodes; {args.video} not written")

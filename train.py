@@ -63,7 +63,8 @@ class Config:
     ema: float = setting(0.0, "keep an exponential moving average of the weights with this decay per step and save it "
                          "(0 = off; not in the paper)", "none", check="fraction")
     compile: bool = setting(False, "torch.compile the training loss (needs a C++ compiler)")
-    threads: int = setting(0, "torch CPU threads for training (0 = every core; evaluation runs on one)", check=0)
+    threads: int = setting(0, "torch CPU threads for training (0 = the cores not busy with other work, printed; "
+                                  "evaluation runs on one)", check=0)
     # the RBC baseline (Sec. 3.2); depth and width by validation MSE (App. B.1: tools.ablations --tune-rbc)
     rbc_layers: int = setting(2, "--policy mse: hidden layers of the MLP", check=1)
     rbc_width: int = setting(64, "--policy mse: width of the MLP", check=1)
@@ -218,7 +219,10 @@ def main(argv=None):
     cfg, path = config_from_args(args), data_path(args)
     out = args.out if args.out is not None else runs.default_out(args, cfg, env_config(args.env), data.default_path(args.env))
     runs.check_train_args(args, cfg, out)
-    torch.set_num_threads(cfg.threads or runs.cores())
+    threads, why = runs.training_threads(cfg.threads)
+    torch.set_num_threads(threads)
+    if why:
+        print(why)
     if args.collect:
         return collect(args, cfg, path)
     # the demonstrations, checked, and the run folder: one run at a time in it, resumable

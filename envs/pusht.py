@@ -139,6 +139,7 @@ def figure(plt, trajectories, title):
 
 RECORD = Env(name="pusht", make=make, demo_episode=demo_episode, label=pusht_expert.label, expert=expert,
              has_return=False, metrics=metrics, figure=figure,
+             video_legend="blue disc: the pusher   red cross: its target (the action)   green: the goal   grey: the T",
              state=state_vector, score=("cov {:.3f}", lambda env, info: info["coverage"] if info else env.unwrapped._get_coverage()), data_extra={"state": 5},
              k_sweep=(1, 8, 24, 48, 128),
              settings=dict(obs_dim=18, act_dim=2, k=128, context=5, n_layer=2, n_head=4, n_embd=72, dropout=0.0,

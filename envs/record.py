@@ -36,6 +36,7 @@ class Env:
     score: Optional[tuple] = None             # (caption format, (env, info) -> number): a video frame's caption;
                                               # info is None at reset (None: no frames, so no --video)
     figure: Optional[Callable] = None         # figure(plt, trajectories, title) -> fig: evaluate.py --plot
+    video_legend: str = ""                    # what the rendered frames' shapes and colours are (under a --video)
     data_extra: dict = dataclasses.field(default_factory=dict)   # extra per-step arrays a dataset must hold
     metric: str = "success_rate"              # what the ablation table and the k sweep judge the env by
     k_sweep: tuple = (1, 2, 4, 8)             # the k values of tools.ablations' sweep (Fig. 6)

@@ -90,20 +90,22 @@ def plot_dagger(summary, metric, expert, env_name, path):
     save(fig, path)
 
 
-def write_video(trajectories, path, caption="score {:.2f}", stride=2, fps=10):
+def write_video(trajectories, path, caption="score {:.2f}", stride=2, fps=10, legend=""):
     """Rendered PushT or Block push episodes side by side, every `stride`-th step, each captioned with its seed, the current
     coverage of the goal (success needs > 0.95) or blocks in targets and, once it ends, success or failure: a GIF (Pillow) or MP4
-    (OpenCV)."""
-    from PIL import Image
+    (OpenCV). A `legend` line under the frames says what their shapes are."""
+    from PIL import Image, ImageDraw
     episodes = [t for t in trajectories if "frames" in t]
     if not episodes:
         raise ValueError("no rendered episodes to write")
     length = max(len(t["frames"]) for t in episodes)
     images = []
     for step in list(range(0, length, stride)) + [length - 1] * 5:     # hold the last frame for a moment
-        frame = Image.new("RGB", (len(episodes) * VIDEO_SIZE, VIDEO_SIZE + 16), "white")
+        frame = Image.new("RGB", (len(episodes) * VIDEO_SIZE, VIDEO_SIZE + 16 + (14 if legend else 0)), "white")
         for j, t in enumerate(episodes):
             frame.paste(video_tile(t, min(step, len(t["frames"]) - 1), caption), (j * VIDEO_SIZE, 0))   # ended: last
+        if legend:
+            ImageDraw.Draw(frame).text((3, VIDEO_SIZE + 17), legend, fill=(60, 60, 60))
         images.append(frame)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if path.endswith(".mp4"):

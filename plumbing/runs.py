@@ -175,6 +175,31 @@ def cores():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def busy_cores(seconds=0.1):
+    """How many cores other work keeps busy now: /proc/stat's non-idle share over `seconds`, times the cores (0
+    where there is no /proc/stat)."""
+    def ticks():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + values[4]                   # all, idle + iowait
+    try:
+        (total0, idle0), _, (total1, idle1) = ticks(), time.sleep(seconds), ticks()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return os.cpu_count() * (1 - (idle1 - idle0) / max(1, total1 - total0))
+
+
+def training_threads(configured):
+    """--threads N, or (0) the cores other work leaves free now, rounded down from a quarter core: on 2 cores,
+    2 when idle and 1 beside one busy process, where 2 threads ran at 0.3 x the speed of 1
+    (docs/results.md#speed). Returns (threads, the line that says why)."""
+    if configured:
+        return configured, None
+    busy = busy_cores()
+    n = max(1, min(cores(), int(cores() - busy + 0.25)))
+    return n, f"threads: {n} ({cores()} cores, {busy:.1f} busy; --threads N to choose)"
+
+
 def check_threads(threads, flag="--threads"):
     """More torch threads than the machine's cores only slow the work down (and absurd counts crash torch)."""
     if threads is not None and threads > cores():

@@ -664,3 +664,16 @@ def test_a_submitted_pusht_checkpoint_is_evaluated_in_the_sandbox(tmp_path):
     os.symlink(tmp_path / "run" / "model.pt", sub / coursework.POLICY["file"])
     entry = coursework.grade(ROOT, str(sub), only=[coursework.POLICY["name"]], policy_episodes=2)["tests"][0]
     assert entry["score"] == 0 and "not a regular file" in entry["output"], entry
+
+
+def test_every_part_of_the_sheet_carries_points_and_the_rubric_adds_up():
+    """200 points: Part 1's exercises (100) and Part 3's policy (20) by machine, questions 1-13 (80) by the
+    rubric, one row per question, whose points match the sheet's."""
+    sheet = open(os.path.join(ROOT, "docs", "assignment.md")).read()
+    assert "**Points: 200.**" in sheet and FULL == 100 and coursework.POLICY["points"] == 20
+    cells = [line.split("|")[1:3] for line in open(os.path.join(ROOT, "docs", "rubric.md")) if line.startswith("| ")]
+    points = {int(q): int(p) for q, p in cells if q.strip().isdigit()}
+    assert sorted(points) == list(range(1, 14)) and sum(points.values()) == 80
+    assert {q for q, p in points.items() if p == 10} == {10, 11, 13}
+    assert sheet.count("Questions (5 points each):") == 4 and "10 points each for 10, 11 and 13, 5 for 12" in sheet
+    assert os.path.join("docs", "rubric.md") in coursework.INSTRUCTOR_ONLY        # never in the handout

@@ -226,7 +226,8 @@ def test_pusht_smoke_train_evaluate_expert_video(tmp_path):
     assert results["imitation_ratio"] == pytest.approx(results["success_rate"])
     from PIL import Image
     with Image.open(video) as gif:
-        assert gif.format == "GIF" and gif.n_frames > 5 and gif.size == (2 * plots.VIDEO_SIZE, plots.VIDEO_SIZE + 16)
+        assert gif.format == "GIF" and gif.n_frames > 5 and gif.size == (2 * plots.VIDEO_SIZE, plots.VIDEO_SIZE + 16 + 14)
+        assert envs.get("pusht").video_legend.startswith("blue disc: the pusher")        # drawn in the last 14 rows
 
 
 # ---------------------------------------------------------------- slow: the expert over 100 fresh seeds, and the default config's target

@@ -394,6 +394,9 @@ def test_every_flag_of_every_script_has_help():
 
 
 def test_help_works(run):
-    for script in ("train.py", "evaluate.py", "tools.figures", "tools.ablations", "tools.dagger", "tools.bench"):
+    """Everything the README lists as a command: the two scripts and every `python -m tools.X` (tools.studies.X:
+    tests/test_studies.py)."""
+    for script in ("train.py", "evaluate.py", "tools.figures", "tools.ablations", "tools.dagger", "tools.bench",
+                   "tools.coursework", "tools.datasets"):
         code, out, _ = run(script, "--help")
         assert code == 0 and "usage:" in out

@@ -178,9 +178,15 @@ def test_k_above_the_distinct_actions_is_one_error_line(tmp_path):
 
 
 @pytest.mark.needs_solutions
-def test_training_uses_every_core_by_default_and_ablation_runs_one_thread_each(tmp_path, monkeypatch):
+def test_training_uses_the_free_cores_by_default_and_ablation_runs_one_thread_each(tmp_path, monkeypatch):
+    """0 threads = the cores other work leaves free: every core when idle, one fewer per busy core, never 0."""
     config = lambda *flags: train.config_from_args(train.parse_args(["--env", *flags]))
-    assert config("pusht").threads == 0 and config("pointmass1").threads == 1      # 0 = every core
+    assert config("pusht").threads == 0 and config("pointmass1").threads == 1      # 0 = the free cores
+    monkeypatch.setattr(runs, "cores", lambda: 2)
+    for busy, threads in ((0.0, 2), (0.6, 1), (1.0, 1), (2.0, 1)):
+        monkeypatch.setattr(runs, "busy_cores", lambda: busy)
+        assert runs.training_threads(0)[0] == threads and runs.training_threads(3) == (3, None)
+    monkeypatch.setattr(runs, "busy_cores", lambda: 0.0)
     assert config("pusht", "--threads", "1").threads == 1
     seen_threads = []
     monkeypatch.setattr(torch, "set_num_threads", seen_threads.append)

@@ -263,7 +263,7 @@ def parser():
     p.add_argument("--fresh", action="store_true", help="retrain runs even when --runs already holds their results")
     p.add_argument("--out", help="tables and figure (default runs/ablations/<env>; the committed tables are "
                    "docs/ablations/<env>: name it to refresh them)")
-    p.add_argument("--runs", help="checkpoints and logs of every run (default runs/ablations/<env>/runs)")
+    p.add_argument("--runs", help="checkpoints and logs of every run (default runs/ablations/<env>)")
     p.add_argument("--tune-rbc", action="store_true", help="instead: pick the RBC baseline's depth and width by "
                    "validation MSE (App. B.1) and write rbc_tuning.json to --out")
     p.add_argument("--tune-seed", type=int, default=100, help="--tune-rbc: split and training seed (default 100)")
@@ -341,7 +341,7 @@ def train_all(args, jobs):
 def main(argv=None):
     args = parser().parse_args(argv)
     args.out = args.out if args.out is not None else os.path.join("runs", "ablations", args.env)
-    args.runs = args.runs if args.runs is not None else os.path.join("runs", "ablations", args.env, "runs")
+    args.runs = args.runs if args.runs is not None else os.path.join("runs", "ablations", args.env)
     if args.tune_rbc:
         return run_rbc_tuning(args)
     names, ks, header = checked(args)

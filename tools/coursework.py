@@ -61,7 +61,8 @@ SOURCES = tuple(sorted(set(FILES.values())))
 HIDDEN = os.path.join("tests", "hidden")                                 # instructor-only: never in the handout
 STUDENT_README = os.path.join("docs", "handout_README.md")              # the handout's README.md (not the instructor's)
 INSTRUCTOR_ONLY = (HIDDEN, os.path.join("tests", "test_coursework.py"),  # (which grades with the hidden cases)
-                   os.path.join("tests", "test_readme.py"), STUDENT_README)     # (which reads the instructor's README)
+                   os.path.join("tests", "test_readme.py"), STUDENT_README,     # (which reads the instructor's README)
+                   os.path.join("docs", "rubric.md"))                           # the written questions' rubric
 BACKUPS = re.compile(r"(~|\.bak|\.orig|\.swp|\.rej)$|(^|/)\.#")          # editor leftovers: never handed out
 BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION (\w+)\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
