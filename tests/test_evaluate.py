@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import data
+import envs
 import evaluate
 import train
 from helpers import cli
@@ -90,3 +91,18 @@ def test_expert_and_video_accept_blockpush_and_still_refuse_the_other_envs(tmp_p
     with pytest.raises(ValueError, match="pusht and blockpush only"):
         ev.main(["--expert", "--env", "pointmass1", "--episodes", "1", "--video", str(tmp_path / "v.gif")])
     assert not (tmp_path / "v.gif").exists()
+
+
+def test_rollout_figures_carry_a_legend():
+    """evaluate --plot's rollout figures say what their colours mean (point-mass routes and the red 'leaves every
+    route'; PushT's successes and failures)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fake = {"pointmass1": [{"obs": np.stack([np.linspace(0, 1, 20)] * 2, 1), "success": True}],
+            "pusht": [{"obs": np.random.default_rng(0).uniform(0, 512, (30, 18)), "success": s} for s in (True, False)]}
+    for env, trajectories in fake.items():
+        fig = envs.get(env).figure(plt, trajectories, env)
+        labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert len(labels) >= 2, (env, labels)
+        plt.close(fig)
