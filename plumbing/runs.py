@@ -37,6 +37,11 @@ from plumbing.files import atomic_write, file_hash, write_json, write_text  # no
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
 EVAL_SEED = 100_000       # episode i of an evaluation uses env seed EVAL_SEED + i: held out, never tuned on
 MAX_EPISODES = 10_000     # evaluation builds one env per episode: more would exhaust memory, not finish
+# the largest value of each count flag: beyond it a run would not end in a day on a laptop, or would not fit in memory
+MOST = {"--epochs": 100_000, "--k": 4096, "--context": 1024, "--n-layer": 64, "--batch-size": 65_536,
+        "--collect": 100_000, "--rbc-layers": 64, "--rbc-width": 8192, "--seeds": 100, "--labels0": 1_000_000,
+        "--rounds": 100, "--horizon": 100_000, "--steps": 10_000_000, "--round-steps": 10_000_000, "--more": 10,
+        "--video-episodes": 64, "--repeats": 1_000_000}
 MIN_TEMPERATURE = 1e-6    # dividing the logits by a smaller positive temperature overflows float32 (0 is argmax)
 MIN_STD = 1e-6            # BeT.fit_bins never stores a smaller scale; dividing by one gives inf and NaN actions
 MAX_STORED = 10 ** 7      # numbers an NN / LWR checkpoint may store (PushT's 48k steps store under 10 ** 6)
@@ -72,8 +77,13 @@ def _interrupt(signum, frame):
 
 
 def one_line(message):
-    """A message with its newlines (from a path or a name) shown as \\n, so an error stays one line."""
-    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+    """A message with its newlines (from a path or a name) shown as \\n, so an error stays one line, and bytes
+    that are not UTF-8 (a path's) as \\xNN, so it can always be printed."""
+    try:
+        text = str(message).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:                            # a lone surrogate that no byte stands for
+        text = str(message).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def note(message):
@@ -94,7 +104,11 @@ def on_interrupt(message):
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, except that a bad flag raises ValueError, so it ends in one `error:` line (see cli) like any
-    other bad input, instead of the usage text and a second message."""
+    other bad input, instead of the usage text and a second message; and no prefix of a flag stands for it
+    (`--epoch 3` is a typo, not `--epochs 3`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
     def error(self, message):
         raise ValueError(f"{message} (see {self.prog} --help)")
@@ -155,12 +169,15 @@ def check_value(flag, value, check):
 
 
 def check_counts(*checks):
-    """Raise ValueError for the first (flag, value, least) with value < least or > LARGEST; None (not given) passes."""
+    """Raise ValueError for the first (flag, value, least) with value < least or above the flag's MOST (else
+    LARGEST); None (not given) passes."""
     for flag, value, least in checks:
+        most = MOST.get(flag, LARGEST)
         if value is not None and value < least:
             raise ValueError(f"{flag} must be at least {least} (got {value})")
-        if value is not None and value > LARGEST:
-            raise ValueError(f"{flag} must be at most {LARGEST} (got {value})")
+        if value is not None and value > most:
+            raise ValueError(f"{flag} must be at most {most} (got {value})" +
+                             ("; the cap is MOST in plumbing/runs.py" if flag in MOST else ""))
 
 
 def check_episodes(*checks):
@@ -250,10 +267,29 @@ def existing_json(path, why):
     return old
 
 
+NAME_BYTES = 200      # the longest file or folder name an output may have: 255 less room for temporary names
+
+
+def check_creatable(path, flag):
+    """A path this project may create: every name at most NAME_BYTES, valid UTF-8 (it is printed), and not a
+    broken symbolic link or a loop."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{flag} {one_line(path)}: not a UTF-8 name; choose one that is") from None
+    longest = max((part for part in os.path.abspath(path).split(os.sep)), key=lambda p: len(os.fsencode(p)))
+    if len(os.fsencode(longest)) > NAME_BYTES:
+        raise ValueError(f"{flag} {path}: the name {longest[:40]}... is {len(os.fsencode(longest))} bytes; at most "
+                         f"{NAME_BYTES}")
+    if os.path.lexists(path) and not os.path.exists(path):
+        raise ValueError(f"{flag} {path}: a broken symbolic link or a loop")
+
+
 def check_output_dir(path, flag="--out"):
     """Raise ValueError unless `path` is, or can be created as, a writable directory (checked before any work)."""
     if not path:
         raise ValueError(f"{flag} must not be empty")
+    check_creatable(path, flag)
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{flag} {path}: exists and is not a directory")
     parent = os.path.abspath(path)
@@ -276,6 +312,7 @@ def check_replaceable(path, flag, suffixes=(), keep=(), owned=None, other="anoth
             raise ValueError(f"{flag} {path}: would overwrite {kept}")
     if suffixes and not path.endswith(tuple(suffixes)):
         raise ValueError(f"{flag} {path}: must end in {' or '.join(suffixes)}")
+    check_creatable(path, flag)
     check_output_dir(os.path.dirname(os.path.abspath(path)), flag)
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
         raise ValueError(f"{flag} {path}: exists and is not a regular file; not overwriting it")

@@ -516,7 +516,7 @@ def test_only_the_answer_regions_are_graded(tmp_path):
 def test_limits_end_what_would_run_away(student, tmp_path, monkeypatch):
     """A fork bomb, 20 GB of memory, a 1 GB file and an endless loop: each exercise ends at its limit and scores
     0, the grade goes on, and no process of the sandbox's users is left."""
-    monkeypatch.setattr(coursework, "EXERCISE_TIMEOUT", 15)
+    monkeypatch.setattr(coursework, "EXERCISE_TIMEOUT", 8)
     sub = tmp_path / "s"
     shutil.copytree(student, sub)
     answer(sub / "data.py", "windows", "import os, time\nfor _ in range(100000):\n    if os.fork() == 0:\n"
@@ -526,7 +526,7 @@ def test_limits_end_what_would_run_away(student, tmp_path, monkeypatch):
     answer(sub / "bet.py", "offset_loss", "while True:\n    pass")
     t0 = time.time()
     results = coursework.grade(ROOT, str(sub), only=["windows", "kmeans_codec", "focal_loss", "offset_loss"])
-    assert results["score"] == 0 and time.time() - t0 < 60
+    assert results["score"] == 0 and time.time() - t0 < 45
     outputs = {t["tags"][0]: t["output"] for t in results["tests"]}
     assert "MemoryError" in outputs["kmeans_codec"] and "timed out" in outputs["offset_loss"], outputs
     assert no_sandbox_processes()

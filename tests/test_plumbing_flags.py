@@ -5,6 +5,7 @@ Ctrl-C is one line, and every flag has help."""
 import contextlib
 import io
 import os
+import time
 import shutil
 import subprocess
 import sys
@@ -184,12 +185,12 @@ CASES = [
     (["train.py", "--env", "pointmass1", "--out", ""], "--out must not be empty"),
     (TRAIN + ["--seed", str(2 ** 63)], "--seed must be at most"),
     (TRAIN + ["--threads", "100000"], "this machine has"),
-    (TRAIN + ["--policy", "mse", "--rbc-width", "100000000"], "over a billion weights"),
-    (TRAIN + ["--n-layer", "10000000"], "--n-layer 10000000: over a billion weights"),
+    (TRAIN + ["--policy", "mse", "--rbc-layers", "64", "--rbc-width", "8192"], "over a billion weights"),
+    (TRAIN + ["--n-layer", "10000000"], "--n-layer must be at most 64 (got 10000000); the cap is MOST"),
     (TRAIN + ["--n-layer", "0"], "--n-layer"),
     (["tools.dagger", "--env", "cartpole", "--out", R, "--workers", "100000"], "--workers 100000: at most"),
-    (TRAIN + ["--k", "1000000"], "holds only"),
-    (TRAIN + ["--context", "100000"], "longer than the longest episode"),
+    (TRAIN + ["--k", "4096"], "holds only"),
+    (TRAIN + ["--context", "1024"], "longer than the longest episode"),
     (TRAIN + ["--data", "{root}/one_array.npy"], "not an .npz file"),
     (TRAIN + ["--data", "{root}/empty.npz"], "holds no steps"),
     (TRAIN + ["--collect", "2", "--workers", "1", "--data", R + "/model.pt"], "must end in .npz"),
@@ -400,3 +401,70 @@ def test_help_works(run):
                    "tools.coursework", "tools.datasets"):
         code, out, _ = run(script, "--help")
         assert code == 0 and "usage:" in out
+
+
+def test_no_flag_is_taken_by_a_prefix(run):
+    """`--epoch 3` is a typo, not `--epochs 3` (argparse's allow_abbrev): refused before any work, in every
+    script, subcommands and studies included."""
+    cases = [("train.py", "--env", "pusht", "--epoch", "3"), ("evaluate.py", "x.pt", "--episode", "2"),
+             ("tools.ablations", "--env", "pusht", "--seed", "1"), ("tools.dagger", "--env", "track", "--round", "1"),
+             ("tools.bench", "--env", "pusht", "--step", "1"), ("tools.figures", "--episode", "1"),
+             ("tools.coursework", "grade", "--json-out", "x.json"), ("tools.datasets", "convert", "a", "b", "--forc")]
+    for script, *args in cases:
+        code, out, err = run(script, *args)
+        assert code == 2 and "unrecognized arguments" in err and len(err.strip().splitlines()) == 1, (script, err)
+    from tools import studies
+    assert studies.parser("tools.studies.x", "doc").allow_abbrev is False
+
+
+def int_flags():
+    """(script, flag, the other arguments it needs) of every integer flag that counts something (seeds and uids
+    excluded: any value up to 2**31 - 1 is a seed)."""
+    import train as train_script
+    from tools import ablations as ablations_script, dagger as dagger_script, figures as figures_script
+    parsers = {"train.py": (train_script.parser(), ["--env", "pointmass1"]),
+               "evaluate.py": (runs.evaluate_parser(), ["--expert", "--env", "pusht"]),
+               "tools.ablations": (ablations_script.parser(), ["--env", "pointmass1"]),
+               "tools.dagger": (dagger_script.parser(), ["--env", "track"]),
+               "tools.figures": (figures_script.parser(), [])}
+    for script, (parser, needed) in parsers.items():
+        for a in parser._actions:
+            if a.type is int and "seed" not in a.dest:
+                yield script, a.option_strings[0], needed
+
+
+@pytest.mark.parametrize("script, flag, needed", list(int_flags()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_count_flag_has_an_upper_bound_checked_before_any_work(run, tmp_path, script, flag, needed):
+    """2**31 - 1 of any count (epochs, labels, horizon, rounds, ...) ends in one error line at once, instead of a
+    run that collects or trains until killed."""
+    t0 = time.time()
+    out_flag = ["--out", tmp_path / "o"] if script in ("train.py", "tools.ablations", "tools.dagger") else []
+    code, out, err = run(script, *needed, flag, 2 ** 31 - 1, *out_flag)
+    assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, (flag, err)
+    assert "at most" in err or "cores" in err, (flag, err)
+    assert time.time() - t0 < 10 and not os.path.exists(tmp_path / "o" / "model.pt")
+
+
+def output_flags(tmp_path):
+    """(script args before the output flag, the flag) of every output path of every script."""
+    model = ["evaluate.py", "--expert", "--env", "pusht", "--episodes", "1"]
+    return [(["train.py", "--env", "pointmass1"], "--out"), (model, "--json"), (model, "--plot"), (model, "--video"),
+            (["tools.ablations", "--env", "pointmass1"], "--out"), (["tools.ablations", "--env", "pointmass1"], "--runs"),
+            (["tools.dagger", "--env", "track"], "--out"), (["tools.dagger", "--env", "track"], "--json"),
+            (["tools.dagger", "--env", "track"], "--plot"), (["tools.figures"], "--out")]
+
+
+@pytest.mark.parametrize("kind", ["long name", "symlink loop", "undecodable bytes"])
+def test_every_output_that_cannot_be_created_is_one_line_before_any_work(run, tmp_path, kind):
+    """A 300-byte name, a symbolic link loop, and a name that is not UTF-8 (printed escaped), for every output
+    flag: one `error:` line, exit 2, nothing written, instead of a traceback after the work."""
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    for script_args, flag in output_flags(tmp_path):
+        suffix = {"--json": ".json", "--plot": "", "--video": ".gif"}.get(flag, "")
+        target = {"long name": str(tmp_path / ("x" * 300)) + suffix, "symlink loop": str(tmp_path / "loop"),
+                  "undecodable bytes": os.fsdecode(os.fsencode(str(tmp_path)) + b"/bad\xffname") + suffix}[kind]
+        if kind == "symlink loop" and flag in ("--json", "--video"):
+            target = str(tmp_path / "loop" / "x") + suffix                           # a file inside the loop
+        code, out, err = run(script_args[0], *script_args[1:], flag, target)
+        assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, (flag, kind, err)
+        assert sorted(os.listdir(tmp_path)) == ["loop"], (flag, kind, os.listdir(tmp_path))

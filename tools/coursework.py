@@ -679,8 +679,11 @@ def autograder(root, out):
 # ---------------------------------------------------------------- command line
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, except that a bad flag raises ValueError: one `error:` line, like any other bad input.
-    (runs.ArgumentParser's twin: coursework.py imports no project module, so the grader runs on its own.)"""
+    """argparse, except that a bad flag raises ValueError: one `error:` line, like any other bad input, and no
+    flag is taken by a prefix. (runs.ArgumentParser's twin: the grader imports no training code.)"""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
     def error(self, message):
         raise ValueError(f"{message} (see {self.prog} --help)")

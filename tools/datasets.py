@@ -384,15 +384,15 @@ def usage_error(message):
 def main(argv=None):
     """python -m tools.datasets; any expected error (a ValueError, demofiles.DataError included) is one line, exit 2."""
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m tools.datasets", description="Convert the standard PushT demonstrations "
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m tools.datasets", description="Convert the standard PushT demonstrations "
                                      "(Diffusion Policy's zarr, LeRobot's parquet) to this project's .npz, or export "
                                      f"ours in Diffusion Policy's layout. Needs: {EXTRAS}")
     sub = parser.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("convert", help="a Diffusion Policy zarr or LeRobot parquet dataset -> our .npz")
+    c = sub.add_parser("convert", allow_abbrev=False, help="a Diffusion Policy zarr or LeRobot parquet dataset -> our .npz")
     c.add_argument("source", help="pusht_cchi_v7_replay.zarr (a folder), a .zip holding it, or a LeRobot "
                    "pusht_keypoints dataset (a folder with data/*.parquet, or one .parquet file)")
     c.add_argument("out", help="the .npz to write, e.g. data/pusht-human.npz (replaces only a PushT dataset)")
-    e = sub.add_parser("export", help="our PushT .npz -> a zarr folder in Diffusion Policy's layout (no images)")
+    e = sub.add_parser("export", allow_abbrev=False, help="our PushT .npz -> a zarr folder in Diffusion Policy's layout (no images)")
     e.add_argument("data", help="our PushT dataset, e.g. data/pusht.npz")
     e.add_argument("out", help="the zarr folder to write, e.g. pusht-expert.zarr (replaces only one it wrote)")
     for p in (parser, c, e):                                        # a usage error is one line too

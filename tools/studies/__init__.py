@@ -6,7 +6,7 @@ import os
 
 def parser(module, doc):
     """A study's command line: its name, and its docstring's first paragraph as the description."""
-    return argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0].strip(),
+    return argparse.ArgumentParser(allow_abbrev=False, prog=f"python -m {module}", description=doc.split("\n\n")[0].strip(),
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 

@@ -16,7 +16,7 @@ import time
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog=None if __spec__ is None else f"python -m {__spec__.name}", description=__doc__.split("\n\n")[0].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("batch", type=int, metavar="BATCH", help="training batch size (train)")

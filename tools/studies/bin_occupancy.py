@@ -11,7 +11,7 @@ from plumbing import demofiles
 
 
 def main(argv=None):
-    argparse.ArgumentParser(
+    argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m tools.studies.bin_occupancy", description=__doc__.split("\n\n")[0].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     cfg = train.env_config("pusht")

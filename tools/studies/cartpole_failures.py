@@ -30,7 +30,7 @@ def failures(trajectories):
 
 
 def main(argv=None):
-    argparse.ArgumentParser(
+    argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m tools.studies.cartpole_failures", description=__doc__.split("\n\n")[0].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     torch.set_num_threads(1)

@@ -24,7 +24,7 @@ def sdpa_forward(self, x):          # the previous code's attention: torch's fus
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m tools.studies.levers", description=__doc__.split("\n\n")[0].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("batch", type=int, metavar="BATCH", help="training batch size")

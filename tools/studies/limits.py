@@ -23,7 +23,7 @@ def median_seconds(f, n):
 
 
 def main(argv=None):
-    argparse.ArgumentParser(
+    argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m tools.studies.limits", description=__doc__.split("\n\n")[0].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     torch._inductor.config.cpp.enable_kernel_profile = True      # name the compiled kernels in the profile

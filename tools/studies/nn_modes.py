@@ -14,7 +14,7 @@ from plumbing import demofiles
 
 
 def main(argv=None):
-    argparse.ArgumentParser(
+    argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m tools.studies.nn_modes", description=__doc__.split("\n\n")[0].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     torch.set_num_threads(1)

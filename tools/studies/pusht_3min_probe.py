@@ -12,7 +12,7 @@ from plumbing import demofiles
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m tools.studies.pusht_3min_probe", description=__doc__.split("\n\n")[0].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0); p.add_argument("--layers", type=int, default=2)
