@@ -16,6 +16,8 @@ import multiprocessing as mp
 
 import numpy as np
 
+from plumbing import processes
+
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 
@@ -85,7 +87,7 @@ def collect(episode_fn, n_episodes, seed=0, workers=1, max_attempts=None, log=pr
     `episode_fn` must be a module-level function (it is sent to worker processes)."""
     max_attempts = max_attempts or 2 * n_episodes + 10
     kept, failures, tried, t0 = [], 0, 0, time.time()
-    pool = mp.get_context("spawn").Pool(workers) if workers > 1 else None
+    pool = mp.get_context("spawn").Pool(workers, processes.die_with_parent) if workers > 1 else None
     try:
         next_seed = seed
         while len(kept) < n_episodes and tried < max_attempts:

@@ -10,6 +10,9 @@ Episode i is reset with env seed S+i, and its observation history is rebuilt fro
 nothing leaks from one episode into the next.
 """
 
+if __name__ == "__main__":
+    import plumbing.early             # Ctrl-C while torch loads: exit 130, one line
+
 import time
 
 import numpy as np

@@ -10,6 +10,9 @@ Per-environment settings live in each env's record (envs/<env>.py); every Config
 on the command line (`python train.py --help` lists them with the paper's values).
 """
 
+if __name__ == "__main__":
+    import plumbing.early             # Ctrl-C while torch loads: exit 130, one line
+
 import dataclasses
 import math
 import os

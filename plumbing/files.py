@@ -5,7 +5,37 @@ Every file the project writes goes through atomic_write: a reader never sees hal
 import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
+
+
+def temp_prefix(path):
+    """The prefix of `path`'s temporary files and folders: its name and the writer's pid, so that a later writer
+    can tell what a killed writer left from what a running one is writing."""
+    return f".{os.path.basename(path)}.{os.getpid()}."
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_writers_temps(path, keep=lambda leftover: False):
+    """Remove the temporary files and folders beside `path` that writers of it left when killed (their pid is
+    gone), unless keep(leftover) takes care of one (an export's earlier folder, say)."""
+    folder, base = os.path.dirname(os.path.abspath(path)), os.path.basename(path)
+    pattern = re.compile(re.escape(f".{base}.") + r"(\d+)\..*\.tmp")
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        found = pattern.fullmatch(name)
+        leftover = os.path.join(folder, name)
+        if found and not alive(int(found.group(1))) and not keep(leftover):
+            shutil.rmtree(leftover, ignore_errors=True) if os.path.isdir(leftover) else os.remove(leftover)
 
 
 def atomic_write(path, write, check=None):
@@ -16,7 +46,8 @@ def atomic_write(path, write, check=None):
     d = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+        remove_dead_writers_temps(path)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=temp_prefix(path), suffix=".tmp")
     except OSError as e:
         raise ValueError(f"{path}: could not write it ({e.strerror})") from None
     try:

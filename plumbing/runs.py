@@ -55,6 +55,7 @@ def cli(main):
     handout's NotImplementedError("Exercise <name>: ...")); Ctrl-C or SIGTERM prints one line and exits 130.
     Any other error is a bug and keeps its traceback."""
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)      # (plumbing.early's, while the imports ran)
     try:
         main()
     except (ValueError, FileNotFoundError) as e:

@@ -280,15 +280,6 @@ def no_sandbox_processes():
     return not [pid for uid in (coursework.UID, coursework.UID + 1) for pid in sandbox.user_processes(uid)]
 
 
-@needs_root
-def test_the_solution_scores_full_marks_in_the_sandbox():
-    results = coursework.grade(ROOT)
-    assert results["score"] == FULL and results["execution_time"] < 60
-    assert {t["tags"][0] for t in results["tests"]} == set(coursework.EXERCISES)
-    assert any(t["visibility"] == "after_due_date" for t in results["tests"])
-    assert no_sandbox_processes()
-
-
 READ_THE_SOLUTION = r'''
 import os, re, subprocess, time
 
@@ -504,9 +495,13 @@ def test_only_the_answer_regions_are_graded(tmp_path):
     data_text = open(sub / "data.py").read()
     open(sub / "data.py", "w").write("def helper(ends, context):\n    return 0\n\n" + data_text)
     answer(sub / "data.py", "windows", "return helper(episode_ends, context)")
-    results = coursework.grade(ROOT, str(sub), only=["focal_loss", "offset_loss", "sample", "windows"])
+    results = coursework.grade(ROOT, str(sub))
     scores = exercise_scores(results)
-    assert scores == {"focal_loss": 0, "offset_loss": 15, "sample": 15, "windows": 0}, scores
+    assert scores == {**{name: points for name, (points, _) in coursework.EXERCISES.items()}, "focal_loss": 0,
+                      "windows": 0}, scores                  # the solution's other regions: full marks in the sandbox
+    assert {t["tags"][0] for t in results["tests"]} == {*coursework.EXERCISES, coursework.POLICY["name"]}
+    assert results["execution_time"] < 60
+    assert any(t["visibility"] == "after_due_date" for t in results["tests"]) and no_sandbox_processes()
     focal = [t["output"] for t in results["tests"] if t["tags"] == ["focal_loss"]]
     assert all("SyntaxError" in o and "bet.py" in o for o in focal), focal[0]
     assert all("NameError" in t["output"] for t in results["tests"] if t["tags"] == ["windows"])
@@ -643,7 +638,7 @@ def test_a_submitted_pusht_checkpoint_is_evaluated_in_the_sandbox(tmp_path):
     from plumbing import runs
     from test_env_pusht import small_dataset
     small_dataset(str(tmp_path / "pusht.npz"))
-    train.main(["--env", "pusht", "--data", str(tmp_path / "pusht.npz"), "--epochs", "2", "--episodes", "0",
+    train.main(["--env", "pusht", "--data", str(tmp_path / "pusht.npz"), "--epochs", "1", "--episodes", "0",
                 "--out", str(tmp_path / "run"), "--no-compile"])
     sub = tmp_path / "sub"
     sub.mkdir()

@@ -145,6 +145,15 @@ def test_two_round_smoke_run_writes_deterministic_files(tmp_path):
     assert os.path.getsize(tmp_path / "a.png") > 0
     strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}
     assert strip(result) == strip(json.load(open(tmp_path / "b.json")))
+    # a folder holds one run: another --rounds into "a" is refused before any work, and its round2.npz stays its own
+    shorter = [a if a != "2" or args[i - 1] != "--rounds" else "1" for i, a in enumerate(args)]
+    with pytest.raises(ValueError, match="holds a DAgger run with other settings \\(differs in settings\\)"):
+        dagger.main(shorter + ["--out", str(tmp_path / "a"), "--json", str(tmp_path / "c.json"),
+                               "--plot", str(tmp_path / "c.png")])
+    os.remove(tmp_path / "b" / "run.json")
+    with pytest.raises(ValueError, match="rounds of an earlier DAgger run with no record"):
+        dagger.main(args + ["--out", str(tmp_path / "b"), "--json", str(tmp_path / "d.json"), "--plot", str(tmp_path / "d.png")])
+    assert not (tmp_path / "c.json").exists() and not (tmp_path / "d.json").exists()
 
 
 def test_pusht_demonstrations_are_its_data_file_in_order():

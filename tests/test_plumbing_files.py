@@ -133,3 +133,29 @@ def test_outliers_warn_in_one_line_naming_file_and_dimension(tmp_path, capsys):
     assert len(err) == 1 and "outlier.npz" in err[0] and "'obs' dimension 1" in err[0], err
     demofiles.load_demos(data.default_path("pointmass1"), 2, 2)        # the shipped data is clean
     assert capsys.readouterr().err == ""
+
+
+def test_a_writer_removes_what_killed_writers_of_the_same_file_left(tmp_path):
+    """Temporary files and folders carry their writer's pid: the next write of that file removes a dead writer's
+    (a file and a folder here), keeps a running writer's and other files' temporaries, and an export's earlier
+    folder goes back in place when the kill came between the two renames."""
+    import subprocess
+    from plumbing import files
+    from tools import datasets
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    out = tmp_path / "out.npz"
+    leftovers = [tmp_path / f".out.npz.{dead.pid}.abc.tmp", tmp_path / f".out.npz.{dead.pid}.def.tmp"]
+    leftovers[0].write_bytes(b"half")
+    leftovers[1].mkdir()
+    running = tmp_path / f".out.npz.{os.getpid()}.xyz.tmp"
+    other = tmp_path / f".other.npz.{dead.pid}.abc.tmp"
+    running.write_bytes(b"mine"), other.write_bytes(b"not out.npz's")
+    files.write_json(str(out), {"a": 1})
+    assert not any(p.exists() for p in leftovers) and running.exists() and other.exists()
+    zarr_path = tmp_path / "e.zarr"
+    old = tmp_path / f".e.zarr.{dead.pid}.q.old.tmp"
+    (old / "replaced").mkdir(parents=True)
+    (old / "replaced" / "marker").write_text("the earlier export")
+    assert datasets.restored(str(old), str(zarr_path)) is False
+    assert (zarr_path / "marker").read_text() == "the earlier export"

@@ -7,6 +7,7 @@ import io
 import os
 import time
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -468,3 +469,15 @@ def test_every_output_that_cannot_be_created_is_one_line_before_any_work(run, tm
         code, out, err = run(script_args[0], *script_args[1:], flag, target)
         assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, (flag, kind, err)
         assert sorted(os.listdir(tmp_path)) == ["loop"], (flag, kind, os.listdir(tmp_path))
+
+
+@pytest.mark.parametrize("command", [["train.py", "--env", "pointmass1"], ["evaluate.py", "x.pt"],
+                                     ["-m", "tools.ablations", "--env", "pointmass1"]], ids=lambda c: c[0] + c[1])
+def test_ctrl_c_while_the_imports_load_is_one_line_and_exit_130(tmp_path, command):
+    """SIGINT 0.3 s after start, while torch still loads (about 2 s): exit 130 and one line, no traceback."""
+    p = subprocess.Popen([sys.executable, *command, *(["--out", str(tmp_path / "o")] if "evaluate.py" not in command else [])],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and len(err.strip().splitlines()) <= 1 and "Traceback" not in err, (p.returncode, err)

@@ -14,7 +14,7 @@ import data
 import evaluate
 import train
 from bet import BeT
-from helpers import cli, one_error_line
+from helpers import ROOT, cli, one_error_line
 from plumbing import runs
 
 pytestmark = pytest.mark.needs_solutions   # end to end: the handout (coursework.py) cannot run these
@@ -144,3 +144,28 @@ def test_evaluation_progress_gives_a_bound_that_holds_when_successes_end_first()
                      "evaluate: 6/20 episodes ended, 6 successes so far (success rate >= 0.300)",
                      "evaluate: 8/20 episodes ended, 8 successes so far (success rate >= 0.400)",
                      "evaluate: 10/20 episodes ended, 10 successes so far (success rate >= 0.500)"]
+
+
+def test_pool_workers_die_with_their_parent(tmp_path):
+    """kill -9 of a process whose pool workers (initializer processes.die_with_parent) are busy: the workers end
+    at once, not when their task does, so they never write after it."""
+    import signal as signals
+    import subprocess
+    import sys
+    import time as clock
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing as mp, os, sys, time\nsys.path.insert(0, %r)\nfrom plumbing import processes\n"
+        "def work(path):\n    open(path, 'w').write(str(os.getpid()))\n    time.sleep(30)\n    open(path + '.late', 'w')\n"
+        "if __name__ == '__main__':\n    pool = mp.get_context('spawn').Pool(2, processes.die_with_parent)\n"
+        "    pool.map_async(work, [%r, %r])\n    time.sleep(60)\n" % (ROOT, str(tmp_path / "w0"), str(tmp_path / "w1")))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    deadline = clock.time() + 60
+    while not ((tmp_path / "w0").exists() and (tmp_path / "w1").exists()) and clock.time() < deadline:
+        clock.sleep(0.1)
+    workers = [int((tmp_path / w).read_text()) for w in ("w0", "w1")]
+    parent.send_signal(signals.SIGKILL)
+    parent.wait()
+    clock.sleep(1)
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}") and
+                open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] != "Z"], "a worker outlived its parent"

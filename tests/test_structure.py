@@ -10,7 +10,9 @@ from helpers import ROOT
 
 # the data flow, bottom first: a module may import only modules of a lower layer. The top level holds the paper's
 # modules; envs/, variants/, plumbing/ and tools/ hold the rest (tools/studies/ scripts sit above everything).
-LAYERS = [("plumbing.stats", "plumbing.demofiles", "plumbing.files", "plumbing.sandbox"), ("envs.record",), ("envs.pointmass", "envs.cartpole", "envs.track", "envs.blockpush",
+LAYERS = [("plumbing.stats", "plumbing.demofiles", "plumbing.files", "plumbing.sandbox", "plumbing.early",
+           "plumbing.processes"),
+          ("envs.record", "tools"), ("envs.pointmass", "envs.cartpole", "envs.track", "envs.blockpush",
           "envs.pusht_expert"), ("envs.pusht",), ("envs",), ("data",), ("kmeans", "mingpt"), ("bet", "variants.baselines", "variants.trunks"),
           ("variants.mdn",), ("variants",), ("plumbing.runs", "plumbing.plots"), ("evaluate",), ("train",),
           ("tools.dagger", "tools.ablations", "tools.figures", "tools.bench", "tools.datasets"), ("tools.probes",),

@@ -27,7 +27,7 @@ import torch
 import data
 import envs
 import evaluate
-from plumbing import plots
+from plumbing import plots, processes
 from plumbing import runs
 from plumbing import stats
 import train
@@ -330,7 +330,7 @@ def train_all(args, jobs):
     tasks = [(name, flags, s, args.env, args) for name, flags, s in jobs]
     stopped = lambda: (f"after {len(done)} of {len(jobs)} runs; run the same command again to resume "
                        f"(finished runs are reused, an interrupted one continues from its last epoch)")
-    with runs.on_interrupt(stopped), multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+    with runs.on_interrupt(stopped), multiprocessing.get_context("spawn").Pool(args.workers, processes.die_with_parent) as pool:
         for i, (name, s, results) in enumerate(pool.imap_unordered(_job, tasks)):   # leaving the block stops them
             done[name, s] = results
             print(f"[{i + 1}/{len(jobs)}] {name:<24} seed {s}  {metric} {results[metric]:.3f}"

@@ -34,7 +34,7 @@ import torch
 import data
 import envs
 import evaluate
-from plumbing import plots
+from plumbing import plots, processes
 from plumbing import runs
 from plumbing import stats
 import train
@@ -124,7 +124,7 @@ def expert_episodes(env_name, first_seed, episodes, horizon):
 def collect_demonstrations(env_name, settings, n, workers=1, chunk=10):
     """At least n transitions of expert episodes from seeds DEMO_SEED, DEMO_SEED+1, ..., in chunks of `chunk`
     episodes, `workers` chunks at a time. The first n transitions do not depend on `workers`."""
-    parts, pool = [], mp.get_context("spawn").Pool(workers) if workers > 1 else None
+    parts, pool = [], mp.get_context("spawn").Pool(workers, processes.die_with_parent) if workers > 1 else None
     try:
         while sum(len(p["obs"]) for p in parts) < n:
             jobs = [(env_name, DEMO_SEED + (len(parts) + j) * chunk, chunk, settings["horizon"]) for j in range(workers)]
@@ -276,7 +276,7 @@ def run(env_name, seeds, settings, schedule, out, eval_seed, workers):
         return ([p for points, _ in chains for p in points] +
                 [p for s, (points, start) in enumerate(chains)
                  for p in matched_bc(env_name, s, settings, controls(points), start, eval_seed, out)])
-    with mp.get_context("spawn").Pool(min(workers, 2 * seeds)) as pool:
+    with mp.get_context("spawn").Pool(min(workers, 2 * seeds), processes.die_with_parent) as pool:
         chains = [pool.apply_async(dagger_rounds, job) for job in jobs]
         points, bc = [], []
         for s, chain in enumerate(chains):                  # a seed's control starts as soon as its DAgger ends
@@ -352,6 +352,23 @@ def parser():
     return p
 
 
+def run_record(args, settings):
+    """What a DAgger folder's run.json says of the run that fills it: one folder, one run."""
+    return dict(env=args.env, seeds=args.seeds, settings=settings, schedule=args.schedule, eval_seed=args.eval_seed)
+
+
+def check_one_run(out, record):
+    """--out holds this run's files or none: a run.json of other settings, or rounds without one, is refused."""
+    old = runs.existing_json(os.path.join(out, "run.json"), "the record of the DAgger run in this folder")
+    if old is not None and old != record:
+        changed = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
+        raise ValueError(f"--out {out}: holds a DAgger run with other settings (differs in {', '.join(changed)}); "
+                         f"choose another --out or remove that folder")
+    if old is None and os.path.isdir(out) and any(n.startswith("seed") for n in os.listdir(out)):
+        raise ValueError(f"--out {out}: holds rounds of an earlier DAgger run with no record of its settings; choose "
+                         f"another --out or remove that folder")
+
+
 def checked(args, settings, out, json_path, plot_path):
     """Every flag, folder and output file, before any work."""
     runs.check_settings(Settings(**settings))
@@ -368,6 +385,7 @@ def checked(args, settings, out, json_path, plot_path):
             raise ValueError(f"--demonstrations data: {path} holds {held} transitions, and this run may need up to "
                              f"{most} (labels0 + rounds x episodes x step limit, x 2**more)")
     runs.check_output_dir(out)
+    check_one_run(out, run_record(args, settings))
     cache = os.path.join(out, "demos.npz")     # an earlier run's demonstrations, reused: they must be this env's
     if os.path.exists(cache) and not runs.holds_demos(cache, cfg.obs_dim, cfg.act_dim):
         raise ValueError(f"--out {out}: its demos.npz is not {args.env} demonstrations; pick another folder")
@@ -390,6 +408,7 @@ def main(argv=None):
     t0 = time.time()
     with runs.on_interrupt(f"nothing written to {json_path} or {plot_path}; the rounds so far are in {out}"), \
             runs.RunLock(out):
+        runs.write_json(os.path.join(out, "run.json"), run_record(args, settings))
         points = run(args.env, args.seeds, settings, args.schedule, out, args.eval_seed, args.workers)
         torch.set_num_threads(1)
         expert = expert_score(args.env, settings["eval_episodes"], args.eval_seed)

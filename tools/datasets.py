@@ -28,6 +28,7 @@ from gym_pusht.envs.pusht import PushTEnv
 import data
 from envs.pusht_expert import KEYPOINTS_BODY
 from plumbing import demofiles, files
+from plumbing.files import remove_dead_writers_temps, temp_prefix
 
 OBS_DIM = 18                 # 8 keypoints x 2, then the agent x, y (envs/pusht.py PushTFlat)
 TOLERANCE_PX = 1e-4          # a converted observation must match gym-pusht's own to this many pixels
@@ -312,6 +313,15 @@ def check_export_target(path):
         raise ValueError(f"{path}: exists and is not a zarr this exporter wrote; not replaced")
 
 
+def restored(leftover, path):
+    """A killed export's folder that holds the export before it ("replaced") while `path` is gone: put it back
+    (True: handled)."""
+    replaced = os.path.join(leftover, "replaced")
+    if leftover.endswith(".old.tmp") and os.path.isdir(replaced) and not os.path.exists(path):
+        os.rename(replaced, path)
+    return False                                      # the (now empty) leftover goes too
+
+
 def export(path, state, actions, episode_ends, source_name, source_sha256):
     """Write demonstrations in Diffusion Policy's zarr layout (format 2: data/state, data/action float32,
     meta/episode_ends int64; no images, no keypoint) as a folder, atomically: built beside `path`, then renamed."""
@@ -319,7 +329,8 @@ def export(path, state, actions, episode_ends, source_name, source_sha256):
     import numcodecs
     check_export_target(path)
     parent = os.path.dirname(os.path.abspath(path))
-    tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    remove_dead_writers_temps(path, keep=lambda leftover: restored(leftover, path))
+    tmp = tempfile.mkdtemp(dir=parent, prefix=temp_prefix(path), suffix=".tmp")
     old = None
     try:
         root = zarr.open_group(tmp, mode="w", zarr_format=2)
@@ -335,7 +346,7 @@ def export(path, state, actions, episode_ends, source_name, source_sha256):
         root.require_group("meta").create_array("episode_ends", shape=ends.shape, dtype="int64", chunks=ends.shape,
                                                 compressors=None)[...] = ends
         if os.path.exists(path):                      # the earlier export steps aside, and comes back on failure
-            old = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(path) + ".", suffix=".old.tmp")
+            old = tempfile.mkdtemp(dir=parent, prefix=temp_prefix(path), suffix=".old.tmp")
             os.rename(path, os.path.join(old, "replaced"))
         os.rename(tmp, path)
     except OSError as e:
