@@ -10,6 +10,29 @@ import shutil
 import tempfile
 
 
+NAME_BYTES = 200      # the longest file or folder name an output may have: 255 less room for temporary names
+
+
+def check_creatable(path, flag):
+    """A path this project may create: every name at most NAME_BYTES, valid UTF-8 (it is printed), and not a
+    broken symbolic link or a loop."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{flag} {escaped(path)}: not a UTF-8 name; choose one that is") from None
+    longest = max((part for part in os.path.abspath(path).split(os.sep)), key=lambda p: len(os.fsencode(p)))
+    if len(os.fsencode(longest)) > NAME_BYTES:
+        raise ValueError(f"{flag} {path}: the name {longest[:40]}... is {len(os.fsencode(longest))} bytes; at most "
+                         f"{NAME_BYTES}")
+    if os.path.lexists(path) and not os.path.exists(path):
+        raise ValueError(f"{flag} {path}: a broken symbolic link or a loop")
+
+
+def escaped(path):
+    """A path printable whatever its bytes (not UTF-8 ones as \\xNN)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def temp_prefix(path):
     """The prefix of `path`'s temporary files and folders: its name and the writer's pid, so that a later writer
     can tell what a killed writer left from what a running one is writing."""

@@ -32,7 +32,7 @@ import envs
 import variants
 from variants.baselines import NEIGHBOURS, NearestNeighbours
 from plumbing import demofiles
-from plumbing.files import atomic_write, file_hash, write_json, write_text  # noqa: F401  (the scripts' writers)
+from plumbing.files import atomic_write, check_creatable, file_hash, write_json, write_text  # noqa: F401  (the scripts' writers)
 
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
 EVAL_SEED = 100_000       # episode i of an evaluation uses env seed EVAL_SEED + i: held out, never tuned on
@@ -266,24 +266,6 @@ def existing_json(path, why):
     if not isinstance(old, dict):
         raise ValueError(f"{path}: exists and is not a JSON object ({why})")
     return old
-
-
-NAME_BYTES = 200      # the longest file or folder name an output may have: 255 less room for temporary names
-
-
-def check_creatable(path, flag):
-    """A path this project may create: every name at most NAME_BYTES, valid UTF-8 (it is printed), and not a
-    broken symbolic link or a loop."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{flag} {one_line(path)}: not a UTF-8 name; choose one that is") from None
-    longest = max((part for part in os.path.abspath(path).split(os.sep)), key=lambda p: len(os.fsencode(p)))
-    if len(os.fsencode(longest)) > NAME_BYTES:
-        raise ValueError(f"{flag} {path}: the name {longest[:40]}... is {len(os.fsencode(longest))} bytes; at most "
-                         f"{NAME_BYTES}")
-    if os.path.lexists(path) and not os.path.exists(path):
-        raise ValueError(f"{flag} {path}: a broken symbolic link or a loop")
 
 
 def check_output_dir(path, flag="--out"):

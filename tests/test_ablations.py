@@ -32,7 +32,7 @@ class InProcessPool:
     in this process: no worker to spawn, which costs a torch import each. For the tests of which runs are reused
     or retrained; test_ablations' smoke and workers tests and its signal test keep the real pool."""
 
-    def __init__(self, processes):
+    def __init__(self, processes, initializer=None):
         self.processes = processes
 
     def __enter__(self):

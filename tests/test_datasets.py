@@ -331,3 +331,39 @@ def test_a_bet_trains_one_epoch_on_a_converted_file(demos, tmp_path):
     train.main(["--env", "pusht", "--data", str(tmp_path / "human.npz"), "--epochs", "1", "--episodes", "0",
                 "--no-compile", "--threads", "1", "--out", str(tmp_path / "run")])
     assert os.path.exists(tmp_path / "run" / "model.pt")
+
+
+def test_an_output_name_that_cannot_be_created_is_one_line_before_any_read(tmp_path, capsys):
+    """convert / export OUT with a 250-character name (its temporary name would pass 255 bytes), or inside a
+    symbolic link loop: one `error:` line, exit 2, nothing written."""
+    from tools import datasets
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    for command, out in (("convert", str(tmp_path / ("x" * 250)) + ".npz"), ("export", str(tmp_path / "loop"))):
+        with pytest.raises(SystemExit) as stop:
+            datasets.main([command, str(tmp_path / "missing"), out])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, err
+        assert "at most 200" in err or "loop" in err
+    assert sorted(os.listdir(tmp_path)) == ["loop"]
+
+
+def test_lerobot_indices_never_pass_through_floats_and_keypoints_stay_in_the_arena(demos, tmp_path):
+    """An episode_index of INT64_MAX keeps its place (through float64 it would round and move); keypoints at 1e30
+    (a T collapsed to a point far away passes the rigid-T check) are refused with one line."""
+    n = int(demos["episode_ends"][-1])
+    big = tmp_path / "big"
+    write_lerobot(big, demos["state"], demos["actions"], demos["episode_ends"])
+    files = sorted(os.listdir(big / "data" / "chunk-000"))
+    first = pq.read_table(big / "data" / "chunk-000" / files[0])
+    table = first.set_column(first.schema.get_field_index("episode_index"), "episode_index",
+                             pa.array(np.full(len(first), np.iinfo(np.int64).max, np.int64)))
+    pq.write_table(table, big / "data" / "chunk-000" / files[0])
+    p = run_cli("convert", big, tmp_path / "big.npz")
+    assert p.returncode == 0, p.stderr
+    got = demofiles.load_demos(str(tmp_path / "big.npz"), 18, 2, extra={"state": 5})
+    np.testing.assert_array_equal(got["actions"][-len(first):], np.float32(demos["actions"][:len(first)]))  # last
+    far = write_lerobot(tmp_path / "far", demos["state"], demos["actions"], demos["episode_ends"],
+                        replace={"observation.environment_state": np.full((n, 16), 1e30, np.float32)})
+    p = run_cli("convert", far, tmp_path / "far.npz")
+    assert p.returncode == 2 and "within -256..768" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not (tmp_path / "far.npz").exists()

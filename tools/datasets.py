@@ -110,6 +110,25 @@ def checked(path, key, a, shape):
     return a.astype(np.float64)
 
 
+def checked_indices(path, key, a, n):
+    """An integer column (n,) as int64, never through floats (an int64 index beyond 2**53 would silently move)."""
+    a = np.asarray(a)
+    if a.shape != (n,) or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{path}: '{key}' must be {n} integers, got {a.shape} {a.dtype}")
+    return a.astype(np.int64)
+
+
+ARENA = (-256.0, 768.0)   # keypoints further than half gym-pusht's 512 px arena outside it are not a PushT T
+
+
+def checked_keypoints(path, key, a):
+    """The T's keypoints, in px: inside ARENA (a collapsed or far-away T passes the rigid-T check otherwise)."""
+    if a.size and (a.min() < ARENA[0] or a.max() > ARENA[1]):
+        raise ValueError(f"{path}: '{key}' holds values from {a.min():g} to {a.max():g} px; gym-pusht's keypoints lie "
+                         f"within {ARENA[0]:g}..{ARENA[1]:g}")
+    return a
+
+
 def checked_ends(path, key, ends, n):
     """Episode ends (E,): integers, strictly increasing from above 0, the last one n; as int64."""
     ends = np.asarray(ends)
@@ -279,10 +298,11 @@ def read_lerobot(path):
     cols = read_parquet_columns(path)
     agent = checked(path, "observation.state", cols["observation.state"], (None, 2))
     n = len(agent)
-    keypoints = checked(path, "observation.environment_state", cols["observation.environment_state"], (n, 16))
+    keypoints = checked_keypoints(path, "observation.environment_state", checked(
+        path, "observation.environment_state", cols["observation.environment_state"], (n, 16)))
     actions = checked(path, "action", cols["action"], (n, 2))
-    episode = checked(path, "episode_index", cols["episode_index"], (n,)).astype(np.int64)
-    frame = checked(path, "frame_index", cols["frame_index"], (n,)).astype(np.int64)
+    episode = checked_indices(path, "episode_index", cols["episode_index"], n)
+    frame = checked_indices(path, "frame_index", cols["frame_index"], n)
     if n == 0:
         raise ValueError(f"{path}: holds no rows")
     order = np.lexsort((frame, episode))                                            # (N,) by episode, then frame
@@ -411,6 +431,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     load_demos = demofiles.load_demos
     try:
+        files.check_creatable(args.out, "OUT")                   # before reading anything
         if args.command == "convert":
             convert_file(args.source, args.out, load_demos)
         else:
