@@ -7,6 +7,7 @@ gym-pusht's own, its bodies placed at the state."""
 import contextlib
 import io
 import json
+import time
 import os
 import subprocess
 import sys
@@ -215,7 +216,7 @@ def nan_at(a, row=3, value=np.nan):
 ZARR_CASES = {
     "missing state": dict(drop=("data/state",)),
     "missing episode_ends": dict(drop=("meta/episode_ends",)),
-    "action of width 3": dict(replace=lambda d: {"data/action": np.zeros((len(d["state"]), 3), np.float32)}),
+    "action of width 3": dict(replace=lambda d: {"data/action": np.ones((len(d["state"]), 3), np.float32)}),
     "NaN in state": dict(replace=lambda d: {"data/state": nan_at(d["state"])}),
     "inf in action": dict(replace=lambda d: {"data/action": nan_at(d["actions"], value=np.inf)}),
     "ends short of N": dict(replace=lambda d: {"meta/episode_ends": d["episode_ends"] - 1}),
@@ -367,3 +368,25 @@ def test_lerobot_indices_never_pass_through_floats_and_keypoints_stay_in_the_are
     p = run_cli("convert", far, tmp_path / "far.npz")
     assert p.returncode == 2 and "within -256..768" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert not (tmp_path / "far.npz").exists()
+
+
+def test_a_zarr_with_a_missing_chunk_or_an_absurd_size_is_refused(demos, tmp_path):
+    """A chunk of data/state deleted (a partial download) would read as zeros: refused with one line. A .zarray
+    declaring 2e6 rows with no chunks: refused at once, before any allocation."""
+    path = write_dp_zarr(tmp_path / "dp.zarr", demos["state"], demos["actions"], demos["episode_ends"])
+    chunk = sorted(f for f in os.listdir(os.path.join(path, "data", "state")) if not f.startswith("."))[1]
+    os.remove(os.path.join(path, "data", "state", chunk))
+    p = run_cli("convert", path, tmp_path / "out.npz")
+    assert p.returncode == 2 and "chunks missing" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    meta = os.path.join(path, "data", "action", ".zarray")
+    spec = json.load(open(meta))
+    spec["shape"][0] = 2_000_000
+    json.dump(spec, open(meta, "w"))
+    state_meta = os.path.join(path, "data", "state", ".zarray")
+    spec = json.load(open(state_meta))
+    spec["shape"][0] = 2_000_000
+    json.dump(spec, open(state_meta, "w"))
+    t0 = time.time()
+    p = run_cli("convert", path, tmp_path / "out.npz")
+    assert p.returncode == 2 and "more than MAX_STEPS" in p.stderr and time.time() - t0 < 5, p.stderr
+    assert not (tmp_path / "out.npz").exists()

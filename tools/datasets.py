@@ -35,6 +35,7 @@ TOLERANCE_PX = 1e-4          # a converted observation must match gym-pusht's ow
 RIGID_TOLERANCE_PX = 1e-2    # LeRobot keypoints further than this from a rigid T are not gym-pusht's
 EXPORT_MARK = "bet-pusht: python -m tools.datasets export"   # root attribute `written_by` of the zarr folders we write
 EXTRAS = "pip install -r requirements-datasets.txt"
+MAX_STEPS = 1_000_000        # a dataset may declare at most this many steps (the human data: 25,650); raise it here
 
 
 # ---------------------------------------------------------------- the observation of a state
@@ -216,8 +217,17 @@ def zarr_array(path, root, key):
     except KeyError:
         raise ValueError(f"{path}: missing '{key}' (a Diffusion Policy zarr has data/state, data/action and "
                          f"meta/episode_ends)") from None
+    if node.shape[:1] and node.shape[0] > MAX_STEPS:
+        raise ValueError(f"{path}: '{key}' declares {node.shape[0]} rows, more than MAX_STEPS = {MAX_STEPS} "
+                         f"(tools/datasets.py; raise it for a larger dataset)")
     try:
+        stored, needed = node.nchunks_initialized, node.nchunks
+        if stored < needed:                           # zarr would read a missing chunk as its fill value
+            raise ValueError(f"{path}: '{key}' has {needed - stored} of its {needed} chunks missing (a partial "
+                             f"download?); its rows would read as {node.fill_value}")
         return node[...]
+    except ValueError:
+        raise
     except Exception as e:
         raise ValueError(f"{path}: '{key}' is not readable ({type(e).__name__}: {e})") from None
 
@@ -429,6 +439,8 @@ def main(argv=None):
     for p in (parser, c, e):                                        # a usage error is one line too
         p.error = lambda message, prog=p.prog: usage_error(f"{prog}: {message} (see --help)")
     args = parser.parse_args(argv)
+    import logging
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)        # zarr's unfinished reads after an error: noise
     load_demos = demofiles.load_demos
     try:
         files.check_creatable(args.out, "OUT")                   # before reading anything
