@@ -28,9 +28,12 @@ def check_creatable(path, flag):
         raise ValueError(f"{flag} {path}: a broken symbolic link or a loop")
 
 
-def escaped(path):
-    """A path printable whatever its bytes (not UTF-8 ones as \\xNN)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+def escaped(text):
+    """`text` printable whatever bytes a path put in it: the ones that are not UTF-8 as \\xNN."""
+    try:
+        return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:                            # a lone surrogate that no byte stands for
+        return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def temp_prefix(path):

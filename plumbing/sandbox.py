@@ -20,6 +20,7 @@ a uid of its own (the kill is by uid).
 """
 
 import fcntl
+import functools
 import os
 import pwd
 import shutil
@@ -77,7 +78,9 @@ def claim(uid):
     return fd
 
 
+@functools.lru_cache(maxsize=None)
 def bwrap_works():
+    """Whether bubblewrap can make its namespaces here (asked once per process)."""
     if shutil.which("bwrap") is None:
         return False
     args = ["bwrap", "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--proc", "/proc", "true"]

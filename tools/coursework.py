@@ -40,7 +40,6 @@ import sys
 import tempfile
 import threading
 import time
-import xml.etree.ElementTree as ET
 import zipfile
 
 from plumbing import sandbox
@@ -296,9 +295,9 @@ def answers(root, submission):
         except ValueError as e:                          # MarkerError included
             found.update({n: str(e) for n in names})
             continue
+        stubs = answer_regions(source, student_sources(root)[source])
         for n in names:
-            want = len(answer_regions(source, student_sources(root)[source])[n])
-            got = regions.get(n, [])
+            want, got = len(stubs[n]), regions.get(n, [])
             found[n] = got if len(got) == want else (
                 f"{source}: {len(got)} answer region(s) of exercise {n}, the handout has {want}; keep each "
                 f"'### BEGIN ANSWER {n}' ... '### END ANSWER' pair and write your code between them")
@@ -364,10 +363,10 @@ def read_results(out, n):
 
 
 class Slots:
-    """The sandbox uids free for an exercise (one per exercise running at once), and the processes to kill on a stop."""
+    """The sandboxes (one uid each) free for the next job: one per exercise running at once."""
 
     def __init__(self, boxes):
-        self.free, self.lock, self.stopped = list(boxes), threading.Condition(), False
+        self.free, self.lock = list(boxes), threading.Condition()
 
     def take(self):
         with self.lock:
@@ -381,6 +380,35 @@ class Slots:
             self.lock.notify()
 
 
+KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")   # the child computes on the parent's path
+
+
+def write_tree(tree, sources):
+    """The files {relative path: text} under the folder `tree`."""
+    for rel, text in sources.items():
+        os.makedirs(os.path.join(tree, os.path.dirname(rel)), exist_ok=True)
+        with open(os.path.join(tree, rel), "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def run_in_box(box, tree, cases, timeout, given=None):
+    """tools/probes.py on `cases` with `tree` as its working folder (read-only), in the sandbox `box` (None:
+    unprotected, as this user); `given`, a folder of inputs, is visible read-only at in_box(box, given).
+    Returns (stdout, the tail of stderr, what the run ended with)."""
+    argv = [sys.executable, "-I", "-B", os.path.join("tools", "probes.py")]
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "BET_PROBE_THREADS": "1",
+           **{k: os.environ[k] for k in KERNEL_SETTINGS if k in os.environ}}
+    if box is None:
+        return run_unprotected(argv, job_bytes(cases), tree, env, timeout)
+    folders = {in_box(box, tree, "/grade/tree"): tree, **({in_box(box, given): given} if given else {})}
+    return box.run(argv, job_bytes(cases), folders, in_box(box, tree, "/grade/tree"), env, timeout)
+
+
+def in_box(box, host, inside="/grade/in"):
+    """Where the host folder `host` is seen from the sandbox: at `inside` in bubblewrap's view, else where it is."""
+    return inside if box is not None and box.view == "bwrap" else host
+
+
 def run_probes(root, name, bodies, cases, box):
     """Run exercise `name`'s cases in the sandbox `box` (None: unprotected, as this user) on the handout with the
     student's `bodies` spliced in. Returns ({case index: (error, printed, arrays)}, what the run ended with)."""
@@ -389,27 +417,11 @@ def run_probes(root, name, bodies, cases, box):
     sources[source] = splice(sources[source], name, bodies)
     scratch = tempfile.mkdtemp(prefix=f"grade-{name}-")
     try:
-        tree = os.path.join(scratch, "tree")
-        for rel, text in sources.items():
-            os.makedirs(os.path.join(tree, os.path.dirname(rel)), exist_ok=True)
-            with open(os.path.join(tree, rel), "w", encoding="utf-8") as f:
-                f.write(text)
-        argv = [sys.executable, "-I", "-B", os.path.join("tools", "probes.py")]
-        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "BET_PROBE_THREADS": "1",
-               **{k: os.environ[k] for k in KERNEL_SETTINGS if k in os.environ}}
-        stdin = job_bytes(cases)
-        if box is None:
-            out, err, status = run_unprotected(argv, stdin, tree, env)
-        elif box.view == "bwrap":
-            out, err, status = box.run(argv, stdin, {"/grade/tree": tree}, "/grade/tree", env, EXERCISE_TIMEOUT)
-        else:
-            out, err, status = box.run(argv, stdin, {tree: tree}, tree, env, EXERCISE_TIMEOUT)
+        write_tree(os.path.join(scratch, "tree"), sources)
+        out, err, status = run_in_box(box, os.path.join(scratch, "tree"), cases, EXERCISE_TIMEOUT)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return read_results(out, len(cases)), (status, err)
-
-
-KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")   # the child computes on the parent's path
 
 
 def run_unprotected(argv, stdin, cwd, env, timeout=None):
@@ -494,26 +506,14 @@ def grade_policy(root, checkpoint, box, episodes):
     scratch = tempfile.mkdtemp(prefix="grade-policy-")
     try:
         tree, given = os.path.join(scratch, "tree"), os.path.join(scratch, "in")
-        for rel in repository_files(root):
-            if rel.endswith(".py") and not rel.startswith("tests" + os.sep):
-                os.makedirs(os.path.join(tree, os.path.dirname(rel)), exist_ok=True)
-                shutil.copyfile(os.path.join(root, rel), os.path.join(tree, rel))
+        write_tree(tree, {rel: open(os.path.join(root, rel), encoding="utf-8").read() for rel in repository_files(root)
+                          if rel.endswith(".py") and not rel.startswith("tests" + os.sep)})
         os.makedirs(given)
         shutil.copyfile(checkpoint, os.path.join(given, "model.pt"), follow_symlinks=False)
-        inside = box is not None and box.view == "bwrap"
         case = {"probe": "policy", "inputs": {}, "params": {
-            "checkpoint": "/grade/in/model.pt" if inside else os.path.join(given, "model.pt"), "env": POLICY["env"],
-            "episodes": episodes, "seed": POLICY["seed"]}}
-        argv = [sys.executable, "-I", "-B", os.path.join("tools", "probes.py")]
-        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "BET_PROBE_THREADS": "1",
-               **{k: os.environ[k] for k in KERNEL_SETTINGS if k in os.environ}}
-        if box is None:
-            out, err, status = run_unprotected(argv, job_bytes([case]), tree, env, POLICY["timeout"])
-        elif inside:
-            out, err, status = box.run(argv, job_bytes([case]), {"/grade/tree": tree, "/grade/in": given},
-                                       "/grade/tree", env, POLICY["timeout"])
-        else:
-            out, err, status = box.run(argv, job_bytes([case]), {tree: tree, given: given}, tree, env, POLICY["timeout"])
+            "checkpoint": os.path.join(in_box(box, given), "model.pt"), "env": POLICY["env"], "episodes": episodes,
+            "seed": POLICY["seed"]}}
+        out, err, status = run_in_box(box, tree, [case], POLICY["timeout"], given)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     results = read_results(out, 1)
@@ -563,15 +563,15 @@ def grade(root, submission=None, hidden=True, workers=WORKERS, unprotected=False
            f", each exercise in a sandbox ({boxes[0].view}, uid {uid}..{uid + workers - 1})"), flush=True)
     refs = references(cases)
     slots, tests, t0 = Slots(boxes), [], time.time()
+    mine = {name: [i for i, c in enumerate(cases) if c["exercise"] == name] for name in exercises}
 
     def one(name):
-        mine = [i for i, c in enumerate(cases) if c["exercise"] == name]
         t = time.time()
         if isinstance(found[name], str):                 # no answer to run: every case scores 0, with the reason
-            return [(i, found[name]) for i in mine], None, time.time() - t
+            return [(i, found[name]) for i in mine[name]], None, time.time() - t
         box = slots.take()
         try:
-            results, ended = run_probes(root, name, found[name], [cases[i] for i in mine], box)
+            results, ended = run_probes(root, name, found[name], [cases[i] for i in mine[name]], box)
         finally:
             slots.give(box)
         return results, ended, time.time() - t
@@ -589,12 +589,11 @@ def grade(root, submission=None, hidden=True, workers=WORKERS, unprotected=False
         futures = {name: pool.submit(one, name) for name in exercises}
         for name, (points, title) in exercises.items():
             results, ended, seconds = futures[name].result()
-            mine = [i for i, c in enumerate(cases) if c["exercise"] == name]
             if ended is None:
                 entries = [{"name": f"{name}: {cases[i]['name']}", "score": 0.0, "max_score": cases[i]["points"],
                             "output": reason, "visibility": "visible", "tags": [name]} for i, reason in results]
             else:
-                entries = score(name, [cases[i] for i in mine], [refs[i] for i in mine], results, ended)
+                entries = score(name, [cases[i] for i in mine[name]], [refs[i] for i in mine[name]], results, ended)
             tests += entries
             passed = sum(e["score"] == e["max_score"] for e in entries)
             print(f"{name:<14} {sum(e['score'] for e in entries):>6.1f} / {points:<4} {passed}/{len(entries)} cases  "
