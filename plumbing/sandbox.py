@@ -256,13 +256,16 @@ def make_readable(folder, uid):
         parent = os.path.dirname(parent)
 
 
-def check_cannot_read(sandbox, paths, python):
-    """Permissions view: run a child that tries to read each path; raise CannotIsolate naming the first it can
-    read, or if it cannot run Python at all."""
-    probe = "import sys\nfor p in sys.argv[1:]:\n    try:\n        open(p, 'rb').read(1); print(p)\n    except OSError: pass\n"
+def check_cannot_read(sandbox, paths, python, imports=()):
+    """Permissions view: run a child that imports `imports` and tries to read each path; raise CannotIsolate
+    naming the first it can read, or if it cannot run Python with those packages (a virtual environment in a
+    folder the uid cannot reach runs the system's Python without them)."""
+    probe = "".join(f"import {name}\n" for name in imports) + \
+        "import sys\nfor p in sys.argv[1:]:\n    try:\n        open(p, 'rb').read(1); print(p)\n    except OSError: pass\n"
     out, err, status = sandbox.run([python, "-I", "-c", probe, *paths], b"", {}, "/", {"PATH": "/usr/bin:/bin"}, 60)
     if status != "exit 0":
-        raise CannotIsolate(f"the sandbox user {sandbox.uid} cannot run {python} ({status}: {err.strip()[-200:]})")
+        raise CannotIsolate(f"the sandbox user {sandbox.uid} cannot run {python}" +
+                            (f" with {', '.join(imports)}" if imports else "") + f" ({status}: {err.strip()[-200:]})")
     readable = out.decode(errors="replace").split()
     if readable:
         raise CannotIsolate(f"the sandbox user {sandbox.uid} can read {readable[0]}; make it unreadable to others "
