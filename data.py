@@ -48,6 +48,23 @@ def real_steps(episode_ends, context):
     return window_index(episode_ends, context) == np.arange(n)[:, None] + np.arange(1 - context, 1)[None]
 
 
+def action_chunks(episode_ends, horizon):
+    """Index array (N, horizon): row t holds the steps t .. t+horizon-1, those past the episode's end clamped to its
+    last step (the VAE baseline's chunks of future actions, App. B; window_index looks back, this looks ahead)."""
+    ends = np.asarray(episode_ends, dtype=np.int64)
+    last = np.repeat(ends - 1, np.diff(np.concatenate([[0], ends])))                   # (N,) each step's episode end
+    return np.minimum(np.arange(int(ends[-1]))[:, None] + np.arange(horizon)[None], last[:, None])
+
+
+def hold_out(demos, share, seed):
+    """(training, validation): whole episodes, `share` of them (at least one) drawn with `seed` for validation."""
+    episodes = split_episodes(demos)
+    order = np.random.default_rng(seed).permutation(len(episodes))
+    n = max(1, round(share * len(episodes)))
+    assert n < len(episodes), "a validation split needs at least two episodes"
+    return join_episodes([episodes[i] for i in sorted(order[n:])]), join_episodes([episodes[i] for i in sorted(order[:n])])
+
+
 # ---------------------------------------------------------------- the file (read and checked by plumbing/demofiles.py)
 
 def default_path(env_name):

@@ -73,17 +73,27 @@ def record_extras(t, env, record, rendered, info=None):
 
 def bet_policy(model, temperature, seed):
     """BeT as a rollout policy (Sec. 2.4): sample a bin from the last position's categorical, add its offset.
-    (Any model with BeT.sample's signature and an obs_mean buffer runs so: the NN and LWR baselines too.)
+    (Any model with BeT.sample's signature and an obs_mean buffer runs so: the Sec. 3.2 baselines too; one whose
+    `chunk` is set returns (B, chunk, act_dim) and its chunks are played open loop.)
     Episode i's actions depend only on the checkpoint, seed + i and the kernel path (one thread, as evaluate.main
     sets): not on how many episodes run beside it, since every batch has one shape (runs.in_fixed_batches)."""
     generators = {}      # episode i draws from its own generator (seed + i): its result does not depend on --episodes
+    plans = {}           # episode i's actions still to play of its last decoded chunk (the VAE baseline)
     def policy(history, ids, envs_):
         for i in map(int, ids):
             if i not in generators:                                            # seeded once, at its first step
                 generators[i] = torch.Generator().manual_seed(seed + i)
         rows = [generators[int(i)] for i in ids]
         sample = lambda batch, draws: model.sample(batch.to(model.obs_mean.device), temperature, draws)
-        return runs.in_fixed_batches(sample, history, rows).numpy()            # (E_running, act_dim)
+        size = getattr(model, "batch_rows", runs.ROWS)                         # rows per policy call
+        if not getattr(model, "chunk", None):
+            return runs.in_fixed_batches(sample, history, rows, size).numpy()  # (E_running, act_dim)
+        # the VAE baseline (App. B) decodes a chunk of actions and plays it open loop, one a step, then samples again
+        empty = [j for j, i in enumerate(ids) if not plans.get(int(i))]
+        if empty:
+            chunks = runs.in_fixed_batches(sample, history[empty], [rows[j] for j in empty], size)   # (E_empty, H, D)
+            plans.update((int(ids[j]), list(chunk.numpy())) for j, chunk in zip(empty, chunks))
+        return np.stack([plans[int(i)].pop(0) for i in ids])                   # (E_running, act_dim)
     return policy
 
 

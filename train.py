@@ -4,6 +4,7 @@ Train a BeT policy on an environment's demonstrations, save it, then evaluate it
     python train.py --env pointmass1                 # train, save runs/pointmass1/model.pt, evaluate
     python train.py --env pointmass1 --policy mse    # the MSE behaviour-cloning baseline (RBC)
     python train.py --env pointmass1 --policy nn     # the nearest-neighbour baseline (lwr: LWR); stores, no training
+    python train.py --env pointmass1 --policy ibc    # Implicit BC (vae: the VAE, flow: the normalizing flow)
     python train.py --env pusht --collect 200        # (re)generate data/pusht.npz with the scripted expert
 
 Per-environment settings live in each env's record (envs/<env>.py); every Config field with a flag can be overridden
@@ -13,6 +14,7 @@ on the command line (`python train.py --help` lists them with the paper's values
 if __name__ == "__main__":
     import plumbing.early             # Ctrl-C while torch loads: exit 130, one line
 
+import copy
 import dataclasses
 import math
 import os
@@ -68,9 +70,10 @@ class Config:
     compile: bool = setting(False, "torch.compile the training loss (needs a C++ compiler)")
     threads: int = setting(0, "torch CPU threads for training (0 = the cores not busy with other work, printed; "
                                   "evaluation runs on one)", check=0)
-    # the RBC baseline (Sec. 3.2); depth and width by validation MSE (App. B.1: tools.ablations --tune-rbc)
-    rbc_layers: int = setting(2, "--policy mse: hidden layers of the MLP", check=1)
-    rbc_width: int = setting(64, "--policy mse: width of the MLP", check=1)
+    # the RBC baseline (Sec. 3.2); depth and width by validation MSE (App. B.1: tools.ablations --tune-rbc); the VAE,
+    # Flow and IBC baselines' MLPs are of the same size
+    rbc_layers: int = setting(2, "--policy mse, vae, flow, ibc: hidden layers of the MLPs", check=1)
+    rbc_width: int = setting(64, "--policy mse, vae, flow, ibc: width of the MLPs", check=1)
     # evaluation
     temperature: float = setting(1.0, "bin sampling temperature (0 = argmax)", "1 (Sec. 2.4)", check="temperature")
     eval_episodes: int = setting(100, "evaluation episodes after training (0 = skip)", flag="--episodes", check=0)
@@ -86,9 +89,12 @@ def build_model(cfg, policy="bet"):
     """BeT from a Config (Table 3's variants by cfg.trunk, cfg.discretizer, cfg.offsets, k and context; see
     variants/). policy="mdn" is GPT-MDN; "mse" the RBC baseline (Sec. 3.2): one bin (the focal term is then exactly 0
     and Eq. 2 is plain MSE regression) and an MLP trunk on the current observation, of its own depth and width;
-    "nn" or "lwr" the nearest-neighbour or LWR baseline (Sec. 3.2, App. B.1): no weights to train."""
+    "nn" or "lwr" the nearest-neighbour or LWR baseline (Sec. 3.2, App. B.1): no weights to train; "vae", "flow",
+    "ibc" the generative baselines (Sec. 3.2, App. B), whose MLPs are the RBC's size."""
     if policy in NEIGHBOURS:
         return variants.build(dict(policy=policy, obs_dim=cfg.obs_dim, act_dim=cfg.act_dim, neighbours=NEIGHBOURS[policy]))
+    if policy in variants.GENERATIVE:
+        return variants.build(variants.generative_config(policy, cfg.obs_dim, cfg.act_dim, cfg.rbc_layers, cfg.rbc_width))
     sizes = dict(k=cfg.k, context=cfg.context, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
                  dropout=cfg.dropout, alpha=cfg.alpha, gamma=cfg.gamma)
     if policy == "mdn":
@@ -149,18 +155,24 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None
         model.fit(demos["obs"], demos["actions"])
         return []
     torch.manual_seed(seed)
+    validation = None      # IBC (App. B: "quite easy to overfit"): early stopping on held-out episodes, not on rollouts
+    if getattr(model, "held_out", 0):
+        demos, validation = data.hold_out(demos, model.held_out, seed)
     if fit and not (state and state.resuming):
         model.fit_bins(demos["obs"], demos["actions"], seed=seed)                 # "Learn k-means encoder/decoder"
     model.to(device).train()
     obs, actions = (torch.as_tensor(demos[key], device=device) for key in ("obs", "actions"))   # (N, obs_dim), (N, D)
     index = torch.as_tensor(data.window_index(demos["episode_ends"], model.context), device=device)  # (N, h)
+    if getattr(model, "horizon", 1) > 1:     # the VAE baseline's loss also sees the steps after t: (N, h + H - 1)
+        ahead = torch.as_tensor(data.action_chunks(demos["episode_ends"], model.horizon)[:, 1:], device=device)
+        index = torch.cat([index, ahead], 1)
     real = torch.as_tensor(data.real_steps(demos["episode_ends"], model.context), device=device)     # (N, h)
     opt, loss_fn = optimizer(model, cfg), loss_function(model, cfg, log)
     g = torch.Generator(device="cpu").manual_seed(seed)                                    # the batches' order
     total_steps = cfg.epochs * math.ceil(len(index) / cfg.batch_size)
     # not in the paper: an exponential moving average of the weights (decay cfg.ema a step), saved in their place
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
-    history, step = state.resume(model, opt, g, averaged, log) if state else ([], 0)
+    history, step, best = state.resume(model, opt, g, averaged, log) if state else ([], 0, None)
     t0 = time.time() - (history[-1]["seconds"] if history else 0.0)
     for epoch in range(len(history), cfg.epochs):
         perm, sums = torch.randperm(len(index), generator=g).to(device), {"loss": 0.0, "focal": 0.0, "offset": 0.0}
@@ -176,10 +188,18 @@ def train(model, demos, cfg, seed, device="cpu", log=print, fit=True, state=None
             step += 1
             sums = {key: sums[key] + value.item() * len(rows) for key, value in dict(loss=loss, **parts).items()}
         history.append({"epoch": epoch + 1, **{k: v / len(perm) for k, v in sums.items()}, "seconds": round(time.time() - t0, 2)})
+        if validation is not None:           # early stopping: keep the weights of the lowest validation loss so far
+            history[-1]["validation"] = model.eval().validation_loss(validation)
+            model.train()
+            if history[-1]["validation"] <= min(h["validation"] for h in history):
+                best = copy.deepcopy(model.state_dict())
         if state:
-            state.save(model, opt, g, averaged, history, step)
+            state.save(model, opt, g, averaged, history, step, best)
         runs.log_epoch(log, history[-1], cfg.epochs)
-    if averaged is not None:
+    if best is not None:
+        model.load_state_dict(best)
+        log(f"early stopping: the weights of epoch {min(history, key=lambda h: h['validation'])['epoch']}")
+    elif averaged is not None:
         model.load_state_dict(averaged.module.state_dict())
     return history
 

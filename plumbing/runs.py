@@ -399,7 +399,9 @@ def load_model(path):
         raise ValueError(f"{path}: 'meta' must be a dict")
     if config.get("policy") in NEIGHBOURS:  # the mark of a baselines.py checkpoint
         return load_baseline(path, config, state, ckpt)
-    check_sizes(path, config, ("obs_dim", "act_dim", "k", "context", "n_layer", "n_head", "n_embd"))
+    generative = config.get("policy") in variants.GENERATIVE
+    check_sizes(path, config, ("obs_dim", "act_dim", "n_layer", "n_embd") if generative else
+                ("obs_dim", "act_dim", "k", "context", "n_layer", "n_head", "n_embd"))
     if config["n_layer"] > len(state):     # every layer holds tensors: a forged depth would build for ever
         raise ValueError(f"{path}: its config asks for {config['n_layer']} layers; it stores {len(state)} tensors")
     try:
@@ -409,7 +411,7 @@ def load_model(path):
     check_state(path, state, expected)
     model = variants.from_checkpoint(ckpt)
     if not model.fitted:
-        raise ValueError(f"{path}: checkpoint has no fitted k-means centres")
+        raise ValueError(f"{path}: checkpoint has no fitted {'normalisation' if generative else 'k-means centres'}")
     return model
 
 
@@ -471,9 +473,10 @@ def train_parser(table):
     p = ArgumentParser(description="Train a Behavior Transformer (or the MSE baseline) on scripted "
                             "demonstrations, then evaluate it.")
     p.add_argument("--env", required=True, help=f"one of {', '.join(table)}")
-    p.add_argument("--policy", default="bet", choices=["bet", "mdn", "mse", *NEIGHBOURS], help="bet; mdn = GPT-MDN "
-                   "(Table 3); or a Sec. 3.2 baseline: mse = MSE behaviour cloning (RBC), nn = nearest neighbour, "
-                   "lwr = 5-NN locally weighted regression (nn and lwr store the data: no training)")
+    p.add_argument("--policy", default="bet", choices=["bet", "mdn", "mse", *NEIGHBOURS, *variants.GENERATIVE],
+                   help="bet; mdn = GPT-MDN (Table 3); or a Sec. 3.2 baseline: mse = MSE behaviour cloning (RBC), nn = "
+                   "nearest neighbour, lwr = 5-NN locally weighted regression (nn and lwr store the data: no training), "
+                   "vae = a VAE with a learned prior, flow = a normalizing flow with a prior, ibc = Implicit BC")
     p.add_argument("--data", help="demonstrations .npz (default data/<env>.npz)")
     p.add_argument("--collect", type=int, metavar="N", help="collect N expert demonstrations into --data and exit")
     p.add_argument("--workers", type=int, default=2, help="processes for --collect (default 2)")
@@ -513,7 +516,7 @@ def check_train_args(args, cfg, out):
     check_threads(cfg.threads or None)
     if cfg.n_layer * 12 * cfg.n_embd ** 2 > 10 ** 9:
         raise ValueError(f"--n-layer {cfg.n_layer}: over a billion weights")
-    if args.policy == "mse" and cfg.rbc_width ** 2 * cfg.rbc_layers > 10 ** 9:
+    if args.policy in ("mse", *variants.GENERATIVE) and cfg.rbc_width ** 2 * cfg.rbc_layers > 10 ** 9:
         raise ValueError(f"--rbc-width {cfg.rbc_width} with --rbc-layers {cfg.rbc_layers}: over a billion weights")
     check_device(args.device)
     check_output_dir(out)
@@ -606,7 +609,7 @@ class TrainingState:
     the run (env, data hash, policy, seed, every setting): only the same command may resume it."""
 
     PARTS = {"model": dict, "optimizer": dict, "generator": torch.Tensor, "torch_rng": torch.Tensor, "history": list,
-             "step": int, "epoch": int, "averaged": (dict, type(None))}
+             "step": int, "epoch": int, "averaged": (dict, type(None)), "best": (dict, type(None))}
 
     def __init__(self, out, command, resuming):
         self.path, self.command, self.resuming = os.path.join(out, "train_state.pt"), command, resuming
@@ -630,23 +633,24 @@ class TrainingState:
 
     def resume(self, model, opt, generator, averaged=None, log=print):
         """Load the saved state into the model, the optimizer, the batch generator, torch's RNG and the weights'
-        moving average if there is one (when resuming); return (history, step) to continue from."""
+        moving average if there is one (when resuming); return (history, step, the early-stopping weights or None)
+        to continue from."""
         if not self.resuming:
-            return [], 0
+            return [], 0, None
         state = torch_load(self.path)
         model.load_state_dict(state["model"]); opt.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"]); torch.set_rng_state(state["torch_rng"])
         if averaged is not None:
             averaged.load_state_dict(state["averaged"])
         log(f"resuming after epoch {state['epoch']}/{self.command['epochs']}")
-        return state["history"], state["step"]
+        return state["history"], state["step"], state["best"]
 
-    def save(self, model, opt, generator, averaged, history, step):
+    def save(self, model, opt, generator, averaged, history, step, best=None):
         """After an epoch: everything the next one depends on, atomically."""
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": generator.get_state(),
                  "averaged": averaged.state_dict() if averaged is not None else None,
                  "torch_rng": torch.get_rng_state(), "history": history, "step": step, "epoch": len(history),
-                 "command": self.command}
+                 "best": best, "command": self.command}
         atomic_write(self.path, lambda f: torch.save(state, f))
 
     def interrupted(self, argv):
@@ -671,6 +675,9 @@ def describe_model(model, policy):
     if isinstance(model, NearestNeighbours):
         return (f"policy {policy}: no parameters; stores every (observation, action) pair and acts from the "
                 f"{model.neighbours} nearest, context=1")
+    if policy in variants.GENERATIVE:
+        return (f"policy {policy}: {sum(p.numel() for p in model.parameters())} parameters, MLPs of "
+                f"{model.config['n_layer']} x {model.config['n_embd']}, context=1")
     return (f"policy {policy}: {sum(p.numel() for p in model.parameters())} parameters, k={model.k}, "
             f"context={model.context}, trunk={model.config['trunk']}, offsets={model.config['offsets']}")
 
@@ -862,24 +869,27 @@ def check_finite(loss, epoch, step):
 
 
 def log_epoch(log, record, epochs):
-    """The first epoch, every twentieth of the run, and the last: one line each."""
+    """The first epoch, every twentieth of the run, and the last: one line each (a baseline's loss has no focal and
+    offset parts; IBC's epochs add their validation loss)."""
     epoch = record["epoch"]
     if epoch == 1 or epoch % max(1, epochs // 20) == 0 or epoch == epochs:
-        log("epoch {epoch:4d}/{epochs}  loss {loss:.4f}  focal {focal:.4f}  offset {offset:.5f}  {seconds:.1f}s"
-            .format(epochs=epochs, **record))
+        parts = "  focal {focal:.4f}  offset {offset:.5f}" if record["focal"] or record["offset"] else ""
+        parts += "  validation {validation:.4f}" if "validation" in record else ""
+        log(("epoch {epoch:4d}/{epochs}  loss {loss:.4f}" + parts + "  {seconds:.1f}s").format(epochs=epochs, **record))
 
 
 ROWS = 64   # a row's floats depend on the batch's shape (its kernel): one fixed shape for every forward pass of a
             # rollout makes an episode's actions the same whatever runs beside it, on any kernel path, by construction
 
 
-def in_fixed_batches(fn, x, generators):
-    """fn(x, generators) for (E, ...) rows x and their E generators, computed ROWS rows at a time, each batch padded
-    with throwaway rows (a copy of the first, drawing from a throwaway generator). Returns the E results, concatenated."""
+def in_fixed_batches(fn, x, generators, rows=ROWS):
+    """fn(x, generators) for (E, ...) rows x and their E generators, computed `rows` rows at a time, each batch padded
+    with throwaway rows (a copy of the first, drawing from a throwaway generator). Returns the E results, concatenated.
+    (IBC asks for rows=1: its optimiser already evaluates a thousand actions per row.)"""
     out = []
-    for start in range(0, len(x), ROWS):
-        chunk, pad = list(generators[start:start + ROWS]), ROWS - len(x[start:start + ROWS])
-        batch = torch.cat([x[start:start + ROWS], x[:1].expand(pad, *x.shape[1:])])
+    for start in range(0, len(x), rows):
+        chunk, pad = list(generators[start:start + rows]), rows - len(x[start:start + rows])
+        batch = torch.cat([x[start:start + rows], x[:1].expand(pad, *x.shape[1:])])
         out.append(fn(batch, chunk + [torch.Generator()] * pad)[:len(chunk)].cpu())
     return torch.cat(out)
 

@@ -1,6 +1,6 @@
 """
-The paper's ablations (Table 3, App. C) and the Sec. 3.2 baselines (MSE, nearest neighbour, LWR), as one command
-per environment.
+The paper's ablations (Table 3, App. C) and the Sec. 3.2 baselines (MSE, nearest neighbour, LWR, VAE, Flow, IBC), as
+one command per environment.
 
     python -m tools.ablations --env pointmass2 --seeds 3 --out docs/ablations/pointmass2   # refreshes the committed tables
 
@@ -46,6 +46,9 @@ VARIANTS = {                       # Table 3 row -> train.py flags
     "MSE-BC (RBC)": ["--policy", "mse"],
     "Nearest neighbour": ["--policy", "nn"],
     "LWR (5-NN)": ["--policy", "lwr"],
+    "VAE (learned prior)": ["--policy", "vae"],
+    "Flow (with prior)": ["--policy", "flow"],
+    "IBC": ["--policy", "ibc"],
 }
 
 

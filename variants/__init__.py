@@ -7,6 +7,7 @@ A model's `config` (train.build_model writes it; a checkpoint stores it) names i
     head         bins (BeT) | mdn                    GPT-MDN (variants/mdn.py)
     offsets      True (BeT) | False                  "No offsets": the action is the bin centre
     policy       nn | lwr                            the Sec. 3.2 baselines that store the data (variants/baselines.py)
+                 vae | flow | ibc                    the Sec. 3.2 generative baselines (variants/vae.py, flow.py, ibc.py)
 
 k=1 is "No binning", context=1 "No history"; RBC (Sec. 3.2) is k=1 with the MLP trunk on the current observation.
 """
@@ -17,6 +18,9 @@ import kmeans
 from bet import BeT
 from mingpt import GPT, GPTConfig
 from variants.baselines import NEIGHBOURS, NearestNeighbours
+from variants.flow import Flow
+from variants.ibc import IBC
+from variants.vae import VAE
 from variants.mdn import GPTMDN
 from variants.trunks import LSTMTrunk, TemporalConv, WindowMLP
 
@@ -35,6 +39,7 @@ def uniform_grid(actions, k, seed=0):
 
 DISCRETIZERS = {"kmeans": kmeans.fit, "uniform": uniform_grid}
 HEADS = ("bins", "mdn")
+GENERATIVE = {"vae": VAE, "flow": Flow, "ibc": IBC}    # config: policy, obs_dim, act_dim, n_layer, n_embd
 
 
 def build(config):
@@ -43,6 +48,8 @@ def build(config):
     c = config
     if c.get("policy") in NEIGHBOURS:
         return NearestNeighbours(c["obs_dim"], c["act_dim"], c["neighbours"], c.get("size", 0))
+    if c.get("policy") in GENERATIVE:
+        return GENERATIVE[c["policy"]](generative_config(c["policy"], c["obs_dim"], c["act_dim"], c["n_layer"], c["n_embd"]))
     for key, known in (("trunk", TRUNKS), ("discretizer", DISCRETIZERS), ("head", HEADS)):
         if c[key] not in known:
             raise ValueError(f"unknown {key} '{c[key]}'; choose one of {', '.join(known)}")
@@ -67,6 +74,11 @@ def bet_config(obs_dim, act_dim, *, k, context, n_layer, n_head, n_embd, dropout
     return dict(obs_dim=obs_dim, act_dim=act_dim, k=k, context=context, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
                 dropout=dropout, alpha=alpha, gamma=gamma, offsets=offsets, trunk=trunk, discretizer=discretizer,
                 head=head)
+
+
+def generative_config(policy, obs_dim, act_dim, n_layer, n_embd):
+    """A VAE, Flow or IBC model's config: its MLPs' depth and width (train.py gives them the RBC baseline's)."""
+    return dict(policy=policy, obs_dim=obs_dim, act_dim=act_dim, n_layer=n_layer, n_embd=n_embd)
 
 
 def from_checkpoint(ckpt):

@@ -1,0 +1,80 @@
+"""
+The paper's cost comparison (Sec. 3.5, App. B): what each policy costs to train and to act, beside the paper's ratios
+(IBC / BeT: about 14 h / 1 h to train; 52 / 2.8 ms per action and 17.70 / 1.65 s per rollout, on Kitchen).
+
+    python -m tools.studies.costs --env pusht           # reads docs/ablations/pusht/ablations.json
+
+Training: the mean train_seconds of the table's runs (each on one thread, beside another run: the table's command).
+Acting, measured here in this one run, on one thread, batch 1: the median time of one `sample` call on a freshly
+fitted model of the table's kind (its time does not depend on the weights: BeT's and the MLPs' passes are of fixed
+size, IBC's optimiser runs a fixed number of rounds); the VAE's call decodes 10 actions and is divided by 10. Per
+rollout: that time times the table's mean episode length (the policy's share of a rollout; the env's is apart).
+"""
+
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+import data
+import envs
+import train
+from plumbing import demofiles
+from tools import studies
+
+POLICIES = {"BeT": "bet", "MSE-BC (RBC)": "mse", "VAE (learned prior)": "vae", "Flow (with prior)": "flow", "IBC": "ibc"}
+PAPER = {"train_hours": {"BeT": 1, "IBC": 14}, "ms_per_action": {"BeT": 2.8, "IBC": 52},
+         "s_per_rollout": {"BeT": 1.65, "IBC": 17.70}}                       # Sec. 3.5, App. B (Kitchen)
+
+
+def ms_per_action(model, demos, repeats, seed=0):
+    """Median milliseconds of one sample call on one window of the demonstrations, per action it returns."""
+    index = data.window_index(demos["episode_ends"], model.context)
+    row = np.random.default_rng(seed).integers(len(index))
+    history = torch.as_tensor(demos["obs"][index[row:row + 1]])              # (1, h, obs_dim)
+    g, times = torch.Generator().manual_seed(seed), []
+    for _ in range(repeats + 5):
+        t0 = time.perf_counter()
+        model.sample(history, 1.0, g)
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times[5:])) / (getattr(model, "chunk", None) or 1)
+
+
+def main(argv=None):
+    p = studies.parser(__spec__.name, __doc__)
+    p.add_argument("--env", required=True, choices=list(envs.ENVS))
+    p.add_argument("--folder", default=os.path.join("docs", "ablations"), help="holds <env>/ablations.json")
+    p.add_argument("--repeats", type=int, default=200, help="timed sample calls per policy (default 200)")
+    args = p.parse_args(argv)
+    table = json.load(open(os.path.join(args.folder, args.env, "ablations.json")))
+    cfg = train.env_config(args.env)
+    demos = demofiles.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)
+    torch.set_num_threads(1)
+    rows = {}
+    for name, policy in POLICIES.items():
+        if name not in table["runs"]:
+            continue
+        runs_ = table["runs"][name]
+        torch.manual_seed(0)
+        model = train.build_model(cfg, policy).fit_bins(demos["obs"], demos["actions"]).eval()
+        ms = ms_per_action(model, demos, args.repeats)
+        steps = float(np.mean([r["mean_steps"] for r in runs_]))
+        rows[name] = {"train_seconds": float(np.mean([r["train_seconds"] for r in runs_])), "ms_per_action": ms,
+                      "mean_steps": steps, "policy_s_per_rollout": ms * steps / 1000}
+    bet = rows["BeT"]
+    print(f"{args.env}: one thread, batch 1; training from {args.folder}/{args.env}/ablations.json\n")
+    print("| policy | training (s) | ÷ BeT | ms per action | ÷ BeT | policy s per rollout | ÷ BeT |\n|---|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['train_seconds']:.0f} | {r['train_seconds'] / bet['train_seconds']:.1f} | "
+              f"{r['ms_per_action']:.2f} | {r['ms_per_action'] / bet['ms_per_action']:.1f} | "
+              f"{r['policy_s_per_rollout']:.2f} | {r['policy_s_per_rollout'] / bet['policy_s_per_rollout']:.1f} |")
+    ratios = {k: v["IBC"] / v["BeT"] for k, v in PAPER.items()}
+    print(f"\npaper, IBC ÷ BeT: training {ratios['train_hours']:.0f}, per action {ratios['ms_per_action']:.1f}, "
+          f"per rollout {ratios['s_per_rollout']:.1f}")
+    print(json.dumps({"env": args.env, "rows": rows, "paper_ratios": ratios}))
+
+
+if __name__ == "__main__":
+    main()
