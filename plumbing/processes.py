@@ -1,6 +1,8 @@
 """
 Worker processes that die with their parent: a pool's initializer, so that a killed run (kill -9, a crash) never
-leaves workers that go on writing into its folder after it.
+leaves workers that go on writing into its folder after it. A worker started while its parent holds a run folder's
+lock (runs.RunLock names it in LOCK_VARIABLE) adds its pid to the lock: the folder stays held until the last of them
+has exited.
 """
 
 import ctypes
@@ -9,6 +11,7 @@ import signal
 import sys
 
 PR_SET_PDEATHSIG = 1
+LOCK_VARIABLE = "BET_RUN_LOCK"     # the lock file of the run folder the parent holds (spawned workers inherit it)
 
 
 def die_with_parent():
@@ -20,3 +23,7 @@ def die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
+    lock = os.environ.get(LOCK_VARIABLE)
+    if lock:
+        with open(lock, "a") as f:       # one short append: whole lines, never interleaved
+            f.write(f"{os.getpid()}\n")

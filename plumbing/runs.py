@@ -31,7 +31,7 @@ import data
 import envs
 import variants
 from variants.baselines import NEIGHBOURS, NearestNeighbours
-from plumbing import demofiles
+from plumbing import demofiles, processes
 from plumbing.files import atomic_write, check_creatable, escaped, file_hash, write_json, write_text  # noqa: F401  (the scripts' writers)
 
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
@@ -327,10 +327,24 @@ def check_png(path, flag):
 
 class RunLock:
     """Claim a folder for one process (a `.lock` file holding its pid, created exclusively), so two runs never
-    write into the same folder at once. A lock left by a process that no longer exists is taken over."""
+    write into the same folder at once. Its pool workers add their pids (processes.die_with_parent): the lock is
+    taken over only when every process it lists is gone."""
 
     def __init__(self, folder):
         self.path = os.path.join(folder, ".lock")
+
+    def holders(self):
+        """The pids of the lock's processes that still exist (or exist but are someone else's)."""
+        alive = []
+        for word in open(self.path).read().split():
+            try:
+                os.kill(int(word), 0)
+                alive.append(int(word))
+            except (ValueError, ProcessLookupError):
+                pass
+            except PermissionError:
+                alive.append(int(word))
+        return alive
 
     def __enter__(self):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -339,21 +353,26 @@ class RunLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 try:
-                    pid = int(open(self.path).read() or 0)
-                    os.kill(pid, 0)              # raises if no such process: the lock is stale
-                except (ValueError, ProcessLookupError, FileNotFoundError):
+                    alive = self.holders()
+                except FileNotFoundError:
+                    continue
+                if not alive:                    # every process it names has ended: the lock is stale
                     if os.path.exists(self.path):
                         os.remove(self.path)
                     continue
-                except PermissionError:          # the process exists but is someone else's
-                    pass
-                raise ValueError(f"{os.path.dirname(self.path)} is in use by another run (pid {pid})") from None
+                raise ValueError(f"{os.path.dirname(self.path)} is in use by another run (pid {alive[0]})") from None
             with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
+                f.write(f"{os.getpid()}\n")
+            self.variable = os.environ.get(processes.LOCK_VARIABLE)
+            os.environ[processes.LOCK_VARIABLE] = os.path.abspath(self.path)     # for the workers started inside
             return self
         raise ValueError(f"{os.path.dirname(self.path)}: could not claim the folder")
 
     def __exit__(self, *exc):
+        if self.variable is None:
+            os.environ.pop(processes.LOCK_VARIABLE, None)
+        else:
+            os.environ[processes.LOCK_VARIABLE] = self.variable
         if os.path.exists(self.path):
             os.remove(self.path)
 

@@ -169,3 +169,36 @@ def test_pool_workers_die_with_their_parent(tmp_path):
     clock.sleep(1)
     assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}") and
                 open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] != "Z"], "a worker outlived its parent"
+
+
+def test_a_run_folder_stays_held_until_its_last_worker_has_exited(tmp_path):
+    """Pool workers started under a RunLock add their pids to it; the lock is taken over only when every pid it
+    lists has ended (the parent's death alone is not enough)."""
+    import multiprocessing as mp
+    import subprocess
+    import sys
+    from plumbing import processes
+    folder = tmp_path / "run"
+    with runs.RunLock(str(folder)):
+        with mp.get_context("spawn").Pool(2, processes.die_with_parent) as pool:
+            workers = set(pool.map(_pid, range(4)))
+            listed = [int(w) for w in (folder / ".lock").read_text().split()]
+            assert listed[0] == os.getpid() and workers <= set(listed[1:]) and len(listed) == 3
+    assert not (folder / ".lock").exists() and processes.LOCK_VARIABLE not in os.environ
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (folder / ".lock").write_text(f"{dead.stdout.strip()}\n{worker.pid}\n")   # the parent died, a worker lives
+        with pytest.raises(ValueError, match=f"in use by another run \\(pid {worker.pid}\\)"):
+            runs.RunLock(str(folder)).__enter__()
+    finally:
+        worker.kill()
+        worker.wait()
+    with runs.RunLock(str(folder)):                                                # now every listed pid has ended
+        assert (folder / ".lock").read_text() == f"{os.getpid()}\n"
+
+
+def _pid(_):
+    import time
+    time.sleep(0.2)                     # long enough that both workers take a task
+    return os.getpid()
