@@ -50,6 +50,7 @@ def test_readme_ablation_table_matches_the_committed_tables():
         assert rows[key(name)][0] == paper, (name, rows[key(name)][0], paper)
     for column, env in enumerate(table3.ENVS, 1):
         table = json.load(open(os.path.join(root, "docs", "ablations", env, "ablations.json")))["table"]
-        assert set(rows) == {key(name) for name in table} == {key(name) for name in ablations.VARIANTS}
-        for name, s in table.items():
-            assert rows[key(name)][column].split(",")[0] == table3.cell(s, table["BeT"]["mean"]), (env, name)
+        assert set(rows) == {key(name) for name in ablations.VARIANTS} >= {key(name) for name in table}
+        for name in ablations.VARIANTS:           # a row not yet run on an env shows a dash there
+            expected = table3.cell(table[name], table["BeT"]["mean"]) if name in table else "–"
+            assert rows[key(name)][column].split(",")[0] == expected, (env, name)

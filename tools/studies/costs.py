@@ -1,6 +1,7 @@
 """
 The paper's cost comparison (Sec. 3.5, App. B): what each policy costs to train and to act, beside the paper's ratios
-(IBC / BeT: about 14 h / 1 h to train; 52 / 2.8 ms per action and 17.70 / 1.65 s per rollout, on Kitchen).
+(IBC / BeT: about 14 h / 1 h to train and 17.70 / 1.65 s per rollout on Block push; 52 / 2.8 ms per action on
+Kitchen).
 
     python -m tools.studies.costs --env pusht           # reads docs/ablations/pusht/ablations.json
 
@@ -26,7 +27,7 @@ from tools import studies
 
 POLICIES = {"BeT": "bet", "MSE-BC (RBC)": "mse", "VAE (learned prior)": "vae", "Flow (with prior)": "flow", "IBC": "ibc"}
 PAPER = {"train_hours": {"BeT": 1, "IBC": 14}, "ms_per_action": {"BeT": 2.8, "IBC": 52},
-         "s_per_rollout": {"BeT": 1.65, "IBC": 17.70}}                       # Sec. 3.5, App. B (Kitchen)
+         "s_per_rollout": {"BeT": 1.65, "IBC": 17.70}}       # Sec. 3.5 (Block push), App. B (Kitchen: per action)
 
 
 def ms_per_action(model, demos, repeats, seed=0):
