@@ -12,7 +12,6 @@ A dataset is one .npz file per environment (the layout of Diffusion Policy's zar
 import os
 import sys
 import time
-import multiprocessing as mp
 
 import numpy as np
 
@@ -104,7 +103,7 @@ def collect(episode_fn, n_episodes, seed=0, workers=1, max_attempts=None, log=pr
     `episode_fn` must be a module-level function (it is sent to worker processes)."""
     max_attempts = max_attempts or 2 * n_episodes + 10
     kept, failures, tried, t0 = [], 0, 0, time.time()
-    pool = mp.get_context("spawn").Pool(workers, processes.die_with_parent) if workers > 1 else None
+    pool = processes.pool(workers) if workers > 1 else None
     try:
         next_seed = seed
         while len(kept) < n_episodes and tried < max_attempts:
@@ -121,6 +120,10 @@ def collect(episode_fn, n_episodes, seed=0, workers=1, max_attempts=None, log=pr
                     eta = (time.time() - t0) / tried * max(0, n_episodes - len(kept)) / max(rate, 1e-3)
                     log(f"collect: {tried} episodes, {len(kept)} kept, success {rate:.1%}, eta {eta:.0f}s")
                     sys.stdout.flush()
+    except BaseException:               # Ctrl-C or an error: stop the workers now, not after their queued episodes
+        if pool:
+            pool.terminate()
+        raise
     finally:
         if pool:
             pool.close()

@@ -6,6 +6,7 @@ has exited.
 """
 
 import ctypes
+import multiprocessing
 import os
 import signal
 import sys
@@ -23,7 +24,19 @@ def die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to report (see pool)
     lock = os.environ.get(LOCK_VARIABLE)
     if lock:
         with open(lock, "a") as f:       # one short append: whole lines, never interleaved
             f.write(f"{os.getpid()}\n")
+
+
+def pool(workers):
+    """A spawn pool whose workers die with their parent (die_with_parent) and leave Ctrl-C to it: they start with
+    SIGINT ignored (a disposition that survives exec, and that Python keeps), so a terminal's Ctrl-C, sent to every
+    process of the group, is reported once, by the parent, even while the workers are still importing."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return multiprocessing.get_context("spawn").Pool(workers, die_with_parent)
+    finally:
+        signal.signal(signal.SIGINT, old)

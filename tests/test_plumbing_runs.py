@@ -202,3 +202,29 @@ def _pid(_):
     import time
     time.sleep(0.2)                     # long enough that both workers take a task
     return os.getpid()
+
+
+def test_ctrl_c_to_the_group_is_reported_once_by_the_parent_of_a_pool(tmp_path):
+    """A terminal's Ctrl-C reaches every process of the group: processes.pool's workers ignore it (from their start,
+    imports included) and data.collect's parent stops them at once and reports it in one line, exit 130, instead
+    of waiting for the queued episodes (it hung there)."""
+    import signal as signals
+    import time as clock
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\nsys.path.insert(0, %r)\nimport data\nfrom plumbing import runs\n"
+        "def slow_episode(seed):\n    import torch\n    time.sleep(5)\n    return {'success': False}\n"
+        "if __name__ == '__main__':\n    print('started', flush=True)\n"
+        "    runs.cli(lambda: data.collect(slow_episode, 40, workers=2, log=lambda *a: None))\n" % ROOT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    assert parent.stdout.readline() == "started\n"
+    clock.sleep(2)                                      # the workers are importing torch or asleep in a first episode
+    t0 = clock.time()
+    os.killpg(parent.pid, signals.SIGINT)
+    try:
+        err = parent.communicate(timeout=30)[1]
+    finally:
+        os.killpg(parent.pid, signals.SIGKILL) if parent.poll() is None else None
+    assert parent.returncode == 130 and clock.time() - t0 < 10, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err

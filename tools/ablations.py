@@ -14,7 +14,6 @@ same evaluation seeds (NN and LWR store the data and use no seed: their seeds re
 import contextlib
 import dataclasses
 import json
-import multiprocessing
 import math
 import os
 import shlex
@@ -333,7 +332,7 @@ def train_all(args, jobs):
     tasks = [(name, flags, s, args.env, args) for name, flags, s in jobs]
     stopped = lambda: (f"after {len(done)} of {len(jobs)} runs; run the same command again to resume "
                        f"(finished runs are reused, an interrupted one continues from its last epoch)")
-    with runs.on_interrupt(stopped), multiprocessing.get_context("spawn").Pool(args.workers, processes.die_with_parent) as pool:
+    with runs.on_interrupt(stopped), processes.pool(args.workers) as pool:
         for i, (name, s, results) in enumerate(pool.imap_unordered(_job, tasks)):   # leaving the block stops them
             done[name, s] = results
             print(f"[{i + 1}/{len(jobs)}] {name:<24} seed {s}  {metric} {results[metric]:.3f}"

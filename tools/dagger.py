@@ -23,7 +23,6 @@ Results and their diagnosis: docs/results.md#dagger-against-more-demonstrations.
 
 import dataclasses
 import math
-import multiprocessing as mp
 import os
 import sys
 import time
@@ -124,11 +123,15 @@ def expert_episodes(env_name, first_seed, episodes, horizon):
 def collect_demonstrations(env_name, settings, n, workers=1, chunk=10):
     """At least n transitions of expert episodes from seeds DEMO_SEED, DEMO_SEED+1, ..., in chunks of `chunk`
     episodes, `workers` chunks at a time. The first n transitions do not depend on `workers`."""
-    parts, pool = [], mp.get_context("spawn").Pool(workers, processes.die_with_parent) if workers > 1 else None
+    parts, pool = [], processes.pool(workers) if workers > 1 else None
     try:
         while sum(len(p["obs"]) for p in parts) < n:
             jobs = [(env_name, DEMO_SEED + (len(parts) + j) * chunk, chunk, settings["horizon"]) for j in range(workers)]
             parts += pool.starmap(expert_episodes, jobs) if pool else [expert_episodes(*job) for job in jobs]
+    except BaseException:                # Ctrl-C or an error: stop the workers now
+        if pool:
+            pool.terminate()
+        raise
     finally:
         if pool:
             pool.close()
@@ -276,7 +279,7 @@ def run(env_name, seeds, settings, schedule, out, eval_seed, workers):
         return ([p for points, _ in chains for p in points] +
                 [p for s, (points, start) in enumerate(chains)
                  for p in matched_bc(env_name, s, settings, controls(points), start, eval_seed, out)])
-    with mp.get_context("spawn").Pool(min(workers, 2 * seeds), processes.die_with_parent) as pool:
+    with processes.pool(min(workers, 2 * seeds)) as pool:
         chains = [pool.apply_async(dagger_rounds, job) for job in jobs]
         points, bc = [], []
         for s, chain in enumerate(chains):                  # a seed's control starts as soon as its DAgger ends
