@@ -28,7 +28,7 @@ def changed(record, **settings):
 
 
 class InProcessPool:
-    """What ablations.train_all asks of multiprocessing's spawn Pool (a context manager with imap_unordered), run
+    """What ablations.train_all asks of processes.pool (a context manager with imap_unordered), run
     in this process: no worker to spawn, which costs a torch import each. For the tests of which runs are reused
     or retrained; test_ablations' smoke and workers tests and its signal test keep the real pool."""
 
@@ -49,8 +49,7 @@ class InProcessPool:
 def pool_in_process(monkeypatch):
     """ablations.py's runs trained in this process (see InProcessPool); torch's thread count put back afterwards."""
     import types
-    monkeypatch.setattr(ablations, "multiprocessing", types.SimpleNamespace(
-        get_context=lambda method: types.SimpleNamespace(Pool=InProcessPool)))
+    monkeypatch.setattr(ablations, "processes", types.SimpleNamespace(pool=InProcessPool))
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
@@ -78,8 +77,8 @@ def test_driver_writes_a_row_per_variant_and_reuses_runs_in_the_k_sweep(tmp_path
     assert sum(line.startswith("| ") for line in table) == 1 + len(ablations.VARIANTS)   # header + one row each
     assert (out / "k_sweep.png").exists()
     from plumbing.runs import load_model
-    assert load_model(runs / "discretizer_uniform-seed0" / "model.pt").config["discretizer"] == "uniform"
-    assert load_model(runs / "k_1-seed1" / "model.pt").k == 1
+    assert load_model(runs / "discretizer_uniform-seed0-epochs1" / "model.pt").config["discretizer"] == "uniform"
+    assert load_model(runs / "k_1-seed1-epochs1" / "model.pt").k == 1
 
 
 def test_route_entropy_is_one_for_an_even_split_and_zero_for_one_route():
@@ -120,7 +119,7 @@ def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, pool_in_pr
     or the same command under changed settings in the env's record, is retrained."""
     base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--variants", "BeT", "--k-sweep", "none",
             "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
-    model = tmp_path / "runs" / "bet-seed0" / "model.pt"
+    model = tmp_path / "runs" / "bet-seed0-epochs1" / "model.pt"
     ablations.main(base + ["--episodes", "2"])
     first = model.stat().st_mtime_ns
     ablations.main(base + ["--episodes", "2"])
@@ -141,7 +140,7 @@ def test_ablations_retrain_a_run_whose_checkpoint_changed(tmp_path, pool_in_proc
     base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--episodes", "2", "--variants", "BeT",
             "--k-sweep", "none", "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
     ablations.main(base)
-    model = tmp_path / "runs" / "bet-seed0" / "model.pt"
+    model = tmp_path / "runs" / "bet-seed0-epochs1" / "model.pt"
     runs.save_model(runs.load_model(model), model, meta={"env": "pointmass1", "edited": True})     # another checkpoint, same place
     edited = model.stat().st_mtime_ns
     ablations.main(base)
@@ -152,7 +151,7 @@ def test_ablations_start_over_when_a_saved_state_belongs_to_another_command(tmp_
     """A leftover train_state.pt from another command cannot be resumed: the run is trained from scratch."""
     base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--episodes", "2", "--variants", "BeT",
             "--k-sweep", "none", "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
-    run_dir = tmp_path / "runs" / "bet-seed0"
+    run_dir = tmp_path / "runs" / "bet-seed0-epochs1"
     run_dir.mkdir(parents=True)
     torch.save({"command": {"env": "pointmass2"}}, run_dir / "train_state.pt")
     ablations.main(base)
@@ -241,3 +240,23 @@ def test_ablations_stop_their_workers_on_a_signal(tmp_path, sig):
     assert p.returncode == 130 and "run the same command again to resume" in err, err
     time.sleep(1)
     assert not [w for w in workers if os.path.exists(f"/proc/{w}") and "Z" not in open(f"/proc/{w}/stat").read().split(")")[1][:3]]
+
+
+def test_tune_rbc_checks_its_flags_before_any_work(tmp_path):
+    for flags, fragment in ((["--tune-seed", 2 ** 31], "--tune-seed"), (["--tune-seed", -1], "--tune-seed"),
+                            (["--workers", 99], "--workers")):
+        code, err = cli(ablations, "--env", "pointmass1", "--tune-rbc", "--out", tmp_path / "t", *flags)
+        one_error_line(code, err, fragment)
+    assert not (tmp_path / "t").exists()
+
+
+def test_tables_sharing_runs_keep_their_own_checkpoints(tmp_path, pool_in_process):
+    """Two tables of other training settings (here --epochs) in one --runs folder: the second trains into its
+    own run folders, so the first table's checkpoints keep the bytes its ablations.json names."""
+    base = ["--env", "pointmass1", "--seeds", "1", "--episodes", "2", "--k-sweep", "none", "--variants", "BeT",
+            "--runs", str(tmp_path / "runs")]
+    ablations.main(base + ["--epochs", "1", "--out", str(tmp_path / "one")])
+    ablations.main(base + ["--epochs", "2", "--out", str(tmp_path / "two")])
+    for table in ("one", "two"):
+        checkpoint = json.load(open(tmp_path / table / "ablations.json"))["runs"]["BeT"][0]["checkpoint"]
+        assert runs.file_hash(checkpoint["path"]) == checkpoint["sha256"], table

@@ -154,6 +154,13 @@ def test_two_round_smoke_run_writes_deterministic_files(tmp_path):
     with pytest.raises(ValueError, match="rounds of an earlier DAgger run with no record"):
         dagger.main(args + ["--out", str(tmp_path / "b"), "--json", str(tmp_path / "d.json"), "--plot", str(tmp_path / "d.png")])
     assert not (tmp_path / "c.json").exists() and not (tmp_path / "d.json").exists()
+    # nor may another run's --json or --plot land in that folder, beside its rounds
+    for flag in ("--json", "--plot"):
+        outputs = {"--json": str(tmp_path / "e.json"), "--plot": str(tmp_path / "e.png")}
+        outputs[flag] = str(tmp_path / "a" / ("e.json" if flag == "--json" else "e.png"))
+        with pytest.raises(ValueError, match=f"{flag} .*holds another DAgger run"):
+            dagger.main(args + ["--out", str(tmp_path / "e"), "--labels0", "60", *[x for kv in outputs.items() for x in kv]])
+    assert not (tmp_path / "e").exists()
 
 
 def test_pusht_demonstrations_are_its_data_file_in_order():

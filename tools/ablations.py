@@ -63,7 +63,8 @@ def run(env, flags, seed, args):
     (unless --fresh), and one interrupted mid-training resumes from its last epoch, so a stopped table
     picks up where it was."""
     name = "_".join([f.strip("-").replace("-", "") for f in flags]) or "bet"
-    out = os.path.join(args.runs, f"{name}-seed{seed}")
+    epochs = f"-epochs{args.epochs}" if args.epochs is not None else ""     # other weights, another folder: a
+    out = os.path.join(args.runs, f"{name}-seed{seed}{epochs}")             # table sharing --runs keeps its own
     argv = ["--env", env, "--seed", str(seed), "--out", out, "--episodes", str(args.eval_episodes),
             "--eval-seed", str(args.eval_seed), *flags]
     if args.epochs is not None:
@@ -315,6 +316,8 @@ def checked(args):
 
 def run_rbc_tuning(args):
     """--tune-rbc: the RBC grid of App. B.1, written to --out as rbc_tuning.json and .md."""
+    runs.check_counts(("--tune-seed", args.tune_seed, 0), ("--workers", args.workers, 1))
+    runs.check_workers(args.workers)
     runs.check_output_dir(args.out)
     torch.set_num_threads(1)
     result = tune_rbc(args.env, (1, 2, 3, 4), (32, 64, 128, 256), args.tune_seed)

@@ -392,6 +392,11 @@ def checked(args, settings, out, json_path, plot_path):
     cache = os.path.join(out, "demos.npz")     # an earlier run's demonstrations, reused: they must be this env's
     if os.path.exists(cache) and not runs.holds_demos(cache, cfg.obs_dim, cfg.act_dim):
         raise ValueError(f"--out {out}: its demos.npz is not {args.env} demonstrations; pick another folder")
+    for flag, path in (("--json", json_path), ("--plot", plot_path)):    # never into another run's folder
+        folder = os.path.dirname(os.path.abspath(path))
+        if folder != os.path.abspath(out) and os.path.exists(os.path.join(folder, "run.json")):
+            raise ValueError(f"{flag} {path}: its folder holds another DAgger run (run.json); write it in --out {out} "
+                             f"or elsewhere")
     runs.check_json_output(json_path, "--json", lambda old: old.get("env") == args.env and "points" in old,
                            f"a DAgger result for {args.env}")
     runs.check_png(plot_path, "--plot")
