@@ -64,3 +64,19 @@ def test_pusht_spread_refuses_bad_ranges_and_an_out_of_another_recipe(tmp_path):
     pusht_spread.check(args(), ["--k", "192"])                  # the same recipe goes on
     with pytest.raises(ValueError, match="other train flags"):
         pusht_spread.check(args(), [])
+
+
+@pytest.mark.needs_solutions
+def test_costs_times_every_policy_of_a_table_and_finds_ibc_slower_to_act(tmp_path, capsys):
+    """tools.studies.costs on a table holding BeT and IBC: one row each, and IBC's optimiser (4 x 256 energies)
+    costs more per action than BeT's one forward pass."""
+    import json
+    from tools.studies import costs
+    os.makedirs(tmp_path / "pointmass1")
+    row = {"mean_steps": 8.0, "train_seconds": 1.0}
+    json.dump({"runs": {"BeT": [row], "IBC": [row]}}, open(tmp_path / "pointmass1" / "ablations.json", "w"))
+    costs.main(["--env", "pointmass1", "--folder", str(tmp_path), "--repeats", "20"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["rows"]) == {"BeT", "IBC"}
+    assert result["rows"]["IBC"]["ms_per_action"] > 2 * result["rows"]["BeT"]["ms_per_action"]
+    assert all(r["train_seconds"] > 0 for r in result["rows"].values())

@@ -5,13 +5,15 @@ Kitchen).
 
     python -m tools.studies.costs --env pusht           # reads docs/ablations/pusht/ablations.json
 
-Training: the mean train_seconds of the table's runs (each on one thread, beside another run: the table's command).
-Acting, measured here in this one run, on one thread, batch 1: the median time of one `sample` call on a freshly
-fitted model of the table's kind (its time does not depend on the weights: BeT's and the MLPs' passes are of fixed
-size, IBC's optimiser runs a fixed number of rounds); the VAE's call decodes 10 actions and is divided by 10. Per
-rollout: that time times the table's mean episode length (the policy's share of a rollout; the env's is apart).
+Everything is timed here, in this one run, on one thread, on a freshly fitted model of each kind (time does not depend
+on the weights: every pass is of fixed size, IBC's optimiser runs a fixed number of rounds):
+    training   the second of two epochs of train.train (eager) times the env's epochs, plus the set-up
+    acting     the median time of one `sample` call at batch 1 (the VAE's decodes 10 actions: divided by 10)
+    rollout    that time x the table's mean episode length: the policy's share of a rollout (the env's is apart)
+The tables' own train_seconds (runs beside each other, so slower) are printed beside the projection.
 """
 
+import dataclasses
 import json
 import os
 import time
@@ -28,6 +30,17 @@ from tools import studies
 POLICIES = {"BeT": "bet", "MSE-BC (RBC)": "mse", "VAE (learned prior)": "vae", "Flow (with prior)": "flow", "IBC": "ibc"}
 PAPER = {"train_hours": {"BeT": 1, "IBC": 14}, "ms_per_action": {"BeT": 2.8, "IBC": 52},
          "s_per_rollout": {"BeT": 1.65, "IBC": 17.70}}       # Sec. 3.5 (Block push), App. B (Kitchen: per action)
+
+
+def training_seconds(model, demos, cfg):
+    """Two epochs of train.train, the second timed (the first warms up), projected to the env's epochs: the set-up
+    (normalisation, k-means) once, then cfg.epochs x an epoch (its batches, IBC's validation). Eager (a compiled
+    loss would add its compile time)."""
+    two = dataclasses.replace(cfg, epochs=2, compile=False)
+    t0 = time.perf_counter()
+    history = train.train(model, demos, two, seed=0, log=lambda *a: None)
+    epoch = history[1]["seconds"] - history[0]["seconds"]
+    return (time.perf_counter() - t0 - history[1]["seconds"]) + cfg.epochs * epoch
 
 
 def ms_per_action(model, demos, repeats, seed=0):
@@ -59,16 +72,20 @@ def main(argv=None):
             continue
         runs_ = table["runs"][name]
         torch.manual_seed(0)
-        model = train.build_model(cfg, policy).fit_bins(demos["obs"], demos["actions"]).eval()
-        ms = ms_per_action(model, demos, args.repeats)
-        steps = float(np.mean([r["mean_steps"] for r in runs_]))
-        rows[name] = {"train_seconds": float(np.mean([r["train_seconds"] for r in runs_])), "ms_per_action": ms,
-                      "mean_steps": steps, "policy_s_per_rollout": ms * steps / 1000}
+        model = train.build_model(cfg, policy)
+        seconds = training_seconds(model, demos, cfg)
+        ms = ms_per_action(model.eval(), demos, args.repeats)
+        length = float(np.mean([r["mean_steps"] for r in runs_]))
+        rows[name] = {"train_seconds": seconds, "table_train_seconds":
+                      float(np.mean([r["train_seconds"] for r in runs_])), "ms_per_action": ms, "mean_steps": length,
+                      "policy_s_per_rollout": ms * length / 1000}
     bet = rows["BeT"]
-    print(f"{args.env}: one thread, batch 1; training from {args.folder}/{args.env}/ablations.json\n")
-    print("| policy | training (s) | ÷ BeT | ms per action | ÷ BeT | policy s per rollout | ÷ BeT |\n|---|---|---|---|---|---|---|")
+    print(f"{args.env}: one thread; episode lengths from {args.folder}/{args.env}/ablations.json\n")
+    print("| policy | training (s) | ÷ BeT | the table's runs (s) | ms per action | ÷ BeT | policy s per rollout | ÷ BeT |\n"
+          "|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['train_seconds']:.0f} | {r['train_seconds'] / bet['train_seconds']:.1f} | "
+              f"{r['table_train_seconds']:.0f} | "
               f"{r['ms_per_action']:.2f} | {r['ms_per_action'] / bet['ms_per_action']:.1f} | "
               f"{r['policy_s_per_rollout']:.2f} | {r['policy_s_per_rollout'] / bet['policy_s_per_rollout']:.1f} |")
     ratios = {k: v["IBC"] / v["BeT"] for k, v in PAPER.items()}
