@@ -15,7 +15,9 @@ NAME_BYTES = 200      # the longest file or folder name an output may have: 255 
 
 def check_creatable(path, flag):
     """A path this project may create: every name at most NAME_BYTES, valid UTF-8 (it is printed), and not a
-    broken symbolic link or a loop."""
+    broken symbolic link or a loop. Not empty: '' is no file (os.path.abspath would take it for the current folder)."""
+    if not path:
+        raise ValueError(f"{flag}: an empty path; name the file to write")
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:

@@ -390,3 +390,184 @@ def test_a_zarr_with_a_missing_chunk_or_an_absurd_size_is_refused(demos, tmp_pat
     p = run_cli("convert", path, tmp_path / "out.npz")
     assert p.returncode == 2 and "more than MAX_STEPS" in p.stderr and time.time() - t0 < 5, p.stderr
     assert not (tmp_path / "out.npz").exists()
+
+
+# ---------------------------------------------------------------- broken metadata, FIFOs, far values, OUT, Ctrl-C
+
+def edit_json(path, edit):
+    """Replace a zarr metadata file's JSON: by `edit` itself when it is not a dict, else by the file's updated with it."""
+    spec = json.load(open(path)) if isinstance(edit, dict) else edit
+    if isinstance(edit, dict):
+        spec.update(edit)
+    with open(path, "w") as f:
+        json.dump(spec, f)
+
+
+METADATA_CASES = {                      # (array, the metadata file under it, the edit): zarr's TypeError once
+    "shape a string": ("data/action", ".zarray", {"shape": "288"}),
+    "shape of floats": ("data/action", ".zarray", {"shape": [288.5, 2]}),
+    "fill_value not a number": ("data/action", ".zarray", {"fill_value": "abc"}),
+    ".zarray a list": ("data/action", ".zarray", []),
+    ".zarray null": ("data/action", ".zarray", None),
+    "episode_ends chunks a string": ("meta/episode_ends", ".zarray", {"chunks": "3"}),
+    "an unknown codec": ("data/action", ".zarray", {"compressor": {"id": "nosuchcodec"}}),
+    "chunks of another dtype": ("data/action", ".zarray", {"dtype": "<f8"}),      # numpy's reshape error, unnamed
+    "data/.zgroup a list": ("data", ".zgroup", []),
+    "an array not read, .zarray a list": ("data/foo", ".zarray", []),
+    "an array not read, shape a string": ("data/foo", ".zarray", {"shape": "288"}),
+    "an array not read, no zarr_format": ("data/foo", ".zarray", {"zarr_format": None}),
+}
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip"])
+@pytest.mark.parametrize("case", METADATA_CASES)
+def test_broken_zarr_metadata_is_one_line_naming_the_file_and_array(case, kind, demos, tmp_path):
+    """A .zarray or .zgroup zarr cannot parse (its TypeError escaped as a traceback), in a read array, in one of
+    data/ that is not read (data/foo, a copy of data/action's), or in data/.zgroup: one `error:` line, exit 2,
+    naming the dataset and the array, in a folder and in a .zip."""
+    array, name, edit = METADATA_CASES[case]
+    path = write_dp_zarr(tmp_path / "dp.zarr", demos["state"], demos["actions"], demos["episode_ends"],
+                         drop=("data/img", "data/keypoint", "data/n_contacts"))
+    if array == "data/foo":
+        os.mkdir(os.path.join(path, "data", "foo"))
+        with open(os.path.join(path, "data", "action", ".zarray")) as f, \
+                open(os.path.join(path, "data", "foo", ".zarray"), "w") as g:
+            g.write(f.read())
+    edit_json(os.path.join(path, array, name), edit)
+    if kind == "zip":
+        path = zip_folder(path, tmp_path / "dp.zip", "pusht/dp.zarr")
+    r = run_cli("convert", path, tmp_path / "out.npz")
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {path}: ") and r.stderr.count("\n") == 1, r.stderr
+    assert f"'{array}'" in r.stderr and not (tmp_path / "out.npz").exists(), r.stderr
+
+
+def test_a_broken_parquet_file_is_named(demos, tmp_path):
+    """pyarrow's errors are ValueErrors (ArrowInvalid) that name no file: they were printed as they came."""
+    folder = write_lerobot(tmp_path / "ds", demos["state"], demos["actions"], demos["episode_ends"])
+    broken = os.path.join(folder, "data", "chunk-000", "episode_000001.parquet")
+    with open(broken, "wb") as f:
+        f.write(b"not parquet")
+    r = run_cli("convert", folder, tmp_path / "out.npz")
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {broken}: ") and r.stderr.count("\n") == 1, r.stderr
+
+
+@contextlib.contextmanager
+def within(seconds, fifos):
+    """The block is stopped by a TimeoutError after `seconds`, and a reader blocked on one of `fifos` (zarr's, in its
+    own thread) released by a writer's opening it: a failure, not a hang of the test or of its exit."""
+    import signal
+
+    def late(signum, frame):
+        for fifo in fifos:
+            with contextlib.suppress(OSError):                  # ENXIO: nobody is reading that one
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        raise TimeoutError(f"still running after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, late)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_fifo_in_a_dataset_is_refused_not_opened(demos, tmp_path):
+    """A FIFO named *.parquet in a LeRobot dataset's data/, one in place of a zarr's .zarray, and one as SOURCE: opening
+    one blocks for ever (past SIGTERM and Ctrl-C, inside pyarrow); each is one `error:` line naming it, exit 2."""
+    lerobot = write_lerobot(tmp_path / "ds", demos["state"], demos["actions"], demos["episode_ends"])
+    fifo = os.path.join(lerobot, "data", "chunk-000", "a.parquet")
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):                    # listed, never opened
+        pusht_datasets.parquet_files(lerobot)
+    dp = write_dp_zarr(tmp_path / "dp.zarr", demos["state"], demos["actions"], demos["episode_ends"])
+    meta = os.path.join(dp, "data", "action", ".zarray")
+    os.remove(meta)
+    os.mkfifo(meta)
+    os.mkfifo(tmp_path / "one.parquet")
+    for source, named in ((lerobot, fifo), (dp, meta), (tmp_path / "one.parquet", tmp_path / "one.parquet")):
+        with within(20, [named]):
+            r = run_cli("convert", source, tmp_path / "out.npz")
+        assert r.returncode == 2 and r.stderr.startswith(f"error: {named}: not a regular file"), r.stderr
+        assert r.stderr.count("\n") == 1 and not (tmp_path / "out.npz").exists()
+
+
+def far(a, row, columns, by):
+    """A float64 copy of `a` with `by` added to `columns` of one row."""
+    a = np.array(a, dtype=np.float64)
+    a[row, columns] += by
+    return a
+
+
+FAR_CASES = {            # (format, the column named, what is written in place of the demos' arrays)
+    "lerobot: an action at 1e30": ("lerobot", "action", lambda d: {"action": far(d["actions"], 7, 0, 1e30)}),
+    "lerobot: an int64 action of 2**62": ("lerobot", "action", lambda d: {"action": np.int64(
+        far(np.round(d["actions"]), 7, 1, 2 ** 62))}),
+    "lerobot: the agent 5000 px right": ("lerobot", "observation.state",
+                                         lambda d: {"observation.state": far(d["state"][:, :2], 7, 0, 5000)}),
+    "zarr: agent and block 1200 px off": ("zarr", "data/state",
+                                          lambda d: {"data/state": np.float32(far(d["state"], 7, [0, 1, 2, 3], 1200))}),
+    "zarr: an action at -1e6": ("zarr", "data/action",
+                                lambda d: {"data/action": np.float32(far(d["actions"], 7, 1, -1e6))}),
+}
+
+
+@pytest.mark.parametrize("case", FAR_CASES)
+def test_positions_and_actions_far_outside_the_arena_are_refused(case, demos, tmp_path):
+    """Actions, the agent position and the zarr state's positions outside ARENA (-256..768 px) were accepted (an
+    action at 1e30 only warned, naming a temporary file already gone): one line naming the file, column and step.
+    The state's angle is not a position (Diffusion Policy stores it unwrapped)."""
+    kind, column, replace = FAR_CASES[case]
+    write = write_lerobot if kind == "lerobot" else write_dp_zarr
+    path = write(tmp_path / "src", demos["state"], demos["actions"], demos["episode_ends"], replace=replace(demos))
+    r = run_cli("convert", path, tmp_path / "out.npz")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"error: {path}: '{column}' holds "), r.stderr
+    assert ("episode_index 0, frame_index 7" if kind == "lerobot" else "step 7") in r.stderr
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_an_outlier_warning_names_the_file_written(demos, tmp_path):
+    """Constant actions but one (inside the arena): the outlier warning names OUT, not the temporary file that
+    demofiles' check reads (gone once the warning is read)."""
+    actions = np.full((len(demos["actions"]), 2), 256.0)
+    actions[7] = 700.0
+    path = write_dp_zarr(tmp_path / "src.zarr", demos["state"], actions, demos["episode_ends"])
+    r = run_cli("convert", path, tmp_path / "out.npz")
+    warnings = r.stderr.strip().splitlines()
+    assert r.returncode == 0 and len(warnings) == 2, r.stderr                          # dimensions 0 and 1
+    assert all(w.startswith(f"warning: {tmp_path / 'out.npz'}: 'actions' dimension") for w in warnings), r.stderr
+
+
+def test_an_out_in_no_folder_or_empty_is_refused_before_any_read(tmp_path):
+    """OUT inside a regular file, inside a missing folder, or '' (the conversion ran first, then failed, or
+    mkdtemp's NotADirectoryError was a traceback): one line about OUT, before SOURCE (missing here) is read."""
+    (tmp_path / "afile").write_text("not a folder")
+    for command in ("convert", "export"):
+        for out in (tmp_path / "afile" / "x.out", tmp_path / "nofolder" / "x.out", ""):
+            r = run_cli(command, tmp_path / "missing", out)
+            assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+            assert r.stderr.startswith(f"error: OUT {out}".rstrip()), r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["afile"]
+
+
+def test_ctrl_c_during_an_export_removes_its_temporary_folder(tmp_path):
+    """SIGINT once the export's temporary folder is there (plumbing.early's start-up handler, which exits at once,
+    used to cover the whole run: it left the folder and said "while starting"): exit 130, one line, the earlier
+    export unchanged and no temporary file beside it."""
+    import signal
+    out = tmp_path / "x.zarr"
+    src = os.path.join(ROOT, "data", "pusht.npz")
+    out.mkdir()
+    zarr.open_group(str(out), mode="w", zarr_format=2).attrs.update(written_by=pusht_datasets.EXPORT_MARK)
+    before = pusht_datasets.sha256(str(out))
+    p = subprocess.Popen([sys.executable, "-m", "tools.datasets", "export", src, str(out)], cwd=ROOT, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while p.poll() is None and time.time() < deadline and not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]:
+        time.sleep(0.002)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and err.strip() == "interrupted: OUT was not written (any earlier one there is unchanged)", \
+        err
+    assert sorted(os.listdir(tmp_path)) == ["x.zarr"] and pusht_datasets.sha256(str(out)) == before

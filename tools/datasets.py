@@ -15,11 +15,16 @@ Errors are ValueError with one line naming the file (data.py's CLI prints it as 
 zarr and pyarrow are optional (requirements-datasets.txt): they are imported only inside the readers and writer.
 """
 
+import contextlib
 import hashlib
+import io
 import os
 import shutil
+import signal
+import stat
 import sys
 import tempfile
+import threading
 import zipfile
 
 import numpy as np
@@ -119,14 +124,18 @@ def checked_indices(path, key, a, n):
     return a.astype(np.int64)
 
 
-ARENA = (-256.0, 768.0)   # keypoints further than half gym-pusht's 512 px arena outside it are not a PushT T
+ARENA = (-256.0, 768.0)   # positions further than half gym-pusht's 512 px arena outside it are not PushT's
 
 
-def checked_keypoints(path, key, a):
-    """The T's keypoints, in px: inside ARENA (a collapsed or far-away T passes the rigid-T check otherwise)."""
-    if a.size and (a.min() < ARENA[0] or a.max() > ARENA[1]):
-        raise ValueError(f"{path}: '{key}' holds values from {a.min():g} to {a.max():g} px; gym-pusht's keypoints lie "
-                         f"within {ARENA[0]:g}..{ARENA[1]:g}")
+def checked_in_arena(path, key, a, step=lambda i: f"step {i}"):
+    """Positions in px (N, D) (keypoints, agent, block, actions): inside ARENA, or a ValueError naming the first step
+    outside (`step(i)` names row i). A collapsed or far-away T passes the rigid-T check, and an action of 1e30
+    would only skew the normalisation."""
+    outside = (a < ARENA[0]) | (a > ARENA[1])
+    if outside.any():
+        i, j = np.argwhere(outside)[0]
+        raise ValueError(f"{path}: '{key}' holds {a[i, j]:g} px at {step(i)}; gym-pusht's positions lie within "
+                         f"{ARENA[0]:g}..{ARENA[1]:g}")
     return a
 
 
@@ -168,9 +177,30 @@ def dataset(path, fmt, obs, actions, state, ends):
 # ---------------------------------------------------------------- reading
 
 def convert(path):
-    """Our dataset's arrays from a Diffusion Policy zarr (folder or .zip) or a LeRobot parquet file or folder."""
+    """Our dataset's arrays from a Diffusion Policy zarr (folder or .zip) or a LeRobot parquet file or folder. Every
+    error names the file: one that zarr, pyarrow or numpy raised without naming it gets the name in front."""
+    try:
+        return read(path)
+    except ValueError as e:
+        if str(e).startswith(path):
+            raise
+        raise ValueError(f"{path}: {e}") from None
+
+
+def regular(path):
+    """A regular file (after symbolic links)? A FIFO would hang a reader, a device never end, a broken link fail."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def read(path):
+    """convert's work: the reader of the format found at `path`."""
     if not os.path.exists(path):
         raise ValueError(f"{path}: file not found")
+    if not (os.path.isdir(path) or regular(path)):
+        raise ValueError(f"{path}: not a regular file or a folder (a FIFO or a device?)")
     if os.path.isdir(path) and (os.path.exists(os.path.join(path, ".zgroup")) or
                                 os.path.exists(os.path.join(path, "zarr.json"))):
         return read_diffusion_policy(path)
@@ -190,68 +220,131 @@ def import_optional(name, path):
         raise ValueError(f"{path}: reading it needs the optional package {name.split('.')[0]}: {EXTRAS}") from None
 
 
+def folder_names(path):
+    """Every file of a zarr folder, by its path inside it ('/'-separated); a ValueError at anything that is not a
+    regular file, before zarr opens it (a FIFO would hang the conversion past Ctrl-C and SIGTERM)."""
+    names = set()
+    for folder, dirs, found in os.walk(path):
+        for name in found:
+            full = os.path.join(folder, name)
+            if not regular(full):
+                raise ValueError(f"{full}: not a regular file (a FIFO, a device or a broken link); a zarr holds files")
+            names.add(os.path.relpath(full, path).replace(os.sep, "/"))
+    return names
+
+
 def open_zarr(path):
-    """The root group of a Diffusion Policy zarr: a folder, or found inside a .zip by its meta/episode_ends."""
+    """(the root group, the names of its files) of a Diffusion Policy zarr: a folder, or found inside a .zip by its
+    meta/episode_ends."""
     zarr = import_optional("zarr", path)
+    if os.path.isdir(path):
+        names = folder_names(path)
+        try:
+            return zarr.open_group(path, mode="r"), names
+        except Exception as e:                        # zarr and json each fail in their own way
+            raise ValueError(f"{path}: not a readable zarr ({type(e).__name__}: {e})") from None
     try:
-        if os.path.isdir(path):
-            return zarr.open_group(path, mode="r")
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
-        tails = ("meta/episode_ends/.zarray", "meta/episode_ends/zarr.json")
-        roots = sorted({n[:-len(t)].rstrip("/") for n in names for t in tails if n == t or n.endswith("/" + t)})
-        if len(roots) != 1:
-            raise ValueError(f"{path}: holds {len(roots) or 'no'} Diffusion Policy zarr groups (found by their "
-                             f"meta/episode_ends){': ' + ', '.join(roots) if roots else ''}; expected one")
-        return zarr.open_group(zarr.storage.ZipStore(path, mode="r"), path=roots[0], mode="r")
-    except ValueError:
-        raise
-    except Exception as e:                            # zarr, zipfile and json each fail in their own way
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable zip ({type(e).__name__}: {e})") from None
+    tails = ("meta/episode_ends/.zarray", "meta/episode_ends/zarr.json")
+    roots = sorted({n[:-len(t)].rstrip("/") for n in names for t in tails if n == t or n.endswith("/" + t)})
+    if len(roots) != 1:
+        raise ValueError(f"{path}: holds {len(roots) or 'no'} Diffusion Policy zarr groups (found by their "
+                         f"meta/episode_ends){': ' + ', '.join(roots) if roots else ''}; expected one")
+    prefix = roots[0] + "/" if roots[0] else ""
+    try:
+        return (zarr.open_group(zarr.storage.ZipStore(path, mode="r"), path=roots[0], mode="r"),
+                {n[len(prefix):] for n in names if n.startswith(prefix)})
+    except Exception as e:
         raise ValueError(f"{path}: not a readable zarr ({type(e).__name__}: {e})") from None
 
 
-def zarr_array(path, root, key):
-    """The whole array `key` of a zarr group, or a ValueError naming what is missing or unreadable."""
+def zarr_node(path, root, names, key):
+    """The array or group `key` of a zarr group, or a ValueError naming it: missing, or its metadata unreadable
+    (zarr parses the .zarray here, and a shape of "288" or a fill_value of "abc" is its TypeError)."""
+    files = [f"{key}/{m}" for m in (".zarray", ".zgroup", "zarr.json") if f"{key}/{m}" in names]
     try:
-        node = root[key]
-    except KeyError:
-        raise ValueError(f"{path}: missing '{key}' (a Diffusion Policy zarr has data/state, data/action and "
-                         f"meta/episode_ends)") from None
-    if node.shape[:1] and node.shape[0] > MAX_STEPS:
-        raise ValueError(f"{path}: '{key}' declares {node.shape[0]} rows, more than MAX_STEPS = {MAX_STEPS} "
+        return root[key]
+    except Exception as e:                            # a KeyError too: zarr's for a .zarray without zarr_format
+        if isinstance(e, KeyError) and not files:
+            raise ValueError(f"{path}: missing '{key}' (a Diffusion Policy zarr has data/state, data/action and "
+                             f"meta/episode_ends)") from None
+        raise ValueError(f"{path}: the metadata of '{key}' ({', '.join(files) or 'none found'}) is not readable "
+                         f"({type(e).__name__}: {e})") from None
+
+
+def zarr_shape(path, root, names, key):
+    """The shape of the array `key`, checked: an array, and at most MAX_STEPS rows (before any allocation)."""
+    node = zarr_node(path, root, names, key)
+    shape = getattr(node, "shape", None)
+    if not isinstance(shape, tuple):
+        raise ValueError(f"{path}: '{key}' is a {type(node).__name__}, expected an array")
+    if shape[:1] and shape[0] > MAX_STEPS:
+        raise ValueError(f"{path}: '{key}' declares {shape[0]} rows, more than MAX_STEPS = {MAX_STEPS} "
                          f"(tools/datasets.py; raise it for a larger dataset)")
+    return node, shape
+
+
+def zarr_array(path, root, names, key):
+    """The whole array `key` of a zarr group, or a ValueError naming the array and what is missing or unreadable."""
+    node, _ = zarr_shape(path, root, names, key)
     try:
         stored, needed = node.nchunks_initialized, node.nchunks
-        if stored < needed:                           # zarr would read a missing chunk as its fill value
-            raise ValueError(f"{path}: '{key}' has {needed - stored} of its {needed} chunks missing (a partial "
-                             f"download?); its rows would read as {node.fill_value}")
-        return node[...]
-    except ValueError:
-        raise
     except Exception as e:
         raise ValueError(f"{path}: '{key}' is not readable ({type(e).__name__}: {e})") from None
+    if stored < needed:                               # zarr would read a missing chunk as its fill value
+        raise ValueError(f"{path}: '{key}' has {needed - stored} of its {needed} chunks missing (a partial "
+                         f"download?); its rows would read as {node.fill_value}")
+    try:
+        with interrupts_deferred():
+            return node[...]
+    except Exception as e:                            # a missing codec, a chunk of the wrong size, ...
+        raise ValueError(f"{path}: '{key}' is not readable ({type(e).__name__}: {e})") from None
+
+
+def check_unread_arrays(path, root, names, n):
+    """The arrays of data/ not read (img, keypoint, ...): readable metadata and n steps, as the read ones. Listed
+    from the file names, so that a broken one is named (zarr's array_keys fails on it without saying which)."""
+    keys = sorted({name.split("/")[1] for name in names if name.startswith("data/") and name.count("/") == 2
+                   and name.endswith(("/.zarray", "/zarr.json"))} - {"state", "action"})
+    for key in keys:
+        _, shape = zarr_shape(path, root, names, f"data/{key}")
+        if shape[:1] != (n,):
+            raise ValueError(f"{path}: 'data/{key}' has shape {shape}, expected {n} steps")
 
 
 def read_diffusion_policy(path):
     """Our dataset from Diffusion Policy's zarr: the observation computed from data/state, checked against gym-pusht."""
-    root = open_zarr(path)
-    state = checked(path, "data/state", zarr_array(path, root, "data/state"), (None, 5))         # (N, 5)
-    actions = checked(path, "data/action", zarr_array(path, root, "data/action"), (len(state), 2))
-    ends = checked_ends(path, "meta/episode_ends", zarr_array(path, root, "meta/episode_ends"), len(state))
-    for key in root["data"].array_keys():             # the arrays not read (img, keypoint, ...) must be per-step too
-        if root["data"][key].shape[:1] != (len(state),):
-            raise ValueError(f"{path}: 'data/{key}' has shape {root['data'][key].shape}, expected {len(state)} steps")
+    root, names = open_zarr(path)
+    for group in ("data", "meta"):                    # a broken .zgroup is named as such, not as an array's fault
+        if {f"{group}/.zgroup", f"{group}/zarr.json"} & names:
+            zarr_node(path, root, names, group)
+    state = checked(path, "data/state", zarr_array(path, root, names, "data/state"), (None, 5))         # (N, 5)
+    actions = checked(path, "data/action", zarr_array(path, root, names, "data/action"), (len(state), 2))
+    ends = checked_ends(path, "meta/episode_ends", zarr_array(path, root, names, "meta/episode_ends"), len(state))
+    check_unread_arrays(path, root, names, len(state))
+    checked_in_arena(path, "data/state", state[:, :4])                              # positions; not the angle
+    checked_in_arena(path, "data/action", actions)
     obs = observations(state)
     check_against_gym_pusht(path, obs, state)
     return dataset(path, "diffusion_policy_zarr", obs, actions, state, ends)
 
 
 def parquet_files(path):
-    """The parquet files of a LeRobot dataset: `path` itself, or those under its data/ folder (else anywhere in it)."""
-    if os.path.isfile(path):
-        return [path]
-    top = os.path.join(path, "data") if os.path.isdir(os.path.join(path, "data")) else path
-    return sorted(os.path.join(d, f) for d, _, files in os.walk(top) for f in files if f.endswith(".parquet"))
+    """The parquet files of a LeRobot dataset: `path` itself, or those under its data/ folder (else anywhere in it);
+    a ValueError at one that is not a regular file (a FIFO would hang the conversion past Ctrl-C and SIGTERM)."""
+    if not os.path.isdir(path):
+        found = [path]
+    else:
+        top = os.path.join(path, "data") if os.path.isdir(os.path.join(path, "data")) else path
+        found = sorted(os.path.join(d, f) for d, _, files in os.walk(top) for f in files if f.endswith(".parquet"))
+    for f in found:
+        if not regular(f):
+            raise ValueError(f"{f}: not a regular file (a FIFO, a device or a broken link); a parquet dataset holds "
+                             f"files")
+    return found
 
 
 LEROBOT_COLUMNS = {"observation.state": 2, "observation.environment_state": 16, "action": 2,
@@ -265,30 +358,33 @@ def read_parquet_columns(path):
     files = parquet_files(path)
     if not files:
         raise ValueError(f"{path}: no .parquet files in it")
+    tables = []
+    for f in files:
+        names = parquet_call(f, lambda: pq.read_schema(f).names)
+        if "observation.environment_state" not in names and "observation.state" in names:
+            raise ValueError(f"{f}: no observation.environment_state, only the agent position (observation.state): "
+                             f"this is lerobot/pusht, whose block pose is not stored, so the 18-D observation cannot "
+                             f"be built; convert lerobot/pusht_keypoints or Diffusion Policy's zarr instead")
+        missing = [c for c in LEROBOT_COLUMNS if c not in names]
+        if missing:
+            raise ValueError(f"{f}: missing column(s) {missing} of a LeRobot PushT dataset")
+        tables.append(parquet_call(f, lambda: pq.read_table(f, columns=list(LEROBOT_COLUMNS))))
+    table = parquet_call(path, lambda: pa.concat_tables(tables))                    # files of other column types fail
+    return {name: column_array(path, name, table.column(name), width) for name, width in LEROBOT_COLUMNS.items()}
+
+
+def parquet_call(path, read):
+    """read(), with any failure a ValueError naming `path` (pyarrow's ArrowInvalid is a ValueError naming no file)."""
     try:
-        tables = []
-        for f in files:
-            names = pq.read_schema(f).names
-            if "observation.environment_state" not in names and "observation.state" in names:
-                raise ValueError(f"{f}: no observation.environment_state, only the agent position (observation.state): "
-                                 f"this is lerobot/pusht, whose block pose is not stored, so the 18-D observation cannot "
-                                 f"be built; convert lerobot/pusht_keypoints or Diffusion Policy's zarr instead")
-            missing = [c for c in LEROBOT_COLUMNS if c not in names]
-            if missing:
-                raise ValueError(f"{f}: missing column(s) {missing} of a LeRobot PushT dataset")
-            tables.append(pq.read_table(f, columns=list(LEROBOT_COLUMNS)))
-        table = pa.concat_tables(tables)
-    except ValueError:
-        raise
+        return read()
     except Exception as e:
         raise ValueError(f"{path}: not readable as parquet ({type(e).__name__}: {e})") from None
-    return {name: column_array(path, name, table.column(name), width) for name, width in LEROBOT_COLUMNS.items()}
 
 
 def column_array(path, name, column, width):
     """A parquet column as numpy: (N,) for a scalar column, (N, width) for a list column; no nulls, no ragged rows."""
     import pyarrow as pa
-    column = column.combine_chunks()
+    column = parquet_call(path, column.combine_chunks)
     if column.null_count:
         raise ValueError(f"{path}: column '{name}' has {column.null_count} missing values")
     if width is None:
@@ -296,10 +392,10 @@ def column_array(path, name, column, width):
     if not (pa.types.is_list(column.type) or pa.types.is_fixed_size_list(column.type) or
             pa.types.is_large_list(column.type)):
         raise ValueError(f"{path}: column '{name}' has type {column.type}, expected a list of {width} numbers")
-    lengths = pa.compute.list_value_length(column).to_numpy(zero_copy_only=False)
+    lengths = parquet_call(path, lambda: pa.compute.list_value_length(column).to_numpy(zero_copy_only=False))
     if len(lengths) and (lengths != width).any():
         raise ValueError(f"{path}: column '{name}' has rows of length {sorted(set(lengths.tolist()))}, expected {width}")
-    return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), width)
+    return parquet_call(path, lambda: column.flatten().to_numpy(zero_copy_only=False)).reshape(len(column), width)
 
 
 def read_lerobot(path):
@@ -308,13 +404,14 @@ def read_lerobot(path):
     cols = read_parquet_columns(path)
     agent = checked(path, "observation.state", cols["observation.state"], (None, 2))
     n = len(agent)
-    keypoints = checked_keypoints(path, "observation.environment_state", checked(
-        path, "observation.environment_state", cols["observation.environment_state"], (n, 16)))
+    keypoints = checked(path, "observation.environment_state", cols["observation.environment_state"], (n, 16))
     actions = checked(path, "action", cols["action"], (n, 2))
     episode = checked_indices(path, "episode_index", cols["episode_index"], n)
     frame = checked_indices(path, "frame_index", cols["frame_index"], n)
     if n == 0:
         raise ValueError(f"{path}: holds no rows")
+    for key, a in (("observation.environment_state", keypoints), ("observation.state", agent), ("action", actions)):
+        checked_in_arena(path, key, a, step=lambda i: f"episode_index {episode[i]}, frame_index {frame[i]}")
     order = np.lexsort((frame, episode))                                            # (N,) by episode, then frame
     episodes, lengths = np.unique(episode[order], return_counts=True)
     ends = np.cumsum(lengths).astype(np.int64)
@@ -352,37 +449,69 @@ def restored(leftover, path):
     return False                                      # the (now empty) leftover goes too
 
 
+def write_zarr(root, state, actions, episode_ends, source_name, source_sha256):
+    """Fill the empty zarr group `root` as Diffusion Policy's ReplayBuffer does (see export)."""
+    import numcodecs
+    root.attrs.update(written_by=EXPORT_MARK, source_name=source_name, source_sha256=source_sha256)
+    first = int(episode_ends[0])                      # DP's replay buffer chunks data by its first episode's length
+    disk = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)   # its "disk" compressor
+    for key, values in (("state", state), ("action", actions)):
+        values = np.asarray(values, dtype=np.float32)
+        a = root.require_group("data").create_array(key, shape=values.shape, dtype="float32",
+                                                    chunks=(first, values.shape[1]), compressors=disk)
+        a[...] = values
+    ends = np.asarray(episode_ends, dtype=np.int64)
+    root.require_group("meta").create_array("episode_ends", shape=ends.shape, dtype="int64", chunks=ends.shape,
+                                            compressors=None)[...] = ends
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Within the block, Ctrl-C and SIGTERM wait for its end and are then delivered as usual. zarr reads and writes
+    chunks in a thread of its own, which an interrupt of the main thread does not stop: removing a half-written
+    folder would race its writes (and fail), and an exit in the middle prints asyncio's complaints."""
+    if threading.current_thread() is not threading.main_thread():      # signal handlers belong to the main thread
+        yield
+        return
+    caught = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+    if caught:
+        signal.raise_signal(caught[0])
+
+
 def export(path, state, actions, episode_ends, source_name, source_sha256):
     """Write demonstrations in Diffusion Policy's zarr layout (format 2: data/state, data/action float32,
     meta/episode_ends int64; no images, no keypoint) as a folder, atomically: built beside `path`, then renamed."""
     zarr = import_optional("zarr", path)
-    import numcodecs
     check_export_target(path)
     parent = os.path.dirname(os.path.abspath(path))
-    remove_dead_writers_temps(path, keep=lambda leftover: restored(leftover, path))
-    tmp = tempfile.mkdtemp(dir=parent, prefix=temp_prefix(path), suffix=".tmp")
+    try:
+        remove_dead_writers_temps(path, keep=lambda leftover: restored(leftover, path))
+        tmp = tempfile.mkdtemp(dir=parent, prefix=temp_prefix(path), suffix=".tmp")
+    except OSError as e:
+        raise ValueError(f"{path}: could not write it ({e.strerror or e})") from None
     old = None
     try:
-        root = zarr.open_group(tmp, mode="w", zarr_format=2)
-        root.attrs.update(written_by=EXPORT_MARK, source_name=source_name, source_sha256=source_sha256)
-        first = int(episode_ends[0])                  # DP's replay buffer chunks data by its first episode's length
-        disk = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)   # its "disk" compressor
-        for key, values in (("state", state), ("action", actions)):
-            values = np.asarray(values, dtype=np.float32)
-            a = root.require_group("data").create_array(key, shape=values.shape, dtype="float32",
-                                                        chunks=(first, values.shape[1]), compressors=disk)
-            a[...] = values
-        ends = np.asarray(episode_ends, dtype=np.int64)
-        root.require_group("meta").create_array("episode_ends", shape=ends.shape, dtype="int64", chunks=ends.shape,
-                                                compressors=None)[...] = ends
+        with interrupts_deferred():                   # zarr's own thread writes the chunks; rmtree must not race it
+            write_zarr(zarr.open_group(tmp, mode="w", zarr_format=2), state, actions, episode_ends,
+                       source_name, source_sha256)
         if os.path.exists(path):                      # the earlier export steps aside, and comes back on failure
             old = tempfile.mkdtemp(dir=parent, prefix=temp_prefix(path), suffix=".old.tmp")
             os.rename(path, os.path.join(old, "replaced"))
         os.rename(tmp, path)
-    except OSError as e:
+    except BaseException as e:                        # Ctrl-C between the renames too: the earlier export comes back
         if old and not os.path.exists(path) and os.path.exists(os.path.join(old, "replaced")):
             os.rename(os.path.join(old, "replaced"), path)
-        raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier export there is unchanged") from None
+        if isinstance(e, OSError):
+            raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier export there is "
+                             f"unchanged") from None
+        raise
     finally:
         for leftover in (tmp, old):
             if leftover and os.path.exists(leftover):
@@ -392,18 +521,36 @@ def export(path, state, actions, episode_ends, source_name, source_sha256):
 # ---------------------------------------------------------------- the command line (data.py convert / export)
 
 def write_checked(path, arrays, load_demos):
-    """Write a PushT dataset atomically, and only once `load_demos` (plumbing/demofiles.py's checks) accepts it."""
-    files.atomic_write(path, lambda f: np.savez_compressed(f, **arrays),
-                       check=lambda tmp: load_demos(tmp, OBS_DIM, 2, extra={"state": 5}))
+    """Write a PushT dataset atomically, and only once `load_demos` (plumbing/demofiles.py's checks) accepts it. Its
+    warnings (an outlier) name `path`, not the temporary file the check reads, which is gone by the time one is read."""
+    for key in ("obs", "actions"):
+        demofiles.warn_outliers(path, key, arrays[key])
+
+    def check(tmp):
+        with contextlib.redirect_stderr(io.StringIO()):
+            load_demos(tmp, OBS_DIM, 2, extra={"state": 5})
+    files.atomic_write(path, lambda f: np.savez_compressed(f, **arrays), check=check)
 
 
-def convert_file(source, out, load_demos):
-    """`convert`: a Diffusion Policy zarr or LeRobot parquet dataset -> our PushT .npz (an existing OUT must be one)."""
-    if os.path.exists(out):
+def check_out(command, out, load_demos):
+    """OUT, before any work: a name that can be created, in an existing folder, replacing only what it may replace
+    (convert: a PushT dataset; export: a zarr this exporter wrote)."""
+    files.check_creatable(out, "OUT")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise ValueError(f"OUT {out}: its folder {parent} " +
+                         ("is not a folder" if os.path.exists(parent) else "does not exist") + "; nothing was read")
+    if command == "export":
+        check_export_target(out)
+    elif os.path.exists(out):
         try:
             load_demos(out, OBS_DIM, 2)
         except ValueError as e:
             raise ValueError(f"{out}: exists and is not a PushT dataset, so it is not replaced ({e})") from None
+
+
+def convert_file(source, out, load_demos):
+    """`convert`: a Diffusion Policy zarr or LeRobot parquet dataset -> our PushT .npz (an existing OUT must be one)."""
     arrays = convert(source)
     write_checked(out, arrays, load_demos)
     print(f"wrote {out}: {len(arrays['episode_ends'])} episodes, {len(arrays['obs'])} steps from {source} "
@@ -443,7 +590,7 @@ def main(argv=None):
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)        # zarr's unfinished reads after an error: noise
     load_demos = demofiles.load_demos
     try:
-        files.check_creatable(args.out, "OUT")                   # before reading anything
+        check_out(args.command, args.out, load_demos)            # before reading anything
         if args.command == "convert":
             convert_file(args.source, args.out, load_demos)
         else:
@@ -452,5 +599,22 @@ def main(argv=None):
         usage_error(" ".join(str(err).split()))
 
 
-if __name__ == "__main__":
-    main()
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cli():
+    """`python -m tools.datasets`, as runs.cli runs train.py (runs imports torch, which this tool does without): once
+    main() starts, Ctrl-C and SIGTERM raise KeyboardInterrupt in place of plumbing.early's immediate exit, so the
+    writers remove their temporary files (one killed in between is removed by the next run); one line, exit 130."""
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)      # (plumbing.early's, while the imports ran)
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ninterrupted: OUT was not written (any earlier one there is unchanged)", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":             # (tools/__init__.py imported plumbing.early before the imports above)
+    cli()
