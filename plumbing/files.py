@@ -14,14 +14,18 @@ NAME_BYTES = 200      # the longest file or folder name an output may have: 255 
 
 
 def check_creatable(path, flag):
-    """A path this project may create: every name at most NAME_BYTES, valid UTF-8 (it is printed), and not a
-    broken symbolic link or a loop. Not empty: '' is no file (os.path.abspath would take it for the current folder)."""
+    """A path this project may create: every name at most NAME_BYTES, valid UTF-8 and with no control character (it
+    is printed: an ESC would reach the terminal), and not a broken symbolic link or a loop. Not empty: '' is no file
+    (os.path.abspath would take it for the current folder)."""
     if not path:
         raise ValueError(f"{flag}: an empty path; name the file to write")
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError(f"{flag} {escaped(path)}: not a UTF-8 name; choose one that is") from None
+    if CONTROL.search(path) or "\n" in path or "\r" in path:
+        raise ValueError(f"{flag} {escaped(path)}: a control character in the name (it would reach the terminal "
+                         f"raw); choose a name without one")
     longest = max((part for part in os.path.abspath(path).split(os.sep)), key=lambda p: len(os.fsencode(p)))
     if len(os.fsencode(longest)) > NAME_BYTES:
         raise ValueError(f"{flag} {path}: the name {longest[:40]}... is {len(os.fsencode(longest))} bytes; at most "
@@ -30,12 +34,17 @@ def check_creatable(path, flag):
         raise ValueError(f"{flag} {path}: a broken symbolic link or a loop")
 
 
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")     # control characters but tab, newline, return
+
+
 def escaped(text):
-    """`text` printable whatever bytes a path put in it: the ones that are not UTF-8 as \\xNN."""
+    """`text` printable whatever bytes a path put in it: the ones that are not UTF-8, and control characters (an
+    ESC would start a terminal sequence), as \\xNN."""
     try:
-        return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:                            # a lone surrogate that no byte stands for
-        return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+        text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def temp_prefix(path):

@@ -159,3 +159,17 @@ def test_a_writer_removes_what_killed_writers_of_the_same_file_left(tmp_path):
     (old / "replaced" / "marker").write_text("the earlier export")
     assert datasets.restored(str(old), str(zarr_path)) is False
     assert (zarr_path / "marker").read_text() == "the earlier export"
+
+
+def test_control_characters_never_reach_the_terminal_raw(tmp_path):
+    """An output name with ESC or DEL is refused before any work, and every message prints such characters as \\xNN
+    (an ESC would start a terminal escape sequence)."""
+    from plumbing import files, runs
+    for name in ("a\x1b[2Jb", "a\x7fb", "a\nb"):
+        with pytest.raises(ValueError, match="a control character in the name") as e:
+            files.check_creatable(str(tmp_path / name), "--out")
+        assert "\x1b" not in runs.one_line(e.value) and "\x7f" not in runs.one_line(e.value)
+    assert runs.one_line("x\x1b[31my\x7f") == "x\\x1b[31my\\x7f"
+    code, err = cli(train, "--env", "pointmass1", "--out", tmp_path / "run\x1b[2J")
+    one_error_line(code, err, "--out", "\\x1b[2J")
+    assert not (tmp_path / "run\x1b[2J").exists()
