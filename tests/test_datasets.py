@@ -416,6 +416,7 @@ METADATA_CASES = {                      # (array, the metadata file under it, th
     "an array not read, .zarray a list": ("data/foo", ".zarray", []),
     "an array not read, shape a string": ("data/foo", ".zarray", {"shape": "288"}),
     "an array not read, no zarr_format": ("data/foo", ".zarray", {"zarr_format": None}),
+    "rows of a billion numbers": ("data/action", ".zarray", {"shape": [288, 10 ** 9], "chunks": [288, 10 ** 9]}),
 }
 
 

@@ -41,6 +41,7 @@ RIGID_TOLERANCE_PX = 1e-2    # LeRobot keypoints further than this from a rigid 
 EXPORT_MARK = "bet-pusht: python -m tools.datasets export"   # root attribute `written_by` of the zarr folders we write
 EXTRAS = "pip install -r requirements-datasets.txt"
 MAX_STEPS = 1_000_000        # a dataset may declare at most this many steps (the human data: 25,650); raise it here
+MAX_ROW = 64                 # numbers per step an array that is read may declare (state 5, action 2)
 
 
 # ---------------------------------------------------------------- the observation of a state
@@ -289,7 +290,13 @@ def zarr_shape(path, root, names, key):
 
 def zarr_array(path, root, names, key):
     """The whole array `key` of a zarr group, or a ValueError naming the array and what is missing or unreadable."""
-    node, _ = zarr_shape(path, root, names, key)
+    node, shape = zarr_shape(path, root, names, key)
+    row = 1
+    for size in shape[1:]:
+        row *= size
+    if row > MAX_ROW:                                 # checked before a chunk of that width is allocated
+        raise ValueError(f"{path}: '{key}' declares rows of {row} numbers ({shape}); a PushT array has at most "
+                         f"{MAX_ROW}")
     try:
         stored, needed = node.nchunks_initialized, node.nchunks
     except Exception as e:
