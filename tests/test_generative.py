@@ -176,10 +176,10 @@ def test_derivative_free_optimiser_finds_a_quadratics_minimum():
     assert torch.allclose(found, centre, atol=0.1), found          # the default's resolution: the last noise, 0.08
     found = ibc_module.optimise(energy, 2, 2, torch.Generator().manual_seed(0), samples=4096, iterations=8)
     assert torch.allclose(found, centre, atol=0.02), found          # more samples and rounds: closer
-    # one generator per row: row i depends on its own generator only
+    # one generator per row: row i depends on its own generator only (two computations: equal up to rounding)
     alone = ibc_module.optimise(lambda x: ((x - centre[1]) ** 2).sum(-1), 1, 2, [torch.Generator().manual_seed(7)])
     both = ibc_module.optimise(energy, 2, 2, [torch.Generator().manual_seed(3), torch.Generator().manual_seed(7)])
-    assert torch.equal(alone[0], both[1])
+    assert torch.allclose(alone[0], both[1], atol=1e-5)
 
 
 def test_ibc_box_maps_the_demonstrations_inside_minus_one_one():
