@@ -68,8 +68,9 @@ def test_pusht_spread_refuses_bad_ranges_and_an_out_of_another_recipe(tmp_path):
 
 @pytest.mark.needs_solutions
 def test_costs_times_every_policy_of_a_table_and_finds_ibc_slower_to_act(tmp_path, capsys):
-    """tools.studies.costs on a table holding BeT and IBC: one row each, and IBC's optimiser (4 x 256 energies)
-    costs more per action than BeT's one forward pass."""
+    """tools.studies.costs on a table holding BeT and IBC: a row for each of the five policies (those the table has
+    not run have no rollout length), and IBC's optimiser (4 x 256 energies) costs more per action than BeT's one
+    forward pass."""
     import json
     from tools.studies import costs
     os.makedirs(tmp_path / "pointmass1")
@@ -77,6 +78,7 @@ def test_costs_times_every_policy_of_a_table_and_finds_ibc_slower_to_act(tmp_pat
     json.dump({"runs": {"BeT": [row], "IBC": [row]}}, open(tmp_path / "pointmass1" / "ablations.json", "w"))
     costs.main(["--env", "pointmass1", "--folder", str(tmp_path), "--repeats", "20"])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(result["rows"]) == {"BeT", "IBC"}
+    assert set(result["rows"]) == set(costs.POLICIES)
+    assert [name for name, r in result["rows"].items() if r["mean_steps"] is not None] == ["BeT", "IBC"]
     assert result["rows"]["IBC"]["ms_per_action"] > 2 * result["rows"]["BeT"]["ms_per_action"]
     assert all(r["train_seconds"] > 0 for r in result["rows"].values())

@@ -67,27 +67,26 @@ def main(argv=None):
     demos = demofiles.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)
     torch.set_num_threads(1)
     rows = {}
-    for name, policy in POLICIES.items():
-        if name not in table["runs"]:
-            continue
-        runs_ = table["runs"][name]
+    for name, policy in POLICIES.items():          # a policy the table has not run yet: timed, no rollout length
+        runs_ = table["runs"].get(name)
         torch.manual_seed(0)
         model = train.build_model(cfg, policy)
         seconds = training_seconds(model, demos, cfg)
         ms = ms_per_action(model.eval(), demos, args.repeats)
-        length = float(np.mean([r["mean_steps"] for r in runs_]))
-        rows[name] = {"train_seconds": seconds, "table_train_seconds":
-                      float(np.mean([r["train_seconds"] for r in runs_])), "ms_per_action": ms, "mean_steps": length,
-                      "policy_s_per_rollout": ms * length / 1000}
+        length = float(np.mean([r["mean_steps"] for r in runs_])) if runs_ else None
+        rows[name] = {"train_seconds": seconds, "ms_per_action": ms, "mean_steps": length,
+                      "table_train_seconds": float(np.mean([r["train_seconds"] for r in runs_])) if runs_ else None,
+                      "policy_s_per_rollout": ms * length / 1000 if runs_ else None}
+    rollout = lambda r: (f"{r['policy_s_per_rollout']:.2f} | {r['policy_s_per_rollout'] / bet['policy_s_per_rollout']:.1f}"
+                         if r["mean_steps"] else "– | –")
     bet = rows["BeT"]
     print(f"{args.env}: one thread; episode lengths from {args.folder}/{args.env}/ablations.json\n")
     print("| policy | training (s) | ÷ BeT | the table's runs (s) | ms per action | ÷ BeT | policy s per rollout | ÷ BeT |\n"
           "|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['train_seconds']:.0f} | {r['train_seconds'] / bet['train_seconds']:.1f} | "
-              f"{r['table_train_seconds']:.0f} | "
-              f"{r['ms_per_action']:.2f} | {r['ms_per_action'] / bet['ms_per_action']:.1f} | "
-              f"{r['policy_s_per_rollout']:.2f} | {r['policy_s_per_rollout'] / bet['policy_s_per_rollout']:.1f} |")
+              f"{'–' if r['table_train_seconds'] is None else round(r['table_train_seconds'])} | "
+              f"{r['ms_per_action']:.2f} | {r['ms_per_action'] / bet['ms_per_action']:.1f} | {rollout(r)} |")
     ratios = {k: v["IBC"] / v["BeT"] for k, v in PAPER.items()}
     print(f"\npaper, IBC ÷ BeT: training {ratios['train_hours']:.0f}, per action {ratios['ms_per_action']:.1f}, "
           f"per rollout {ratios['s_per_rollout']:.1f}")
