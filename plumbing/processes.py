@@ -15,12 +15,13 @@ PR_SET_PDEATHSIG = 1
 LOCK_VARIABLE = "BET_RUN_LOCK"     # the lock file of the run folder the parent holds (spawned workers inherit it)
 
 
-def die_with_parent():
+def die_with_parent(parent=None):
     """Linux: SIGKILL this process when its parent ends (prctl PR_SET_PDEATHSIG); if the parent is already gone,
-    end now. Elsewhere: nothing."""
+    end now. `parent`: the parent's pid as the parent saw it (pool passes it): a worker still importing when its
+    parent was killed finds another process (the reaper) as its parent here, and ends. Elsewhere: nothing."""
     if not sys.platform.startswith("linux"):
         return
-    parent = os.getppid()
+    parent = parent or os.getppid()
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
@@ -37,6 +38,6 @@ def pool(workers):
     process of the group, is reported once, by the parent, even while the workers are still importing."""
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        return multiprocessing.get_context("spawn").Pool(workers, die_with_parent)
+        return multiprocessing.get_context("spawn").Pool(workers, die_with_parent, (os.getpid(),))
     finally:
         signal.signal(signal.SIGINT, old)

@@ -228,3 +228,28 @@ def test_ctrl_c_to_the_group_is_reported_once_by_the_parent_of_a_pool(tmp_path):
         os.killpg(parent.pid, signals.SIGKILL) if parent.poll() is None else None
     assert parent.returncode == 130 and clock.time() - t0 < 10, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_pool_workers_still_importing_when_their_parent_is_killed_never_start_a_task(tmp_path):
+    """kill -9 of the parent while its processes.pool workers import (torch here): when they are done importing,
+    they find the parent gone and end, instead of running the tasks already queued (they wrote a killed DAgger
+    run's rounds)."""
+    import signal as signals
+    import time as clock
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, time\nsys.path.insert(0, %r)\nimport torch\nfrom plumbing import processes\n"
+        "def work(path):\n    open(path, 'w').write(str(os.getpid()))\n"
+        "if __name__ == '__main__':\n    pool = processes.pool(2)\n    pool.map_async(work, [%r, %r])\n"
+        "    time.sleep(0.5)\n    print(*[p.pid for p in pool._pool], flush=True)\n    time.sleep(60)\n"
+        % (ROOT, str(tmp_path / "w0"), str(tmp_path / "w1")))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers = [int(pid) for pid in parent.stdout.readline().split()]
+    parent.send_signal(signals.SIGKILL)                 # the workers are importing the script, and torch with it
+    parent.wait()
+    alive = lambda pid: os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] != "Z"
+    deadline = clock.time() + 30
+    while any(map(alive, workers)) and clock.time() < deadline:
+        clock.sleep(0.2)
+    clock.sleep(0.5)
+    assert not (tmp_path / "w0").exists() and not (tmp_path / "w1").exists(), "a worker ran a killed parent's task"
