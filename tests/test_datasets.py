@@ -572,3 +572,16 @@ def test_ctrl_c_during_an_export_removes_its_temporary_folder(tmp_path):
     assert p.returncode == 130 and err.strip() == "interrupted: OUT was not written (any earlier one there is unchanged)", \
         err
     assert sorted(os.listdir(tmp_path)) == ["x.zarr"] and pusht_datasets.sha256(str(out)) == before
+
+
+def test_messages_print_control_characters_escaped_and_zarr_warnings_stay_quiet(demos, tmp_path):
+    """A SOURCE named with an ESC prints as \\x1b (raw, it would drive the terminal); a zarr holding both a v3
+    zarr.json and v2 .zgroup made zarr warn in two lines before the error line."""
+    r = run_cli("convert", str(tmp_path / "\x1b[2Jnope.zarr"), tmp_path / "out.npz")
+    assert r.returncode == 2 and "\x1b" not in r.stderr and "\\x1b[2Jnope.zarr" in r.stderr, r.stderr
+    path = write_dp_zarr(tmp_path / "dp.zarr", demos["state"], demos["actions"], demos["episode_ends"],
+                         drop=("data/img", "data/keypoint", "data/n_contacts"))
+    with open(os.path.join(path, "zarr.json"), "w") as f:
+        f.write('{"zarr_format": 3, "node_type": "group"}')
+    r = run_cli("convert", path, tmp_path / "out.npz")
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr

@@ -560,19 +560,25 @@ def convert_file(source, out, load_demos):
     """`convert`: a Diffusion Policy zarr or LeRobot parquet dataset -> our PushT .npz (an existing OUT must be one)."""
     arrays = convert(source)
     write_checked(out, arrays, load_demos)
-    print(f"wrote {out}: {len(arrays['episode_ends'])} episodes, {len(arrays['obs'])} steps from {source} "
-          f"(sha256 {arrays['source_sha256']})")
+    print(shown(f"wrote {out}: {len(arrays['episode_ends'])} episodes, {len(arrays['obs'])} steps from {source} "
+                f"(sha256 {arrays['source_sha256']})"))
 
 
 def export_file(path, out, load_demos):
     """`export`: our PushT .npz -> Diffusion Policy's zarr layout (state, action, episode_ends; no images)."""
     arrays = load_demos(path, OBS_DIM, 2, extra={"state": 5})
     export(out, arrays["state"], arrays["actions"], arrays["episode_ends"], os.path.basename(path), sha256(path))
-    print(f"wrote {out}: {len(arrays['episode_ends'])} episodes, {len(arrays['obs'])} steps from {path}")
+    print(shown(f"wrote {out}: {len(arrays['episode_ends'])} episodes, {len(arrays['obs'])} steps from {path}"))
+
+
+def shown(message):
+    """One line, printable: a path's control characters (an ESC would reach the terminal raw), undecodable bytes and
+    newlines as escapes (files.escaped)."""
+    return files.escaped(message).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def usage_error(message):
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {shown(message)}", file=sys.stderr)
     sys.exit(2)
 
 
@@ -594,7 +600,9 @@ def main(argv=None):
         p.error = lambda message, prog=p.prog: usage_error(f"{prog}: {message} (see --help)")
     args = parser.parse_args(argv)
     import logging
+    import warnings
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)        # zarr's unfinished reads after an error: noise
+    warnings.filterwarnings("ignore", module="zarr")               # e.g. both zarr.json and .zgroup: the error says
     load_demos = demofiles.load_demos
     try:
         check_out(args.command, args.out, load_demos)            # before reading anything
@@ -603,7 +611,7 @@ def main(argv=None):
         else:
             export_file(args.data, args.out, load_demos)
     except (ValueError, FileNotFoundError) as err:
-        usage_error(" ".join(str(err).split()))
+        usage_error(str(err))
 
 
 def interrupt(signum, frame):
