@@ -597,9 +597,22 @@ def training_data(path, cfg, args):
     return demos
 
 
+KINDS = {"a train.py run": ("model.pt", "train_log.json", "train_state.pt"), "a DAgger run": ("run.json", "demos.npz"),
+         "an ablation table": ("ablations.json",)}     # the files that tell which script's outputs a folder holds
+
+
+def check_folder_kind(folder, flag, kind):
+    """A folder holds one script's outputs: refuse `folder` when it holds the files of another KINDS entry."""
+    for other, names in KINDS.items():
+        found = [n for n in names if os.path.exists(os.path.join(folder, n))]
+        if other != kind and found:
+            raise ValueError(f"{flag} {folder}: holds {other} ({found[0]}); write into another folder")
+
+
 def check_run_folder(out, env_name, flag="--out"):
     """A run folder holds one env's run: refuse to train into a folder whose model.pt or train_log.json is
     another env's, or whose model.pt cannot be read (so it cannot be told apart)."""
+    check_folder_kind(out, flag, "a train.py run")
     model_path, log_path = os.path.join(out, "model.pt"), os.path.join(out, "train_log.json")
     previous = []
     if os.path.exists(model_path):
@@ -816,6 +829,10 @@ def check_evaluate_args(args):
     if args.json is not None:
         check_json_output(args.json, "--json", lambda old: is_result_of(old, args.checkpoint, args.json),
                           f"an evaluation of {args.checkpoint or 'the expert'}", keep)
+        beside = os.path.join(os.path.dirname(os.path.abspath(args.json)), "model.pt")    # another run's folder
+        if os.path.exists(beside) and not (args.checkpoint and os.path.samefile(beside, args.checkpoint)):
+            raise ValueError(f"--json {args.json}: its folder holds another checkpoint ({beside}); results go beside "
+                             f"the checkpoint they describe, or into a folder without one")
     if args.video is not None:
         check_replaceable(args.video, "--video", (".gif", ".mp4"), keep, is_video,
                           "exists and is not a GIF or MP4 video")

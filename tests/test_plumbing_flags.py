@@ -481,3 +481,26 @@ def test_ctrl_c_while_the_imports_load_is_one_line_and_exit_130(tmp_path, comman
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130 and len(err.strip().splitlines()) <= 1 and "Traceback" not in err, (p.returncode, err)
+
+
+def test_one_folder_holds_one_scripts_outputs(run_dir, tmp_path):
+    """train.py, DAgger and the ablation tables never write into each other's folders, and evaluate's --json never
+    lands beside another checkpoint (each was accepted: the folders then mixed two runs)."""
+    from tools import ablations, dagger
+    dagger_out = tmp_path / "dagger"
+    dagger_out.mkdir()
+    (dagger_out / "run.json").write_text("{}")
+    one_error_line(*cli(train, "--env", "pointmass1", "--out", dagger_out), "holds a DAgger run (run.json)")
+    one_error_line(*cli(ablations, "--env", "pointmass1", "--out", dagger_out, "--runs", tmp_path / "r"),
+                   "holds a DAgger run")
+    small = ["--env", "cartpole", "--seeds", "1", "--rounds", "1", "--labels0", "50"]
+    one_error_line(*cli(dagger, *small, "--out", run_dir), "holds a train.py run (model.pt)")
+    one_error_line(*cli(dagger, *small, "--out", tmp_path / "d2", "--json", tmp_path / "d2" / "run.json"),
+                   "the run's own record")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "model.pt").write_bytes((run_dir / "model.pt").read_bytes())
+    one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", "1", "--json", other / "eval.json"),
+                   "holds another checkpoint")
+    assert sorted(os.listdir(dagger_out)) == ["run.json"] and sorted(os.listdir(other)) == ["model.pt"]
+    assert not (tmp_path / "d2").exists() and not (tmp_path / "r").exists()

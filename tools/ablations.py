@@ -297,6 +297,7 @@ def checked(args):
     runs.check_workers(args.workers)
     runs.check_output_dir(args.out)
     runs.check_output_dir(args.runs, "--runs")
+    runs.check_folder_kind(args.out, "--out", "an ablation table")
     check_folders_hold(args.env, args.out, args.runs)
     actions = len(demofiles.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)["actions"])
     if max(ks, default=1) > actions:

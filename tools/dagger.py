@@ -361,7 +361,9 @@ def run_record(args, settings):
 
 
 def check_one_run(out, record):
-    """--out holds this run's files or none: a run.json of other settings, or rounds without one, is refused."""
+    """--out holds this run's files or none: a run.json of other settings, or rounds without one, is refused, and
+    so is a folder of another script's outputs (a train.py run, an ablation table)."""
+    runs.check_folder_kind(out, "--out", "a DAgger run")
     old = runs.existing_json(os.path.join(out, "run.json"), "the record of the DAgger run in this folder")
     if old is not None and old != record:
         changed = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
@@ -393,6 +395,8 @@ def checked(args, settings, out, json_path, plot_path):
     if os.path.exists(cache) and not runs.holds_demos(cache, cfg.obs_dim, cfg.act_dim):
         raise ValueError(f"--out {out}: its demos.npz is not {args.env} demonstrations; pick another folder")
     for flag, path in (("--json", json_path), ("--plot", plot_path)):    # never into another run's folder
+        if os.path.abspath(path) in {os.path.abspath(os.path.join(out, n)) for n in ("run.json", "demos.npz")}:
+            raise ValueError(f"{flag} {path}: that is the run's own record; name another file")
         folder = os.path.dirname(os.path.abspath(path))
         if folder != os.path.abspath(out) and os.path.exists(os.path.join(folder, "run.json")):
             raise ValueError(f"{flag} {path}: its folder holds another DAgger run (run.json); write it in --out {out} "
