@@ -79,11 +79,17 @@ class BeT(nn.Module):
     # ---- data-dependent set-up (Algorithm 1, "Learn k-means encoder/decoder") ----
 
     @torch.no_grad()
-    def fit_bins(self, obs, actions, seed=0):
-        """Record obs/action normalisation from the dataset, then fit the k centres on normalised actions."""
+    def fit_normalisation(self, obs, actions):
+        """Record the dataset's per-dimension obs/action mean and std; returns obs, actions as float64 tensors."""
         obs, actions = torch.as_tensor(obs, dtype=torch.float64), torch.as_tensor(actions, dtype=torch.float64)
         self.obs_mean.copy_(obs.mean(0)); self.obs_std.copy_(_scale(obs))
         self.act_mean.copy_(actions.mean(0)); self.act_std.copy_(_scale(actions))
+        return obs, actions
+
+    @torch.no_grad()
+    def fit_bins(self, obs, actions, seed=0):
+        """Record obs/action normalisation from the dataset, then fit the k centres on normalised actions."""
+        obs, actions = self.fit_normalisation(obs, actions)
         normalised = (actions - self.act_mean.double()) / self.act_std.double()
         self.centers.copy_(self.fit_centers(normalised, self.k, seed=seed))
         self.fitted.fill_(True)

@@ -1,11 +1,14 @@
 """
 What the three generative baselines of Sec. 3.2 (VAE, Flow, IBC: variants/vae.py, flow.py, ibc.py) share with BeT: the
-demonstrations' observation and action normalisation, kept as buffers so that a checkpoint holds everything needed to
-act; an MLP builder; and per-episode noise, so that an episode's draws depend only on its own generator (as BeT.sample's).
+demonstrations' observation and action normalisation (BeT's own methods), kept as buffers so that a checkpoint holds
+everything needed to act; an MLP builder; and per-episode noise, so that an episode's draws depend only on its own
+generator (as BeT.sample's).
 """
 
 import torch
 import torch.nn as nn
+
+from bet import BeT
 
 
 def mlp(inputs, outputs, layers, width):
@@ -21,12 +24,6 @@ def noise(generator, rows, shape, uniform=False):
     if isinstance(generator, (list, tuple)):
         return torch.cat([draw(1, *shape, generator=g) for g in generator])
     return draw(rows, *shape, generator=generator)
-
-
-def scale(x):
-    """Per-dimension std of (N, D) data, 1 for constant dimensions (as BeT's)."""
-    std = x.std(0)
-    return torch.where(std > 1e-6, std, torch.ones_like(std))
 
 
 class Normalised(nn.Module):
@@ -45,23 +42,16 @@ class Normalised(nn.Module):
         self.register_buffer("act_std", torch.ones(self.act_dim))
         self.register_buffer("fitted", torch.tensor(False))
 
-    @torch.no_grad()
+    # BeT's normalisation, one definition (bet.py): the same buffers, the same statistics
+    fit_normalisation = BeT.fit_normalisation
+    normalize_obs, normalize_actions, unnormalize_actions = BeT.normalize_obs, BeT.normalize_actions, \
+        BeT.unnormalize_actions
+
     def fit_bins(self, obs, actions, seed=0):
         """The name train.train calls (BeT fits its bins here); a baseline has no bins, only the normalisation."""
-        obs, actions = torch.as_tensor(obs, dtype=torch.float64), torch.as_tensor(actions, dtype=torch.float64)
-        self.obs_mean.copy_(obs.mean(0)); self.obs_std.copy_(scale(obs))
-        self.act_mean.copy_(actions.mean(0)); self.act_std.copy_(scale(actions))
+        self.fit_normalisation(obs, actions)
         self.fitted.fill_(True)
         return self
-
-    def normalize_obs(self, obs):
-        return (obs - self.obs_mean) / self.obs_std
-
-    def normalize_actions(self, actions):
-        return (actions - self.act_mean) / self.act_std
-
-    def unnormalize_actions(self, actions):
-        return actions * self.act_std + self.act_mean
 
     def parts(self, loss):
         """The loss and train.train's {'focal', 'offset'} parts: a baseline has neither (0 each; its loss is logged)."""
