@@ -47,6 +47,12 @@ def escaped(text):
     return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def one_line(message):
+    """A message with its newlines (from a path or a name) shown as \\n, so an error stays one line, and bytes
+    that are not UTF-8 (a path's) and control characters as \\xNN (escaped), so it can always be printed."""
+    return escaped(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def temp_prefix(path):
     """The prefix of `path`'s temporary files and folders: its name and the writer's pid, so that a later writer
     can tell what a killed writer left from what a running one is writing."""

@@ -32,7 +32,7 @@ import envs
 import variants
 from variants.baselines import NEIGHBOURS, NearestNeighbours
 from plumbing import demofiles, processes
-from plumbing.files import atomic_write, check_creatable, escaped, file_hash, write_json, write_text  # noqa: F401  (the scripts' writers)
+from plumbing.files import atomic_write, check_creatable, file_hash, one_line, write_json, write_text  # noqa: F401  (the scripts' writers)
 
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
 EVAL_SEED = 100_000       # episode i of an evaluation uses env seed EVAL_SEED + i: held out, never tuned on
@@ -75,12 +75,6 @@ def cli(main):
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-def one_line(message):
-    """A message with its newlines (from a path or a name) shown as \\n, so an error stays one line, and bytes
-    that are not UTF-8 (a path's) as \\xNN, so it can always be printed."""
-    return escaped(message).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def note(message):

@@ -560,25 +560,19 @@ def convert_file(source, out, load_demos):
     """`convert`: a Diffusion Policy zarr or LeRobot parquet dataset -> our PushT .npz (an existing OUT must be one)."""
     arrays = convert(source)
     write_checked(out, arrays, load_demos)
-    print(shown(f"wrote {out}: {len(arrays['episode_ends'])} episodes, {len(arrays['obs'])} steps from {source} "
-                f"(sha256 {arrays['source_sha256']})"))
+    print(files.one_line(f"wrote {out}: {len(arrays['episode_ends'])} episodes, {len(arrays['obs'])} steps from "
+                         f"{source} (sha256 {arrays['source_sha256']})"))
 
 
 def export_file(path, out, load_demos):
     """`export`: our PushT .npz -> Diffusion Policy's zarr layout (state, action, episode_ends; no images)."""
     arrays = load_demos(path, OBS_DIM, 2, extra={"state": 5})
     export(out, arrays["state"], arrays["actions"], arrays["episode_ends"], os.path.basename(path), sha256(path))
-    print(shown(f"wrote {out}: {len(arrays['episode_ends'])} episodes, {len(arrays['obs'])} steps from {path}"))
-
-
-def shown(message):
-    """One line, printable: a path's control characters (an ESC would reach the terminal raw), undecodable bytes and
-    newlines as escapes (files.escaped)."""
-    return files.escaped(message).replace("\r", "\\r").replace("\n", "\\n")
+    print(files.one_line(f"wrote {out}: {len(arrays['episode_ends'])} episodes, {len(arrays['obs'])} steps from {path}"))
 
 
 def usage_error(message):
-    print(f"error: {shown(message)}", file=sys.stderr)
+    print(f"error: {files.one_line(message)}", file=sys.stderr)
     sys.exit(2)
 
 
