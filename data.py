@@ -103,8 +103,7 @@ def collect(episode_fn, n_episodes, seed=0, workers=1, max_attempts=None, log=pr
     `episode_fn` must be a module-level function (it is sent to worker processes)."""
     max_attempts = max_attempts or 2 * n_episodes + 10
     kept, failures, tried, t0 = [], 0, 0, time.time()
-    pool = processes.pool(workers) if workers > 1 else None
-    try:
+    with processes.pool_if_several(workers) as pool:     # stopped at the end: Ctrl-C leaves no episode queued
         next_seed = seed
         while len(kept) < n_episodes and tried < max_attempts:
             chunk = min(n_episodes - len(kept), max_attempts - tried)
@@ -120,14 +119,6 @@ def collect(episode_fn, n_episodes, seed=0, workers=1, max_attempts=None, log=pr
                     eta = (time.time() - t0) / tried * max(0, n_episodes - len(kept)) / max(rate, 1e-3)
                     log(f"collect: {tried} episodes, {len(kept)} kept, success {rate:.1%}, eta {eta:.0f}s")
                     sys.stdout.flush()
-    except BaseException:               # Ctrl-C or an error: stop the workers now, not after their queued episodes
-        if pool:
-            pool.terminate()
-        raise
-    finally:
-        if pool:
-            pool.close()
-            pool.join()
     log(f"collect: done, {len(kept)} successful episodes kept, {failures} failures out of {tried} tried")
     kept = kept[:n_episodes]
     return {**join_episodes([episode for _, episode in kept]), "seeds": np.array([s for s, _ in kept], dtype=np.int64)}

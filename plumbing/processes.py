@@ -5,6 +5,7 @@ lock (runs.RunLock names it in LOCK_VARIABLE) adds its pid to the lock: the fold
 has exited.
 """
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -41,3 +42,17 @@ def pool(workers):
         return multiprocessing.get_context("spawn").Pool(workers, die_with_parent, (os.getpid(),))
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def pool_if_several(workers):
+    """pool(workers) for more than one worker, else None (the caller runs its tasks itself). The pool is stopped
+    when the block ends: its results are all in by then, or an error or Ctrl-C leaves its queued tasks unrun (a
+    close and join would wait for them)."""
+    running = pool(workers) if workers > 1 else None
+    try:
+        yield running
+    finally:
+        if running:
+            running.terminate()
+            running.join()

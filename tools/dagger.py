@@ -123,19 +123,11 @@ def expert_episodes(env_name, first_seed, episodes, horizon):
 def collect_demonstrations(env_name, settings, n, workers=1, chunk=10):
     """At least n transitions of expert episodes from seeds DEMO_SEED, DEMO_SEED+1, ..., in chunks of `chunk`
     episodes, `workers` chunks at a time. The first n transitions do not depend on `workers`."""
-    parts, pool = [], processes.pool(workers) if workers > 1 else None
-    try:
+    parts = []
+    with processes.pool_if_several(workers) as pool:
         while sum(len(p["obs"]) for p in parts) < n:
             jobs = [(env_name, DEMO_SEED + (len(parts) + j) * chunk, chunk, settings["horizon"]) for j in range(workers)]
             parts += pool.starmap(expert_episodes, jobs) if pool else [expert_episodes(*job) for job in jobs]
-    except BaseException:                # Ctrl-C or an error: stop the workers now
-        if pool:
-            pool.terminate()
-        raise
-    finally:
-        if pool:
-            pool.close()
-            pool.join()
     demos = parts[0]
     for part in parts[1:]:
         demos = aggregate(demos, part)
