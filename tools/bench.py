@@ -41,10 +41,11 @@ def train_samples_per_second(model, demos, cfg, steps, seed=0):
 
 
 def ms_per_action(model, demos, batch, repeats, seed=0):
-    """Milliseconds for one BeT.sample call on `batch` windows (the rollout's call), median of `repeats`."""
+    """Milliseconds for one BeT.sample call on `batch` windows (the rollout's call), median of `repeats` (any policy
+    with BeT.sample's signature: the baselines too)."""
     index = data.window_index(demos["episode_ends"], model.context)
     rows = np.random.default_rng(seed).integers(len(index), size=batch)
-    history = torch.as_tensor(demos["obs"][index[rows]], device=model.centers.device)        # (batch, h, obs_dim)
+    history = torch.as_tensor(demos["obs"][index[rows]], device=model.obs_mean.device)       # (batch, h, obs_dim)
     generator = torch.Generator().manual_seed(seed)
     model.eval()
     times = []

@@ -25,7 +25,7 @@ import data
 import envs
 import train
 from plumbing import demofiles
-from tools import studies
+from tools import bench, studies
 
 POLICIES = {"BeT": "bet", "MSE-BC (RBC)": "mse", "VAE (learned prior)": "vae", "Flow (with prior)": "flow", "IBC": "ibc"}
 PAPER = {"train_hours": {"BeT": 1, "IBC": 14}, "ms_per_action": {"BeT": 2.8, "IBC": 52},
@@ -41,19 +41,6 @@ def training_seconds(model, demos, cfg):
     history = train.train(model, demos, two, seed=0, log=lambda *a: None)
     epoch = history[1]["seconds"] - history[0]["seconds"]
     return (time.perf_counter() - t0 - history[1]["seconds"]) + cfg.epochs * epoch
-
-
-def ms_per_action(model, demos, repeats, seed=0):
-    """Median milliseconds of one sample call on one window of the demonstrations, per action it returns."""
-    index = data.window_index(demos["episode_ends"], model.context)
-    row = np.random.default_rng(seed).integers(len(index))
-    history = torch.as_tensor(demos["obs"][index[row:row + 1]])              # (1, h, obs_dim)
-    g, times = torch.Generator().manual_seed(seed), []
-    for _ in range(repeats + 5):
-        t0 = time.perf_counter()
-        model.sample(history, 1.0, g)
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times[5:])) / (getattr(model, "chunk", None) or 1)
 
 
 def main(argv=None):
@@ -72,7 +59,7 @@ def main(argv=None):
         torch.manual_seed(0)
         model = train.build_model(cfg, policy)
         seconds = training_seconds(model, demos, cfg)
-        ms = ms_per_action(model.eval(), demos, args.repeats)
+        ms = bench.ms_per_action(model, demos, 1, args.repeats) / (getattr(model, "chunk", None) or 1)   # per action
         length = float(np.mean([r["mean_steps"] for r in runs_])) if runs_ else None
         rows[name] = {"train_seconds": seconds, "ms_per_action": ms, "mean_steps": length,
                       "table_train_seconds": float(np.mean([r["train_seconds"] for r in runs_])) if runs_ else None,
