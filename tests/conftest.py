@@ -49,9 +49,12 @@ def pytest_configure(config):
 
 
 @contextlib.contextmanager
-def deadline(seconds, message):
-    """Within the block, SIGALRM after `seconds` raises TimeoutError(message): a hang becomes a failure."""
+def deadline(seconds, message, before=None):
+    """Within the block, SIGALRM after `seconds` raises TimeoutError(message): a hang becomes a failure. `before()`,
+    if given, runs first (e.g. to release a thread blocked where the signal cannot reach it)."""
     def stop(signum, frame):
+        if before:
+            before()
         raise TimeoutError(message)
     old = signal.signal(signal.SIGALRM, stop)
     signal.alarm(seconds)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import data
+from conftest import deadline
 from helpers import ROOT
 from tools import datasets as pusht_datasets
 from envs import pusht
@@ -452,24 +453,14 @@ def test_a_broken_parquet_file_is_named(demos, tmp_path):
     assert r.returncode == 2 and r.stderr.startswith(f"error: {broken}: ") and r.stderr.count("\n") == 1, r.stderr
 
 
-@contextlib.contextmanager
 def within(seconds, fifos):
     """The block is stopped by a TimeoutError after `seconds`, and a reader blocked on one of `fifos` (zarr's, in its
     own thread) released by a writer's opening it: a failure, not a hang of the test or of its exit."""
-    import signal
-
-    def late(signum, frame):
+    def release():
         for fifo in fifos:
             with contextlib.suppress(OSError):                  # ENXIO: nobody is reading that one
                 os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        raise TimeoutError(f"still running after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, late)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    return deadline(seconds, f"still running after {seconds} s", release)
 
 
 def test_a_fifo_in_a_dataset_is_refused_not_opened(demos, tmp_path):
