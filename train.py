@@ -229,9 +229,9 @@ def data_path(args):
 
 def collect(args, cfg, path):
     """--collect N: run the env's scripted expert until N successful episodes, write them to --data."""
-    runs.check_collect_path(path, cfg, args.env)
+    runs.check_collect_path(path, cfg, args.env, data.default_path(args.env))
     demos = data.collect(envs.get(args.env).demo_episode, args.collect, seed=args.seed, workers=args.workers)
-    runs.save_demos(path, demos)
+    runs.save_demos(path, demos, env=args.env)
     print(f"wrote {path}: {len(demos['episode_ends'])} episodes, {len(demos['obs'])} steps")
 
 

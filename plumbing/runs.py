@@ -41,7 +41,9 @@ MAX_EPISODES = 10_000     # evaluation builds one env per episode: more would ex
 MOST = {"--epochs": 100_000, "--k": 4096, "--context": 1024, "--n-layer": 64, "--batch-size": 65_536,
         "--collect": 100_000, "--rbc-layers": 64, "--rbc-width": 8192, "--seeds": 100, "--labels0": 1_000_000,
         "--rounds": 100, "--horizon": 100_000, "--steps": 10_000_000, "--round-steps": 10_000_000, "--more": 10,
-        "--video-episodes": 64, "--repeats": 1_000_000}
+        "--video-episodes": 64, "--repeats": 1_000_000,
+        # and of each real-valued training flag: beyond it the loss or the Adam steps overflow float32
+        "--lr": 1.0, "--alpha": 1000.0, "--gamma": 100.0}
 MIN_TEMPERATURE = 1e-6    # dividing the logits by a smaller positive temperature overflows float32 (0 is argmax)
 MIN_STD = 1e-6            # BeT.fit_bins never stores a smaller scale; dividing by one gives inf and NaN actions
 MAX_STORED = 10 ** 7      # numbers an NN / LWR checkpoint may store (PushT's 48k steps store under 10 ** 6)
@@ -157,6 +159,8 @@ def check_value(flag, value, check):
                          f"{MIN_TEMPERATURE}")
     elif check == "fraction" and not (0 <= value < 1):
         raise ValueError(f"{flag} must be in [0, 1) (got {value})")
+    elif not isinstance(check, int) and value > MOST.get(flag, math.inf):
+        raise ValueError(f"{flag} must be at most {MOST[flag]} (got {value}); the cap is MOST in plumbing/runs.py")
 
 
 def check_counts(*checks):
@@ -222,8 +226,10 @@ def check_workers(workers, flag="--workers"):
 
 # ---------------------------------------------------------------- files
 
-def save_demos(path, arrays):
-    """A dataset (dict of numpy arrays, see data.py) as a compressed .npz, written atomically."""
+def save_demos(path, arrays, env=None):
+    """A dataset (dict of numpy arrays, see data.py) as a compressed .npz, written atomically; `env` is recorded
+    as its 'env' array (check_collect_path)."""
+    arrays = arrays if env is None else {**arrays, "env": np.array(env)}
     return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
 
@@ -326,6 +332,7 @@ class RunLock:
 
     def __init__(self, folder):
         self.path = os.path.join(folder, ".lock")
+        self.created = not os.path.isdir(folder)         # a folder it makes and leaves empty is removed on exit
 
     def holders(self):
         """The pids of the lock's processes that still exist (or exist but are someone else's)."""
@@ -369,6 +376,8 @@ class RunLock:
             os.environ[processes.LOCK_VARIABLE] = self.variable
         if os.path.exists(self.path):
             os.remove(self.path)
+        if self.created and os.path.isdir(os.path.dirname(self.path)) and not os.listdir(os.path.dirname(self.path)):
+            os.rmdir(os.path.dirname(self.path))         # (a run refused or diverged before writing anything)
 
 
 def torch_load(path):
@@ -557,11 +566,30 @@ def holds_demos(path, obs_dim, act_dim):
     return True
 
 
-def check_collect_path(path, cfg, env_name):
-    """--collect writes a new dataset, or replaces one of the same env: never a checkpoint, a folder, another
-    env's dataset or another kind of file."""
-    check_replaceable(path, "--data", (".npz",), owned=lambda p: holds_demos(p, cfg.obs_dim, cfg.act_dim),
-                      other=f"holds something other than {env_name} demonstrations")
+def recorded_env(path):
+    """The env a dataset written by --collect names in its 'env' array (None for a file without one)."""
+    try:
+        arrays = demofiles.read_npz(path)
+    except demofiles.DataError:
+        return None
+    return str(arrays["env"]) if "env" in arrays and arrays["env"].shape == () else None
+
+
+def check_collect_path(path, cfg, env_name, default_path):
+    """--collect writes a new dataset, or replaces one that records the same env (or, for files written before
+    datasets recorded their env, the env's own default file): never a checkpoint, a folder, another env's dataset
+    (pointmass1 and pointmass2 have the same widths) or another kind of file."""
+    def owned(p):
+        recorded = recorded_env(p)
+        if recorded is None:
+            return os.path.exists(default_path) and os.path.samefile(p, default_path) and \
+                holds_demos(p, cfg.obs_dim, cfg.act_dim)
+        return recorded == env_name and holds_demos(p, cfg.obs_dim, cfg.act_dim)
+    recorded = recorded_env(path) if os.path.isfile(path) else None
+    other = (f"holds {one_line(recorded)} demonstrations, not {env_name}'s" if recorded not in (None, env_name) else
+             f"holds something other than {env_name} demonstrations (a dataset that records no env is replaced "
+             f"only at its default path, {default_path})")
+    check_replaceable(path, "--data", (".npz",), owned=owned, other=other)
 
 
 def training_data(path, cfg, args):

@@ -93,6 +93,9 @@ def workspace(tmp_path_factory):
     (root / "textplot").mkdir()
     (root / "textplot" / "pointmass1-bet-rollouts.png").write_text("not a PNG")
     (root / "notes.npz").write_text("not a dataset")
+    pointmass2 = demofiles.load_demos(data.default_path("pointmass2"), 2, 2)     # same widths as pointmass1's
+    runs.save_demos(str(root / "pointmass2.npz"), pointmass2, env="pointmass2")
+    runs.save_demos(str(root / "unrecorded.npz"), pointmass2)                    # records no env
     (root / "broken_state").mkdir()                      # the right command, but no optimizer state
     torch.save({"command": {"env": "pointmass1"}, "model": {}}, root / "broken_state" / "train_state.pt")
     (root / "textfig").mkdir()
@@ -127,6 +130,11 @@ CASES = [
     (TRAIN + ["--lr", "0"], "--lr must be a positive finite number"),
     (TRAIN + ["--alpha", "-1"], "--alpha must be a finite number >= 0"),
     (TRAIN + ["--alpha", "nan"], "--alpha must be a finite number >= 0"),
+    (TRAIN + ["--lr", "1e308"], "--lr must be at most 1.0"),
+    (TRAIN + ["--alpha", "1e308"], "--alpha must be at most 1000.0"),
+    (TRAIN + ["--gamma", "1e308"], "--gamma must be at most 100.0"),
+    (TRAIN + ["--collect", "2", "--workers", "1", "--data", "{root}/pointmass2.npz"], "holds pointmass2 demonstrations"),
+    (TRAIN + ["--collect", "2", "--workers", "1", "--data", "{root}/unrecorded.npz"], "replaced only at its default"),
     (TRAIN + ["--temperature", "-1"], "--temperature must be a finite number >= 0"),
     (TRAIN + ["--temperature", "nan"], "--temperature must be a finite number >= 0"),
     (TRAIN + ["--dropout", "1"], "--dropout must be in [0, 1)"),

@@ -253,3 +253,32 @@ def test_pool_workers_still_importing_when_their_parent_is_killed_never_start_a_
         clock.sleep(0.2)
     clock.sleep(0.5)
     assert not (tmp_path / "w0").exists() and not (tmp_path / "w1").exists(), "a worker ran a killed parent's task"
+
+
+def test_a_lock_removes_the_folder_it_made_only_while_it_is_empty(tmp_path):
+    """A run refused or diverged before writing anything leaves no empty --out behind; a folder that existed, or
+    that the run wrote into, stays."""
+    with runs.RunLock(str(tmp_path / "new")):
+        assert (tmp_path / "new" / ".lock").exists()
+    assert not (tmp_path / "new").exists()
+    with runs.RunLock(str(tmp_path / "written")):
+        (tmp_path / "written" / "model.pt").write_bytes(b"x")
+    assert (tmp_path / "written" / "model.pt").exists()
+    (tmp_path / "there").mkdir()
+    with runs.RunLock(str(tmp_path / "there")):
+        pass
+    assert (tmp_path / "there").is_dir()
+
+
+def test_collect_records_its_env_and_replaces_only_that_envs_dataset(tmp_path, capsys):
+    """--collect writes the env's name into the file; a second --collect of the same env replaces it, another env
+    of the same widths (pointmass2) refuses to (train.py's check_collect_path)."""
+    import train
+    path = str(tmp_path / "demos.npz")
+    for _ in range(2):
+        train.main(["--env", "pointmass1", "--collect", "2", "--workers", "1", "--data", path])
+        assert runs.recorded_env(path) == "pointmass1"
+    before = open(path, "rb").read()
+    with pytest.raises(ValueError, match="holds pointmass1 demonstrations, not pointmass2's"):
+        train.main(["--env", "pointmass2", "--collect", "2", "--workers", "1", "--data", path])
+    assert open(path, "rb").read() == before
