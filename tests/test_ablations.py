@@ -115,25 +115,27 @@ def test_workers_do_not_change_the_numbers(tmp_path):
 # ---------------------------------------------------------------- runs reused or retrained
 
 def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, pool_in_process, monkeypatch):
-    """An interrupted table resumes: a run with the same command and settings is read back; a changed command,
-    or the same command under changed settings in the env's record, is retrained."""
+    """An interrupted table resumes: a run with the same command and settings is read back; the same command under
+    changed settings in the env's record is retrained; another evaluation (--episodes, --eval-seed) of a finished
+    run is refused before any work (it would rewrite the eval.json an earlier table was made from), unless --fresh."""
     base = ["--env", "pointmass1", "--seeds", "1", "--epochs", "1", "--variants", "BeT", "--k-sweep", "none",
             "--out", str(tmp_path / "docs"), "--runs", str(tmp_path / "runs")]
-    model = tmp_path / "runs" / "bet-seed0-epochs1" / "model.pt"
+    model, results = tmp_path / "runs" / "bet-seed0-epochs1" / "model.pt", tmp_path / "runs" / "bet-seed0-epochs1" / "eval.json"
     ablations.main(base + ["--episodes", "2"])
-    first = model.stat().st_mtime_ns
+    first, evaluation = model.stat().st_mtime_ns, results.read_bytes()
     ablations.main(base + ["--episodes", "2"])
     assert model.stat().st_mtime_ns == first                                     # reused
-    ablations.main(base + ["--episodes", "3"])
-    second = model.stat().st_mtime_ns
-    assert second != first                                                       # another command: retrained
-    assert json.loads((tmp_path / "docs" / "ablations.json").read_text())["runs"]["BeT"][0]["episodes"] == 3
+    for other in (["--episodes", "3"], ["--episodes", "2", "--eval-seed", "7"]):
+        with pytest.raises(ValueError, match="was evaluated with --episodes 2 --eval-seed 100000; a table evaluated"):
+            ablations.main(base + other)
+        assert model.stat().st_mtime_ns == first and results.read_bytes() == evaluation     # nothing touched
     ablations.main(base + ["--episodes", "3", "--fresh"])
-    third = model.stat().st_mtime_ns
-    assert third != second                                                       # --fresh: retrained
+    second = model.stat().st_mtime_ns
+    assert second != first                                                       # --fresh: retrained
+    assert json.loads((tmp_path / "docs" / "ablations.json").read_text())["runs"]["BeT"][0]["episodes"] == 3
     monkeypatch.setitem(envs.ENVS, "pointmass1", changed(envs.get("pointmass1"), lr=2e-3))
     ablations.main(base + ["--episodes", "3"])
-    assert model.stat().st_mtime_ns != third                                     # the row changed: retrained
+    assert model.stat().st_mtime_ns != second                                    # the row changed: retrained
 
 
 def test_ablations_retrain_a_run_whose_checkpoint_changed(tmp_path, pool_in_process):

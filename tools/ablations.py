@@ -62,9 +62,7 @@ def run(env, flags, seed, args):
     A run directory whose results belong to this exact command and to the checkpoint beside them is reused
     (unless --fresh), and one interrupted mid-training resumes from its last epoch, so a stopped table
     picks up where it was."""
-    name = "_".join([f.strip("-").replace("-", "") for f in flags]) or "bet"
-    epochs = f"-epochs{args.epochs}" if args.epochs is not None else ""     # other weights, another folder: a
-    out = os.path.join(args.runs, f"{name}-seed{seed}{epochs}")             # table sharing --runs keeps its own
+    out = run_folder(flags, seed, args)
     argv = ["--env", env, "--seed", str(seed), "--out", out, "--episodes", str(args.eval_episodes),
             "--eval-seed", str(args.eval_seed), *flags]
     if args.epochs is not None:
@@ -86,6 +84,31 @@ def run(env, flags, seed, args):
         results["route_entropy"] = route_entropy(results["routes"])
         results["route_entropy_nats"] = stats.entropy_nats(results["routes"].values())
     return results
+
+
+def run_folder(flags, seed, args):
+    """A run's folder in --runs: the variant's flags and the seed (and --epochs, given: other weights, another
+    folder, so a table sharing --runs keeps its own)."""
+    name = "_".join([f.strip("-").replace("-", "") for f in flags]) or "bet"
+    epochs = f"-epochs{args.epochs}" if args.epochs is not None else ""
+    return os.path.join(args.runs, f"{name}-seed{seed}{epochs}")
+
+
+def check_evaluations(jobs, args):
+    """A finished run is reused only by a table of the same evaluation (--episodes, --eval-seed): another would
+    re-evaluate it in place and change the eval.json an earlier table was made from. Refuse, before any work,
+    unless --fresh."""
+    for name, flags, seed in [] if args.fresh else jobs:
+        path = os.path.join(run_folder(flags, seed, args), "command.json")
+        try:
+            argv = _read(path)["argv"]
+            evaluation = {flag: argv[argv.index(flag) + 1] for flag in ("--episodes", "--eval-seed")}
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            continue                                          # no finished run there: nothing to keep
+        if evaluation != {"--episodes": str(args.eval_episodes), "--eval-seed": str(args.eval_seed)}:
+            raise ValueError(f"--runs {args.runs}: {os.path.dirname(path)} was evaluated with --episodes "
+                             f"{runs.one_line(str(evaluation['--episodes']))} --eval-seed {runs.one_line(str(evaluation['--eval-seed']))}; "
+                             f"a table evaluated otherwise needs its own --runs (or --fresh to retrain it here)")
 
 
 def record(argv):
@@ -359,6 +382,7 @@ def main(argv=None):
         first.setdefault(key(flags), name)
     same = {name: first[key(flags)] for name, flags in todo}     # e.g. "k=1" reuses "No binning (k=1)"
     jobs = [(name, flags, s) for name, flags in todo if same[name] == name for s in seeds]
+    check_evaluations(jobs, args)
     print(f"{len(jobs)} runs ({len(todo)} variants x {len(seeds)} seeds, shared runs reused) on {args.workers} "
           f"worker(s)", flush=True)
     done = train_all(args, jobs)
