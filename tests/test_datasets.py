@@ -576,3 +576,26 @@ def test_messages_print_control_characters_escaped_and_zarr_warnings_stay_quiet(
         f.write('{"zarr_format": 3, "node_type": "group"}')
     r = run_cli("convert", path, tmp_path / "out.npz")
     assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip"])
+def test_zarr_metadata_too_large_to_be_metadata_is_refused_unread(kind, demos, tmp_path):
+    """data/action/.zarray a link to a 3 GB (sparse) file, or a 2 MB member of a zip: zarr read it whole (7 GB
+    peak) before its error. Refused by its size, in under 5 s, with one line."""
+    path = write_dp_zarr(tmp_path / "dp.zarr", demos["state"], demos["actions"], demos["episode_ends"])
+    meta = os.path.join(path, "data", "action", ".zarray")
+    if kind == "folder":
+        huge = tmp_path / "huge"
+        with open(huge, "wb") as f:
+            f.truncate(3 * 2 ** 30)
+        os.remove(meta)
+        os.symlink(huge, meta)
+    else:
+        spec = open(meta).read()
+        with open(meta, "w") as f:
+            f.write(spec + " " * 2 ** 21)                  # still valid JSON, 2 MB
+        path = zip_folder(path, tmp_path / "dp.zip", "pusht/dp.zarr")
+    t0 = time.time()
+    p = run_cli("convert", path, tmp_path / "out.npz")
+    assert p.returncode == 2 and "more than MAX_METADATA" in p.stderr and time.time() - t0 < 5, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.npz").exists(), p.stderr

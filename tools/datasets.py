@@ -42,6 +42,8 @@ EXPORT_MARK = "bet-pusht: python -m tools.datasets export"   # root attribute `w
 EXTRAS = "pip install -r requirements-datasets.txt"
 MAX_STEPS = 1_000_000        # a dataset may declare at most this many steps (the human data: 25,650); raise it here
 MAX_ROW = 64                 # numbers per step an array that is read may declare (state 5, action 2)
+MAX_METADATA = 1 << 20       # bytes of a zarr metadata file (.zarray, .zgroup, .zattrs, zarr.json; ours: < 1 KB)
+METADATA = (".zarray", ".zgroup", ".zattrs", "zarr.json")
 
 
 # ---------------------------------------------------------------- the observation of a state
@@ -223,15 +225,24 @@ def import_optional(name, path):
 
 def folder_names(path):
     """Every file of a zarr folder, by its path inside it ('/'-separated); a ValueError at anything that is not a
-    regular file, before zarr opens it (a FIFO would hang the conversion past Ctrl-C and SIGTERM)."""
+    regular file, before zarr opens it (a FIFO would hang the conversion past Ctrl-C and SIGTERM), or at metadata
+    too large to be one (zarr would read it whole)."""
     names = set()
     for folder, dirs, found in os.walk(path):
         for name in found:
             full = os.path.join(folder, name)
             if not regular(full):
                 raise ValueError(f"{full}: not a regular file (a FIFO, a device or a broken link); a zarr holds files")
+            check_metadata_size(full, name, os.stat(full).st_size)
             names.add(os.path.relpath(full, path).replace(os.sep, "/"))
     return names
+
+
+def check_metadata_size(label, name, size):
+    """A metadata file (by its `name`) of at most MAX_METADATA bytes, checked before zarr reads it whole."""
+    if name.rsplit("/", 1)[-1] in METADATA and size > MAX_METADATA:
+        raise ValueError(f"{label}: {size} bytes, more than MAX_METADATA = {MAX_METADATA} for zarr metadata "
+                         f"(tools/datasets.py)")
 
 
 def open_zarr(path):
@@ -246,9 +257,11 @@ def open_zarr(path):
             raise ValueError(f"{path}: not a readable zarr ({type(e).__name__}: {e})") from None
     try:
         with zipfile.ZipFile(path) as z:
-            names = z.namelist()
+            names, sizes = z.namelist(), [(info.filename, info.file_size) for info in z.infolist()]
     except Exception as e:
         raise ValueError(f"{path}: not a readable zip ({type(e).__name__}: {e})") from None
+    for name, size in sizes:
+        check_metadata_size(f"{path}: {name}", name, size)
     tails = ("meta/episode_ends/.zarray", "meta/episode_ends/zarr.json")
     roots = sorted({n[:-len(t)].rstrip("/") for n in names for t in tails if n == t or n.endswith("/" + t)})
     if len(roots) != 1:
