@@ -13,6 +13,10 @@ import signal
 import sys
 
 PR_SET_PDEATHSIG = 1
+# multiprocessing's resource tracker, a process started with the first pool, unlinks the pool's semaphores when a
+# killed parent (kill -9) leaves them, and says so in a two-line warning: the cleanup is right, the warning is noise.
+# It takes its warning filters from this process's -W options when it starts (see pool).
+QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
 LOCK_VARIABLE = "BET_RUN_LOCK"     # the lock file of the run folder the parent holds (spawned workers inherit it)
 
 
@@ -37,6 +41,8 @@ def pool(workers):
     """A spawn pool whose workers die with their parent (die_with_parent) and leave Ctrl-C to it: they start with
     SIGINT ignored (a disposition that survives exec, and that Python keeps), so a terminal's Ctrl-C, sent to every
     process of the group, is reported once, by the parent, even while the workers are still importing."""
+    if QUIET_TRACKER not in sys.warnoptions:
+        sys.warnoptions.append(QUIET_TRACKER)
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         return multiprocessing.get_context("spawn").Pool(workers, die_with_parent, (os.getpid(),))

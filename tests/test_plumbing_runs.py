@@ -282,3 +282,14 @@ def test_collect_records_its_env_and_replaces_only_that_envs_dataset(tmp_path, c
     with pytest.raises(ValueError, match="holds pointmass1 demonstrations, not pointmass2's"):
         train.main(["--env", "pointmass2", "--collect", "2", "--workers", "1", "--data", path])
     assert open(path, "rb").read() == before
+
+
+def test_kill_9_of_a_pools_parent_prints_nothing(tmp_path):
+    """kill -9 of ablations or DAgger with workers: multiprocessing's resource tracker unlinked the pool's
+    semaphores and printed a two-line "leaked semaphore" warning to the terminal; processes.pool quiets it."""
+    script = tmp_path / "parent.py"
+    script.write_text("import os, signal, sys\nsys.path.insert(0, %r)\nfrom plumbing import processes\n"
+                      "if __name__ == '__main__':\n    pool = processes.pool(2)\n    print(pool.map(abs, [-1, -2]), flush=True)\n"
+                      "    os.kill(os.getpid(), signal.SIGKILL)\n" % ROOT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9 and done.stdout == "[1, 2]\n" and done.stderr == "", done.stderr
