@@ -42,8 +42,8 @@ MOST = {"--epochs": 100_000, "--k": 4096, "--context": 1024, "--n-layer": 64, "-
         "--collect": 100_000, "--rbc-layers": 64, "--rbc-width": 8192, "--seeds": 100, "--labels0": 1_000_000,
         "--rounds": 100, "--horizon": 100_000, "--steps": 10_000_000, "--round-steps": 10_000_000, "--more": 10,
         "--video-episodes": 64, "--repeats": 1_000_000,
-        # and of each real-valued training flag: beyond it the loss or the Adam steps overflow float32
-        "--lr": 1.0, "--alpha": 1000.0, "--gamma": 100.0}
+        # and of each real-valued flag: beyond it the loss or the Adam steps overflow float32, or sampling is uniform
+        "--lr": 1.0, "--alpha": 1000.0, "--gamma": 100.0, "--temperature": 1000.0}
 MIN_TEMPERATURE = 1e-6    # dividing the logits by a smaller positive temperature overflows float32 (0 is argmax)
 MIN_STD = 1e-6            # BeT.fit_bins never stores a smaller scale; dividing by one gives inf and NaN actions
 MAX_STORED = 10 ** 7      # numbers an NN / LWR checkpoint may store (PushT's 48k steps store under 10 ** 6)

@@ -426,9 +426,8 @@ def test_no_flag_is_taken_by_a_prefix(run):
     assert studies.parser("tools.studies.x", "doc").allow_abbrev is False
 
 
-def int_flags():
-    """(script, flag, the other arguments it needs) of every integer flag that counts something (seeds and uids
-    excluded: any value up to 2**31 - 1 is a seed)."""
+def all_flags():
+    """(script, argparse action, the other arguments it needs) of every flag of the scripts with settings."""
     import train as train_script
     from tools import ablations as ablations_script, dagger as dagger_script, figures as figures_script
     parsers = {"train.py": (train_script.parser(), ["--env", "pointmass1"]),
@@ -438,8 +437,15 @@ def int_flags():
                "tools.figures": (figures_script.parser(), [])}
     for script, (parser, needed) in parsers.items():
         for a in parser._actions:
-            if a.type is int and "seed" not in a.dest:
-                yield script, a.option_strings[0], needed
+            yield script, a, needed
+
+
+def int_flags():
+    """(script, flag, the other arguments it needs) of every integer flag that counts something (seeds and uids
+    excluded: any value up to 2**31 - 1 is a seed)."""
+    for script, a, needed in all_flags():
+        if a.type is int and "seed" not in a.dest:
+            yield script, a.option_strings[0], needed
 
 
 @pytest.mark.parametrize("script, flag, needed", list(int_flags()), ids=lambda v: v if isinstance(v, str) else "")
@@ -452,6 +458,24 @@ def test_every_count_flag_has_an_upper_bound_checked_before_any_work(run, tmp_pa
     assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, (flag, err)
     assert "at most" in err or "cores" in err, (flag, err)
     assert time.time() - t0 < 10 and not os.path.exists(tmp_path / "o" / "model.pt")
+
+
+def float_flags():
+    """(script, flag, the other arguments it needs) of every real-valued flag."""
+    for script, flag, needed in all_flags():
+        if flag.type is float:
+            yield script, flag.option_strings[0], needed
+
+
+@pytest.mark.parametrize("script, flag, needed", list(float_flags()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_real_valued_flag_has_an_upper_bound_checked_before_any_work(run, tmp_path, script, flag, needed):
+    """1e308 of --lr, --alpha, --gamma passed the checks and ended, after the --out folder was made, in "training
+    diverged"; of --temperature it sampled uniformly. One error line at once, nothing made."""
+    out_flag = ["--out", tmp_path / "o"] if script in ("train.py", "tools.ablations", "tools.dagger") else []
+    code, out, err = run(script, *needed, flag, "1e308", *out_flag)
+    assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, (flag, err)
+    assert "at most" in err or "[0, 1)" in err, (flag, err)
+    assert not os.path.exists(tmp_path / "o")
 
 
 def output_flags(tmp_path):
