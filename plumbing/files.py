@@ -30,8 +30,12 @@ def check_creatable(path, flag):
     if len(os.fsencode(longest)) > NAME_BYTES:
         raise ValueError(f"{flag} {path}: the name {longest[:40]}... is {len(os.fsencode(longest))} bytes; at most "
                          f"{NAME_BYTES}")
-    if os.path.lexists(path) and not os.path.exists(path):
-        raise ValueError(f"{flag} {path}: a broken symbolic link or a loop")
+    part = os.path.abspath(path)
+    while part != os.path.dirname(part):           # the name and every folder above it
+        if os.path.lexists(part) and not os.path.exists(part):
+            raise ValueError(f"{flag} {path}: " + ("a broken symbolic link or a loop" if part == os.path.abspath(path)
+                                                    else f"{part} is a broken symbolic link or a loop"))
+        part = os.path.dirname(part)
 
 
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")     # control characters but tab, newline, return

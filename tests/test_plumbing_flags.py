@@ -484,23 +484,32 @@ def output_flags(tmp_path):
     return [(["train.py", "--env", "pointmass1"], "--out"), (model, "--json"), (model, "--plot"), (model, "--video"),
             (["tools.ablations", "--env", "pointmass1"], "--out"), (["tools.ablations", "--env", "pointmass1"], "--runs"),
             (["tools.dagger", "--env", "track"], "--out"), (["tools.dagger", "--env", "track"], "--json"),
-            (["tools.dagger", "--env", "track"], "--plot"), (["tools.figures"], "--out")]
+            (["tools.dagger", "--env", "track"], "--plot"), (["tools.figures"], "--out"),
+            (["tools.coursework", "grade"], "--json"), (["tools.coursework", "autograder"], "OUT.zip")]
 
 
-@pytest.mark.parametrize("kind", ["long name", "symlink loop", "undecodable bytes"])
+@pytest.mark.parametrize("kind", ["long name", "symlink loop", "below a symlink loop", "broken symlink",
+                                  "undecodable bytes"])
 def test_every_output_that_cannot_be_created_is_one_line_before_any_work(run, tmp_path, kind):
-    """A 300-byte name, a symbolic link loop, and a name that is not UTF-8 (printed escaped), for every output
-    flag: one `error:` line, exit 2, nothing written, instead of a traceback after the work."""
+    """A 300-byte name, a symbolic link loop (as the name or a folder above it), a broken link (the grader's
+    outputs replaced it), and a name that is not UTF-8 (printed escaped), for every output flag: one `error:` line,
+    exit 2, nothing written, instead of a traceback after the work."""
     os.symlink(tmp_path / "loop", tmp_path / "loop")
+    for suffix in ("", ".json", ".gif", ".zip"):
+        os.symlink(tmp_path / "nowhere" / "x", tmp_path / f"broken{suffix}")
+    made = sorted(os.listdir(tmp_path))
     for script_args, flag in output_flags(tmp_path):
-        suffix = {"--json": ".json", "--plot": "", "--video": ".gif"}.get(flag, "")
+        suffix = {"--json": ".json", "--video": ".gif", "OUT.zip": ".zip"}.get(flag, "")
         target = {"long name": str(tmp_path / ("x" * 300)) + suffix, "symlink loop": str(tmp_path / "loop"),
+                  "below a symlink loop": str(tmp_path / "loop" / "sub") + suffix,
+                  "broken symlink": str(tmp_path / "broken") + suffix,
                   "undecodable bytes": os.fsdecode(os.fsencode(str(tmp_path)) + b"/bad\xffname") + suffix}[kind]
-        if kind == "symlink loop" and flag in ("--json", "--video"):
+        if kind == "symlink loop" and suffix:
             target = str(tmp_path / "loop" / "x") + suffix                           # a file inside the loop
-        code, out, err = run(script_args[0], *script_args[1:], flag, target)
+        code, out, err = run(script_args[0], *script_args[1:], *([] if flag == "OUT.zip" else [flag]), target)
         assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, (flag, kind, err)
-        assert sorted(os.listdir(tmp_path)) == ["loop"], (flag, kind, os.listdir(tmp_path))
+        assert sorted(os.listdir(tmp_path)) == made, (flag, kind, os.listdir(tmp_path))
+        assert all(os.path.islink(tmp_path / name) for name in made), (flag, kind)
 
 
 @pytest.mark.parametrize("command", [["train.py", "--env", "pointmass1"], ["evaluate.py", "x.pt"],

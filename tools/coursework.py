@@ -43,6 +43,7 @@ import time
 import zipfile
 
 from plumbing import sandbox
+from plumbing.files import check_creatable
 
 # name: (points, title). The order is the suggested order of work (docs/assignment.md, Part 1).
 EXERCISES = {
@@ -129,6 +130,7 @@ def check_new_folder(out, root, what):
     """`out` must be a new path outside the repository (a copy inside would be copied into the next handout)."""
     if not out:
         raise ValueError(f"the {what} path must not be empty")
+    check_creatable(out, f"the {what}")                # (a broken link or a loop would be replaced)
     out = os.path.normpath(os.path.abspath(out))
     if os.path.exists(out):
         raise ValueError(f"{out}: already exists; choose a new path (it is never overwritten)")
@@ -703,6 +705,7 @@ def check_json(path):
     before grading so that a grade is never run, then lost."""
     if os.path.isdir(path) or not path.endswith(".json"):
         raise ValueError(f"--json {path}: must be a file ending in .json")
+    check_creatable(path, "--json")
     if os.path.exists(path) and (not stat.S_ISREG(os.stat(path).st_mode) or not is_results_file(path)):
         raise ValueError(f"--json {path}: exists and is not a grading result; not overwriting it")
     folder = os.path.dirname(os.path.abspath(path))
