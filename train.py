@@ -240,7 +240,8 @@ def main(argv=None):
     # settings: the env's record, then the flags; every flag and path is checked before any work
     args = parse_args(argv)
     cfg, path = config_from_args(args), data_path(args)
-    out = args.out if args.out is not None else runs.default_out(args, cfg, env_config(args.env), data.default_path(args.env))
+    out = None if args.collect else args.out if args.out is not None else \
+        runs.default_out(args, cfg, env_config(args.env), data.default_path(args.env))        # (--collect trains nothing)
     runs.check_train_args(args, cfg, out)
     threads, why = runs.training_threads(cfg.threads)
     torch.set_num_threads(threads)

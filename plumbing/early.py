@@ -10,7 +10,7 @@ import signal
 
 def stop(signum, frame):
     """Exit at once: a half-imported torch or numpy must not run its exit handlers (they fail, loudly)."""
-    os.write(2, b"\ninterrupted while starting: nothing was written\n")
+    os.write(2, b"\n" * os.isatty(2) + b"interrupted while starting: nothing was written\n")   # (off the ^C line)
     os._exit(130)
 
 

@@ -2,11 +2,13 @@
 Every file the project writes goes through atomic_write: a reader never sees half a file, whatever stops the writer.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 
 
@@ -49,6 +51,24 @@ def escaped(text):
     except UnicodeEncodeError:                            # a lone surrogate that no byte stands for
         text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
     return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+@contextlib.contextmanager
+def standard_output():
+    """A script's stdout that never stops its work: characters the terminal's encoding lacks print escaped, and a
+    reader that went away (`| head`) ends the script quietly with exit 141, as SIGPIPE would."""
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # the exit's flush has nowhere to fail
+        sys.exit(141)
+
+
+def interrupted(message):
+    """The one line a stopped script prints on stderr: after a newline on a terminal (off its ^C), alone elsewhere."""
+    print(f"{chr(10) * sys.stderr.isatty()}interrupted: {one_line(message)}", file=sys.stderr)
 
 
 def one_line(message):
@@ -106,7 +126,11 @@ def atomic_write(path, write, check=None):
         digest = file_hash(tmp)
         os.replace(tmp, path)
         return digest
-    except OSError as e:
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, RuntimeError):           # torch.save reports a full disk as its own error, after the OSError
+            e = e.__context__
+            if not isinstance(e, OSError):
+                raise
         raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier file there is unchanged") from None
     finally:
         if os.path.exists(tmp):

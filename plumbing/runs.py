@@ -32,7 +32,7 @@ import envs
 import variants
 from variants.baselines import NEIGHBOURS, NearestNeighbours
 from plumbing import demofiles, processes
-from plumbing.files import atomic_write, check_creatable, file_hash, one_line, write_json, write_text  # noqa: F401  (the scripts' writers)
+from plumbing.files import atomic_write, check_creatable, file_hash, interrupted, one_line, standard_output, write_json, write_text  # noqa: F401  (the scripts' writers)
 
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
 EVAL_SEED = 100_000       # episode i of an evaluation uses env seed EVAL_SEED + i: held out, never tuned on
@@ -59,7 +59,8 @@ def cli(main):
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)      # (plumbing.early's, while the imports ran)
     try:
-        main()
+        with standard_output():
+            main()
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)
@@ -71,7 +72,7 @@ def cli(main):
               f"(python -m pytest -m ex_{name} checks your answer)", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("\ninterrupted: nothing more was written", file=sys.stderr)
+        interrupted("nothing more was written")
         sys.exit(130)
 
 
@@ -91,7 +92,7 @@ def on_interrupt(message):
     try:
         yield
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {one_line(message() if callable(message) else message)}", file=sys.stderr)
+        interrupted(message() if callable(message) else message)
         sys.exit(130)
 
 
@@ -541,7 +542,8 @@ def check_train_args(args, cfg, out):
     if args.policy in ("mse", *variants.GENERATIVE) and cfg.rbc_width ** 2 * cfg.rbc_layers > 10 ** 9:
         raise ValueError(f"--rbc-width {cfg.rbc_width} with --rbc-layers {cfg.rbc_layers}: over a billion weights")
     check_device(args.device)
-    check_output_dir(out)
+    if out is not None:
+        check_output_dir(out)
 
 
 def check_device(name):
@@ -567,9 +569,10 @@ def holds_demos(path, obs_dim, act_dim):
 
 
 def recorded_env(path):
-    """The env a dataset written by --collect names in its 'env' array (None for a file without one)."""
+    """The env a dataset written by --collect names in its 'env' array (save_demos), None for a file without one
+    or no dataset; `path` may be the dataset's arrays already read."""
     try:
-        arrays = demofiles.read_npz(path)
+        arrays = path if isinstance(path, dict) else demofiles.read_npz(path)
     except demofiles.DataError:
         return None
     return str(arrays["env"]) if "env" in arrays and arrays["env"].shape == () else None
@@ -601,6 +604,9 @@ def training_data(path, cfg, args):
     except demofiles.DataError as e:
         hint = f"; regenerate it with: python train.py --env {args.env} --collect N" if not os.path.exists(path) else ""
         raise demofiles.DataError(f"{e}{hint}") from None
+    recorded = recorded_env(demos)
+    if recorded not in (None, args.env):
+        raise demofiles.DataError(f"{path}: holds {one_line(recorded)} demonstrations (its 'env'), not {args.env}'s")
     if args.policy == "bet" and cfg.k > len(demos["actions"]):     # (the MSE baseline has one bin, no history)
         raise demofiles.DataError(f"--k {cfg.k}: {path} holds only {len(demos['actions'])} actions to cluster")
     distinct = len(np.unique(demos["actions"], axis=0)) if args.policy == "bet" and cfg.discretizer == "kmeans" else 0

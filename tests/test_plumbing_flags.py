@@ -135,6 +135,9 @@ CASES = [
     (TRAIN + ["--gamma", "1e308"], "--gamma must be at most 100.0"),
     (TRAIN + ["--collect", "2", "--workers", "1", "--data", "{root}/pointmass2.npz"], "holds pointmass2 demonstrations"),
     (TRAIN + ["--collect", "2", "--workers", "1", "--data", "{root}/unrecorded.npz"], "replaced only at its default"),
+    (TRAIN + ["--data", "{root}/pointmass2.npz"], "holds pointmass2 demonstrations (its 'env'), not pointmass1's"),
+    (["tools.coursework", "grade", "--uid", "-5"], "--uid must be between 1000 and"),
+    (["tools.coursework", "grade", "--uid", str(2 ** 63)], "--uid must be between 1000 and"),
     (TRAIN + ["--temperature", "-1"], "--temperature must be a finite number >= 0"),
     (TRAIN + ["--temperature", "nan"], "--temperature must be a finite number >= 0"),
     (TRAIN + ["--dropout", "1"], "--dropout must be in [0, 1)"),
@@ -521,7 +524,41 @@ def test_ctrl_c_while_the_imports_load_is_one_line_and_exit_130(tmp_path, comman
     time.sleep(0.3)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 130 and len(err.strip().splitlines()) <= 1 and "Traceback" not in err, (p.returncode, err)
+    assert p.returncode == 130 and "Traceback" not in err, (p.returncode, err)
+    assert err.count("\n") <= 1 and not err.startswith("\n"), err      # one line: no blank one before it (not a tty)
+
+
+def test_a_reader_that_goes_away_ends_the_script_quietly(run_dir):
+    """`evaluate.py ... | head -1`: the closed pipe was a BrokenPipeError traceback; now exit 141 (as SIGPIPE), no
+    line on stderr."""
+    p = subprocess.Popen([sys.executable, "evaluate.py", str(run_dir / "model.pt"), "--episodes", "200"],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.readline()
+    p.stdout.close()                                      # as head does after its line
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 141 and err == "", err
+
+
+def test_a_name_the_terminal_cannot_print_never_stops_a_run(run_dir, tmp_path):
+    """With an ASCII stdout, a path holding é stopped the run after its outputs were written ('ascii' codec can't
+    encode...); now it prints escaped and the run ends normally."""
+    json_path = tmp_path / "résultat.json"
+    done = subprocess.run([sys.executable, "evaluate.py", str(run_dir / "model.pt"), "--episodes", "1",
+                           "--json", str(json_path)], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"}, timeout=120)
+    assert done.returncode == 0 and json_path.exists() and "r\\xe9sultat.json" in done.stdout, done.stderr
+
+
+def test_an_account_s_uid_is_not_a_sandbox_uid():
+    """grade --uid of an existing account (other than the sandbox's own bet-student ones) is refused: a submission
+    run as it could touch that account's files."""
+    import pwd
+    taken = [e for e in pwd.getpwall() if 1000 <= e.pw_uid < 2 ** 31 - 2 and not e.pw_name.startswith("bet-student")]
+    if not taken:
+        pytest.skip("no account with a uid of 1000 or more here")
+    from tools import coursework
+    with pytest.raises(ValueError, match=f"is the account {taken[0].pw_name}'s"):
+        coursework.main(["grade", "--uid", str(taken[0].pw_uid)])
 
 
 def test_one_folder_holds_one_scripts_outputs(run_dir, tmp_path):

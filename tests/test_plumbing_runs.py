@@ -274,7 +274,7 @@ def test_collect_records_its_env_and_replaces_only_that_envs_dataset(tmp_path, c
     """--collect writes the env's name into the file; a second --collect of the same env replaces it, another env
     of the same widths (pointmass2) refuses to (train.py's check_collect_path)."""
     import train
-    path = str(tmp_path / "demos.npz")
+    path = str(tmp_path / ("a" * 190 + ".npz"))            # (its default --out, never made, would be 205 bytes)
     for _ in range(2):
         train.main(["--env", "pointmass1", "--collect", "2", "--workers", "1", "--data", path])
         assert runs.recorded_env(path) == "pointmass1"
@@ -293,3 +293,21 @@ def test_kill_9_of_a_pools_parent_prints_nothing(tmp_path):
                       "    os.kill(os.getpid(), signal.SIGKILL)\n" % ROOT)
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == -9 and done.stdout == "[1, 2]\n" and done.stderr == "", done.stderr
+
+
+def test_a_full_disk_under_torch_save_is_one_line(tmp_path):
+    """torch.save reports ENOSPC as its own RuntimeError (the OSError its context): a 31-line traceback. Now the
+    ValueError of any failed write; a RuntimeError of another cause stays a bug."""
+    import errno
+    from plumbing import files
+
+    def full(f):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 218112 vs 218004")
+    with pytest.raises(ValueError, match="could not write it \\(No space left on device\\)"):
+        files.atomic_write(str(tmp_path / "model.pt"), full)
+    with pytest.raises(RuntimeError, match="a bug"):
+        files.atomic_write(str(tmp_path / "model.pt"), lambda f: (_ for _ in ()).throw(RuntimeError("a bug")))
+    assert os.listdir(tmp_path) == []

@@ -43,7 +43,7 @@ import time
 import zipfile
 
 from plumbing import sandbox
-from plumbing.files import check_creatable
+from plumbing.files import atomic_write, check_creatable, interrupted, one_line, standard_output
 
 # name: (points, title). The order is the suggested order of work (docs/assignment.md, Part 1).
 EXERCISES = {
@@ -718,6 +718,22 @@ def check_json(path):
     return folder
 
 
+def check_uids(uid):
+    """--uid: the sandbox's uids uid .. uid + WORKERS - 1 are ordinary (1000 .. 2**31 - 1) and belong to no account
+    but the sandbox's own (setup.sh's bet-student<i>), so a submission run as one can touch no one's files."""
+    import pwd
+    if not 1000 <= uid <= 2 ** 31 - WORKERS:
+        raise ValueError(f"--uid must be between 1000 and {2 ** 31 - WORKERS} (got {uid}); the default is {UID}")
+    for u in range(uid, uid + WORKERS):
+        try:
+            name = pwd.getpwuid(u).pw_name
+        except KeyError:
+            continue
+        if not name.startswith("bet-student"):
+            raise ValueError(f"--uid {uid}: uid {u} is the account {one_line(name)}'s; give uids no account has "
+                             f"(the default is {UID})")
+
+
 def interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -747,25 +763,25 @@ def main(argv=None):
         return
     if args.submission is not None and not os.path.isdir(args.submission):
         raise ValueError(f"{args.submission}: not a folder holding the exercise files")
-    folder = check_json(args.json) if args.json is not None else None
+    if args.json is not None:
+        check_json(args.json)
+    check_uids(args.uid)
     signal.signal(signal.SIGTERM, interrupt)
     try:
         results = grade(ROOT, args.submission and os.path.abspath(args.submission), hidden=not args.public_only,
                         unprotected=args.unprotected, uid=args.uid)
     except KeyboardInterrupt:
         Running.kill_all()
-        print("\ninterrupted: every test process stopped; nothing written", file=sys.stderr)
+        interrupted("every test process stopped; nothing written")
         sys.exit(130)
-    if args.json:                      # written whole or not at all: a temp file of its own, then a rename
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".partial")
-        with os.fdopen(fd, "w") as f:
-            json.dump(results, f, indent=1)
-        os.replace(tmp, args.json)
+    if args.json:                      # written whole or not at all (a killed writer's temp file is removed next time)
+        atomic_write(args.json, lambda f: f.write(json.dumps(results, indent=1).encode()))
 
 
 if __name__ == "__main__":
     try:
-        main()
+        with standard_output():
+            main()
     except ValueError as e:            # bad input: one line, exit 2 (MarkerError included)
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)

@@ -632,9 +632,10 @@ def cli():
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)      # (plumbing.early's, while the imports ran)
     try:
-        main()
+        with files.standard_output():
+            main()
     except KeyboardInterrupt:
-        print("\ninterrupted: OUT was not written (any earlier one there is unchanged)", file=sys.stderr)
+        files.interrupted("OUT was not written (any earlier one there is unchanged)")
         sys.exit(130)
 
 
