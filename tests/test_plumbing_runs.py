@@ -179,6 +179,7 @@ def test_a_run_folder_stays_held_until_its_last_worker_has_exited(tmp_path):
     import sys
     from plumbing import processes
     folder = tmp_path / "run"
+    folder.mkdir()                                      # (a folder the lock made would go with it, being empty)
     with runs.RunLock(str(folder)):
         with mp.get_context("spawn").Pool(2, processes.die_with_parent) as pool:
             workers = set(pool.map(_pid, range(4)))
