@@ -599,3 +599,30 @@ def test_zarr_metadata_too_large_to_be_metadata_is_refused_unread(kind, demos, t
     p = run_cli("convert", path, tmp_path / "out.npz")
     assert p.returncode == 2 and "more than MAX_METADATA" in p.stderr and time.time() - t0 < 5, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.npz").exists(), p.stderr
+
+
+def test_a_damaged_chunk_is_one_line_without_zarrs_shutdown_noise(demos, tmp_path):
+    """A chunk cut in half or emptied: the error line was followed by ~150 lines of "Event loop is closed"
+    tracebacks from zarr's pending reads at exit (a real process shows them)."""
+    path = str(tmp_path / "all.zarr")                   # many chunks, so that reads are pending when one fails
+    assert run_cli("export", os.path.join(ROOT, "data", "pusht.npz"), path).returncode == 0
+    with open(os.path.join(path, "data", "state", "7.0"), "r+b") as f:
+        f.truncate(os.path.getsize(f.name) // 2)
+    r = run_cli("convert", path, tmp_path / "out.npz", process=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'data/state' is not readable" in r.stderr, r.stderr
+
+
+def test_a_chunk_larger_than_its_declared_shape_is_refused_unread(demos, tmp_path):
+    """A chunk file linked to a 2 GB sparse file was read whole (2.2 GB peak, 9 s) before its decompression failed;
+    a 50 GB one ran out of memory. Refused by its size at once."""
+    path = write_dp_zarr(tmp_path / "dp.zarr", demos["state"], demos["actions"], demos["episode_ends"])
+    chunk = os.path.join(path, "data", "action", sorted(f for f in os.listdir(os.path.join(path, "data", "action"))
+                                                         if not f.startswith("."))[1])
+    huge = tmp_path / "huge"
+    with open(huge, "wb") as f:
+        f.truncate(50 * 2 ** 30)
+    os.remove(chunk)
+    os.symlink(huge, chunk)
+    t0 = time.time()
+    r = run_cli("convert", path, tmp_path / "out.npz")
+    assert r.returncode == 2 and "more than a chunk of" in r.stderr and time.time() - t0 < 5, r.stderr

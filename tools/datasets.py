@@ -224,17 +224,18 @@ def import_optional(name, path):
 
 
 def folder_names(path):
-    """Every file of a zarr folder, by its path inside it ('/'-separated); a ValueError at anything that is not a
-    regular file, before zarr opens it (a FIFO would hang the conversion past Ctrl-C and SIGTERM), or at metadata
-    too large to be one (zarr would read it whole)."""
-    names = set()
+    """{path inside it ('/'-separated): size in bytes} of every file of a zarr folder; a ValueError at anything that
+    is not a regular file, before zarr opens it (a FIFO would hang the conversion past Ctrl-C and SIGTERM), or at
+    metadata too large to be one (zarr would read it whole)."""
+    names = {}
     for folder, dirs, found in os.walk(path):
         for name in found:
             full = os.path.join(folder, name)
             if not regular(full):
                 raise ValueError(f"{full}: not a regular file (a FIFO, a device or a broken link); a zarr holds files")
-            check_metadata_size(full, name, os.stat(full).st_size)
-            names.add(os.path.relpath(full, path).replace(os.sep, "/"))
+            size = os.stat(full).st_size
+            check_metadata_size(full, name, size)
+            names[os.path.relpath(full, path).replace(os.sep, "/")] = size
     return names
 
 
@@ -246,7 +247,7 @@ def check_metadata_size(label, name, size):
 
 
 def open_zarr(path):
-    """(the root group, the names of its files) of a Diffusion Policy zarr: a folder, or found inside a .zip by its
+    """(the root group, {name: size} of its files) of a Diffusion Policy zarr: a folder, or found inside a .zip by its
     meta/episode_ends."""
     zarr = import_optional("zarr", path)
     if os.path.isdir(path):
@@ -270,7 +271,7 @@ def open_zarr(path):
     prefix = roots[0] + "/" if roots[0] else ""
     try:
         return (zarr.open_group(zarr.storage.ZipStore(path, mode="r"), path=roots[0], mode="r"),
-                {n[len(prefix):] for n in names if n.startswith(prefix)})
+                {n[len(prefix):]: size for n, size in sizes if n.startswith(prefix)})
     except Exception as e:
         raise ValueError(f"{path}: not a readable zarr ({type(e).__name__}: {e})") from None
 
@@ -317,11 +318,23 @@ def zarr_array(path, root, names, key):
     if stored < needed:                               # zarr would read a missing chunk as its fill value
         raise ValueError(f"{path}: '{key}' has {needed - stored} of its {needed} chunks missing (a partial "
                          f"download?); its rows would read as {node.fill_value}")
+    check_chunk_sizes(path, node, names, key)
     try:
         with interrupts_deferred():
             return node[...]
     except Exception as e:                            # a missing codec, a chunk of the wrong size, ...
         raise ValueError(f"{path}: '{key}' is not readable ({type(e).__name__}: {e})") from None
+
+
+def check_chunk_sizes(path, node, names, key):
+    """No chunk file of `key` larger than its declared chunk (a shard, in zarr 3) could compress to: zarr reads a
+    chunk whole, and a link to a 50 GB sparse file would be read before its decompression failed."""
+    chunk = getattr(node, "shards", None) or node.chunks
+    most = 2 * int(np.prod(chunk, dtype=np.float64)) * node.dtype.itemsize + 4096    # codecs' worst expansion: far less
+    for name, size in names.items():
+        if name.startswith(key + "/") and name.rsplit("/", 1)[-1] not in METADATA and size > most:
+            raise ValueError(f"{path}: '{key}' chunk {name} is {size} bytes, more than a chunk of {chunk} "
+                             f"{node.dtype} could take ({most})")
 
 
 def check_unread_arrays(path, root, names, n):
@@ -339,7 +352,7 @@ def read_diffusion_policy(path):
     """Our dataset from Diffusion Policy's zarr: the observation computed from data/state, checked against gym-pusht."""
     root, names = open_zarr(path)
     for group in ("data", "meta"):                    # a broken .zgroup is named as such, not as an array's fault
-        if {f"{group}/.zgroup", f"{group}/zarr.json"} & names:
+        if {f"{group}/.zgroup", f"{group}/zarr.json"} & set(names):
             zarr_node(path, root, names, group)
     state = checked(path, "data/state", zarr_array(path, root, names, "data/state"), (None, 5))         # (N, 5)
     actions = checked(path, "data/action", zarr_array(path, root, names, "data/action"), (len(state), 2))
@@ -610,6 +623,7 @@ def main(argv=None):
     import warnings
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)        # zarr's unfinished reads after an error: noise
     warnings.filterwarnings("ignore", module="zarr")               # e.g. both zarr.json and .zgroup: the error says
+    warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)     # (its writes, likewise)
     load_demos = demofiles.load_demos
     try:
         check_out(args.command, args.out, load_demos)            # before reading anything
@@ -625,12 +639,21 @@ def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def quiet_closed_loop(unraisable):
+    """When one chunk fails, zarr leaves its other reads (or writes) pending; at exit they are destroyed after its
+    event loop has closed, each printing a traceback ending "Event loop is closed" (150 lines after the one error
+    line). Those alone are dropped; any other unraisable error is printed as Python does."""
+    if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
+        sys.__unraisablehook__(unraisable)
+
+
 def cli():
     """`python -m tools.datasets`, as runs.cli runs train.py (runs imports torch, which this tool does without): once
     main() starts, Ctrl-C and SIGTERM raise KeyboardInterrupt in place of plumbing.early's immediate exit, so the
     writers remove their temporary files (one killed in between is removed by the next run); one line, exit 130."""
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)      # (plumbing.early's, while the imports ran)
+    sys.unraisablehook = quiet_closed_loop
     try:
         with files.standard_output():
             main()
