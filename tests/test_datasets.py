@@ -369,6 +369,8 @@ def test_lerobot_indices_never_pass_through_floats_and_keypoints_stay_in_the_are
     p = run_cli("convert", far, tmp_path / "far.npz")
     assert p.returncode == 2 and "within -256..768" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert not (tmp_path / "far.npz").exists()
+    with pytest.raises(ValueError, match="'episode_index' holds 18446744073709551615, beyond int64"):    # (was -1)
+        pusht_datasets.checked_indices("f", "episode_index", np.array([0, 2 ** 64 - 1], np.uint64), 2)
 
 
 def test_a_zarr_with_a_missing_chunk_or_an_absurd_size_is_refused(demos, tmp_path):

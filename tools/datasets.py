@@ -124,6 +124,8 @@ def checked_indices(path, key, a, n):
     a = np.asarray(a)
     if a.shape != (n,) or not np.issubdtype(a.dtype, np.integer):
         raise ValueError(f"{path}: '{key}' must be {n} integers, got {a.shape} {a.dtype}")
+    if n and np.issubdtype(a.dtype, np.unsignedinteger) and a.max() > np.iinfo(np.int64).max:    # (would wrap to < 0)
+        raise ValueError(f"{path}: '{key}' holds {a.max()}, beyond int64")
     return a.astype(np.int64)
 
 
