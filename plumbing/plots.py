@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 
+from plumbing.files import atomic_write
+
 VIDEO_SIZE = 192   # px, side of each rendered PushT frame in --video (gym-pusht draws at 680 by default)
 
 
@@ -25,9 +27,12 @@ def pyplot():
 
 
 def save(fig, path, dpi=120):
+    """The figure as a PNG at `path`, written whole or not at all (a full disk is one ValueError line)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    pyplot().close(fig)
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, dpi=dpi, format="png"))
+    finally:
+        pyplot().close(fig)
 
 
 def plot_losses(train_log, path, title):

@@ -363,8 +363,14 @@ class RunLock:
                         os.remove(self.path)
                     continue
                 raise ValueError(f"{os.path.dirname(self.path)} is in use by another run (pid {alive[0]})") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{os.getpid()}\n")
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(f"{os.getpid()}\n")
+            except OSError as e:                 # a full disk: no lock, and no empty one left behind
+                os.remove(self.path)
+                if self.created:
+                    os.rmdir(os.path.dirname(self.path))
+                raise ValueError(f"{os.path.dirname(self.path)}: could not claim the folder ({e.strerror})") from None
             self.variable = os.environ.get(processes.LOCK_VARIABLE)
             os.environ[processes.LOCK_VARIABLE] = os.path.abspath(self.path)     # for the workers started inside
             return self
@@ -657,6 +663,14 @@ def check_run_folder(out, env_name, flag="--out"):
     for other in previous:
         if other is not None and other != env_name:
             raise ValueError(f"{flag} {out}: holds a {one_line(other)} run; train {env_name} into another folder")
+    for name, keys in (("eval.json", {"success_rate"}), ("train_log.json", {"meta", "history"})):
+        try:                                             # a file of that name a run did not write is not replaced
+            old = existing_json(os.path.join(out, name), "a run's")
+        except ValueError:
+            old = {}
+        if old is not None and not keys <= set(old):
+            raise ValueError(f"{flag} {out}: its {name} is not a run's (no {', '.join(sorted(keys - set(old)))}); "
+                             f"not overwriting it")
 
 
 class CannotResume(ValueError):

@@ -231,7 +231,7 @@ MESSAGES = {"missing state": "missing 'data/state'", "missing episode_ends": "mi
             "inf in action": "'data/action' contains NaN or inf", "ends short of N": "end at the",
             "ends not increasing": "strictly increasing", "img of another length": "'data/img' has shape",
             "missing action": "missing column(s) ['action']", "missing frame_index": "missing column(s) ['frame_index']",
-            "agent of width 3": "'observation.state' has rows of length [3]",
+            "agent of width 3": "column 'observation.state' holds 267 values in 89 rows, more than 2 a row",   # (its footer)
             "NaN in keypoints": "'observation.environment_state' contains NaN",
             "keypoints of no rigid T": "not the keypoints of gym-pusht's T",
             "lerobot/pusht: no block pose": "convert lerobot/pusht_keypoints"}
@@ -628,3 +628,22 @@ def test_a_chunk_larger_than_its_declared_shape_is_refused_unread(demos, tmp_pat
     t0 = time.time()
     r = run_cli("convert", path, tmp_path / "out.npz")
     assert r.returncode == 2 and "more than a chunk of" in r.stderr and time.time() - t0 < 5, r.stderr
+
+
+def test_parquet_sizes_are_checked_from_the_footer_before_any_value_is_read(demos, tmp_path, monkeypatch):
+    """Rows past MAX_STEPS (a 1 MB file declaring 1e7 rows ran for minutes) and a list column with more values than
+    its width a row (one 2.8 KB file decompressed to 5 GB) are refused from the file's metadata."""
+    folder = write_lerobot(tmp_path / "ds", demos["state"], demos["actions"], demos["episode_ends"])
+    monkeypatch.setattr(pusht_datasets, "MAX_STEPS", int(demos["episode_ends"][-1]) - 1)
+    r = run_cli("convert", folder, tmp_path / "out.npz")
+    assert r.returncode == 2 and "pass MAX_STEPS" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    monkeypatch.undo()
+    f = os.path.join(folder, "data", "chunk-000", sorted(os.listdir(os.path.join(folder, "data", "chunk-000")))[0])
+    table = pq.read_table(f)
+    rows = [[0.0, 0.0]] * len(table)
+    rows[0] = [0.0] * 10_000_000                                      # one action of 1e7 numbers
+    table = table.set_column(table.schema.get_field_index("action"), "action", pa.array(rows, pa.list_(pa.float32())))
+    pq.write_table(table, f, compression="zstd")
+    r = run_cli("convert", folder, tmp_path / "out.npz")
+    assert r.returncode == 2 and "column 'action' holds 10000" in r.stderr and "more than 2 a row" in r.stderr, r.stderr
+    assert not (tmp_path / "out.npz").exists()

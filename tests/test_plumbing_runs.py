@@ -312,3 +312,41 @@ def test_a_full_disk_under_torch_save_is_one_line(tmp_path):
     with pytest.raises(RuntimeError, match="a bug"):
         files.atomic_write(str(tmp_path / "model.pt"), lambda f: (_ for _ in ()).throw(RuntimeError("a bug")))
     assert os.listdir(tmp_path) == []
+
+
+def test_a_full_disk_when_claiming_a_folder_or_saving_a_figure_is_one_line(tmp_path, monkeypatch):
+    """The lock's pid could not be written (ENOSPC): a bare OSError after the rollouts, an empty .lock left. A figure
+    on a full disk: a 50-line traceback and a 0-byte PNG. Both are one ValueError line now, leaving nothing."""
+    import builtins
+    import errno
+    from plumbing import plots
+    real_fdopen = os.fdopen
+
+    def full_fdopen(fd, *args, **kwargs):
+        f = real_fdopen(fd, *args, **kwargs)
+        def write(*_):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        f.write = write
+        return f
+    monkeypatch.setattr(os, "fdopen", full_fdopen)
+    with pytest.raises(ValueError, match="could not claim the folder \\(No space left on device\\)"):
+        with runs.RunLock(str(tmp_path / "run")):
+            pass
+    assert os.listdir(tmp_path) == []
+    plt = plots.pyplot()
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="could not write it \\(No space left on device\\)"):
+        plots.save(fig, str(tmp_path / "figure.png"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_train_never_replaces_an_eval_or_log_json_a_run_did_not_write(tmp_path):
+    """--out a folder holding someone's eval.json or train_log.json: it was replaced. Refused before any work."""
+    import train
+    for name in ("eval.json", "train_log.json"):
+        folder = tmp_path / name.split(".")[0]
+        folder.mkdir()
+        (folder / name).write_text('{"mine": 1}')
+        with pytest.raises(ValueError, match=f"its {name} is not a run's"):
+            train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", str(folder)])
+        assert (folder / name).read_text() == '{"mine": 1}' and os.listdir(folder) == [name]

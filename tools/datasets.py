@@ -393,8 +393,9 @@ def read_parquet_columns(path):
     files = parquet_files(path)
     if not files:
         raise ValueError(f"{path}: no .parquet files in it")
-    tables = []
+    tables, rows = [], 0
     for f in files:
+        rows += check_parquet_sizes(f, parquet_call(f, lambda: pq.read_metadata(f)), rows)
         names = parquet_call(f, lambda: pq.read_schema(f).names)
         if "observation.environment_state" not in names and "observation.state" in names:
             raise ValueError(f"{f}: no observation.environment_state, only the agent position (observation.state): "
@@ -406,6 +407,25 @@ def read_parquet_columns(path):
         tables.append(parquet_call(f, lambda: pq.read_table(f, columns=list(LEROBOT_COLUMNS))))
     table = parquet_call(path, lambda: pa.concat_tables(tables))                    # files of other column types fail
     return {name: column_array(path, name, table.column(name), width) for name, width in LEROBOT_COLUMNS.items()}
+
+
+def check_parquet_sizes(path, metadata, before):
+    """From a parquet file's footer, before reading a value: its rows (with the `before` rows of the files read
+    already) at most MAX_STEPS, and each of our columns at most its width of values a row (a 2.8 KB file holding one
+    list of 3e8 zeros decompressed to 5 GB). Returns its rows."""
+    if before + metadata.num_rows > MAX_STEPS:
+        raise ValueError(f"{path}: the dataset's rows pass MAX_STEPS = {MAX_STEPS} (tools/datasets.py; raise it for "
+                         f"a larger dataset)")
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for c in range(group.num_columns):
+            column = group.column(c)
+            for name, width in LEROBOT_COLUMNS.items():
+                if column.path_in_schema in (name, f"{name}.list.element", f"{name}.list.item") and \
+                        column.num_values > group.num_rows * (width or 1):
+                    raise ValueError(f"{path}: column '{name}' holds {column.num_values} values in {group.num_rows} "
+                                     f"rows, more than {width or 1} a row")
+    return metadata.num_rows
 
 
 def parquet_call(path, read):
