@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -67,7 +68,10 @@ def standard_output():
 
 
 def interrupted(message):
-    """The one line a stopped script prints on stderr: after a newline on a terminal (off its ^C), alone elsewhere."""
+    """The one line a stopped script prints on stderr: after a newline on a terminal (off its ^C), alone elsewhere.
+    The stop is under way: a second Ctrl-C or SIGTERM is ignored (it raised again while the workers were torn down)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     print(f"{chr(10) * sys.stderr.isatty()}interrupted: {one_line(message)}", file=sys.stderr)
 
 

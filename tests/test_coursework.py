@@ -688,3 +688,17 @@ def test_every_part_of_the_sheet_carries_points_and_the_rubric_adds_up():
     assert {q for q, p in points.items() if p == 10} == {10, 11, 13}
     assert sheet.count("Questions (5 points each):") == 4 and "10 points each for 10, 11 and 13, 5 for 12" in sheet
     assert os.path.join("docs", "rubric.md") in coursework.INSTRUCTOR_ONLY        # never in the handout
+
+
+def test_a_killed_handouts_leftover_is_removed_by_the_next(tmp_path):
+    """kill -9 of a handout left OUT.partial, and the next one refused; its writer's pid is recorded in it, and the
+    next handout removes a leftover whose writer is gone (a folder of that name without the record is kept)."""
+    import subprocess
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    partial = tmp_path / "ho.partial"
+    (partial / "tools").mkdir(parents=True)
+    (partial / coursework.WRITER).write_text(dead.stdout.strip())
+    (partial / "tools" / "half.py").write_text("# half written")
+    coursework.handout(ROOT, str(tmp_path / "ho"))
+    assert not partial.exists() and (tmp_path / "ho" / "train.py").exists()
+    assert not (tmp_path / "ho" / coursework.WRITER).exists()

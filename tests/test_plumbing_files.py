@@ -173,3 +173,18 @@ def test_control_characters_never_reach_the_terminal_raw(tmp_path):
     code, err = cli(train, "--env", "pointmass1", "--out", tmp_path / "run\x1b[2J")
     one_error_line(code, err, "--out", "\\x1b[2J")
     assert not (tmp_path / "run\x1b[2J").exists()
+
+
+def test_a_stop_under_way_ignores_a_second_signal(capsys):
+    """A second Ctrl-C or SIGTERM while ablations' workers were torn down printed a KeyboardInterrupt traceback after
+    the stop's line. The line (no blank one before it off a terminal) and then both signals ignored."""
+    import signal
+    from plumbing import files
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        files.interrupted("after 0 of 2 runs")
+        assert all(signal.getsignal(sig) == signal.SIG_IGN for sig in before)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    assert capsys.readouterr().err == "interrupted: after 0 of 2 runs\n"

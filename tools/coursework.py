@@ -162,16 +162,36 @@ def handout(root, out):
     readme = STUDENT_README if os.path.exists(os.path.join(root, STUDENT_README)) else "README.md"   # (a handout's own)
     stripped["README.md"] = open(os.path.join(root, readme), encoding="utf-8").read()
     tmp = out + ".partial"
+    if os.path.isdir(tmp) and writer_gone(tmp):         # a killed handout's leftover: removed, as every writer's are
+        shutil.rmtree(tmp)
     if os.path.exists(tmp):
         raise ValueError(f"{tmp}: already exists (an interrupted handout?); remove it first")
     try:
+        os.makedirs(tmp)
+        with open(os.path.join(tmp, WRITER), "w") as f:
+            f.write(str(os.getpid()))
         copy_tree(root, files, tmp, stripped)
+        os.remove(os.path.join(tmp, WRITER))
         os.rename(tmp, out)
     except OSError as e:                                # e.g. a read-only or special file system
         raise ValueError(f"{out}: cannot write the handout there ({e.strerror})") from None
     finally:                                            # a failed copy leaves nothing behind
         shutil.rmtree(tmp, ignore_errors=True)
     return sorted(f for f in stripped if f.endswith(".py"))
+
+
+WRITER = ".handout-writer"      # in OUT.partial while it is written: the writer's pid
+
+
+def writer_gone(tmp):
+    """Whether `tmp` is a handout under way whose writer has ended (killed): its WRITER names a pid that is gone."""
+    try:
+        os.kill(int(open(os.path.join(tmp, WRITER)).read()), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):                       # no such file (someone's folder), or not a pid, or not ours
+        return False
+    return False
 
 
 def copy_tree(root, files, dest, replaced=None):
