@@ -37,10 +37,36 @@ def load_demos(path, obs_dim=None, act_dim=None, extra=None):
     return arrays
 
 
+MAX_NUMBERS = 10 ** 8     # numbers an .npz may hold (PushT's 48k steps: 1.2 million); checked from the headers
+
+
+def check_sizes(path):
+    """The shape in each .npy header of an .npz, read before anything is decompressed: at most MAX_NUMBERS in all
+    (a 1.9 MB file may decompress to 2 GB of zeros). A file that is not a zip of .npy files is left to np.load."""
+    shapes = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shapes[info.filename] = read_header(f, max_header_size=10_000)[0]
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, NotImplementedError):
+        return                                                   # np.load says what is wrong with it
+    total = 0
+    for name, shape in shapes.items():
+        total += int(np.prod(shape, dtype=np.float64))
+        if total > MAX_NUMBERS:
+            raise DataError(f"{path}: '{name}' declares {shape}: more than MAX_NUMBERS = {MAX_NUMBERS} numbers in "
+                            f"the file (plumbing/demofiles.py)")
+
+
 def read_npz(path):
-    """Every array of an .npz file, by name."""
+    """Every array of an .npz file, by name (sizes checked first: check_sizes)."""
     if not os.path.isfile(path):
         raise DataError(f"{path}: " + ("not a regular file" if os.path.exists(path) else "file not found"))
+    check_sizes(path)
     arrays = None
     try:
         loaded = np.load(path, allow_pickle=False)

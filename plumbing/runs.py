@@ -352,7 +352,7 @@ class RunLock:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         for _ in range(2):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                self.create()
             except FileExistsError:
                 try:
                     alive = self.holders()
@@ -363,18 +363,31 @@ class RunLock:
                         os.remove(self.path)
                     continue
                 raise ValueError(f"{os.path.dirname(self.path)} is in use by another run (pid {alive[0]})") from None
-            try:
-                with os.fdopen(fd, "w") as f:
-                    f.write(f"{os.getpid()}\n")
-            except OSError as e:                 # a full disk: no lock, and no empty one left behind
-                os.remove(self.path)
-                if self.created:
-                    os.rmdir(os.path.dirname(self.path))
-                raise ValueError(f"{os.path.dirname(self.path)}: could not claim the folder ({e.strerror})") from None
             self.variable = os.environ.get(processes.LOCK_VARIABLE)
             os.environ[processes.LOCK_VARIABLE] = os.path.abspath(self.path)     # for the workers started inside
             return self
         raise ValueError(f"{os.path.dirname(self.path)}: could not claim the folder")
+
+    def create(self):
+        """The lock file, with this pid in it from its first moment (written aside, then linked in: FileExistsError
+        if it is there), so that another run never reads it empty and takes it for a stale one."""
+        aside = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            with os.fdopen(os.open(aside, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644), "w") as f:
+                f.write(f"{os.getpid()}\n")
+            os.link(aside, self.path)
+        except FileExistsError:
+            raise
+        except OSError as e:                     # a full disk: no lock, and no folder it made left behind
+            folder = os.path.dirname(self.path)
+            if os.path.exists(aside):
+                os.remove(aside)
+            if self.created and os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+            raise ValueError(f"{os.path.dirname(self.path)}: could not claim the folder ({e.strerror})") from None
+        finally:
+            if os.path.exists(aside):
+                os.remove(aside)
 
     def __exit__(self, *exc):
         if self.variable is None:
