@@ -23,8 +23,8 @@ def check_creatable(path, flag):
     if not path:
         raise ValueError(f"{flag}: an empty path; name the file to write")
     try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
+        os.fsencode(path).decode("utf-8")                # its bytes (under a C locale too: c\xc3\xa9 is UTF-8)
+    except UnicodeDecodeError:
         raise ValueError(f"{flag} {escaped(path)}: not a UTF-8 name; choose one that is") from None
     if CONTROL.search(path) or "\n" in path or "\r" in path:
         raise ValueError(f"{flag} {escaped(path)}: a control character in the name (it would reach the terminal "

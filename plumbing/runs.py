@@ -656,10 +656,17 @@ def check_folder_kind(folder, flag, kind):
             raise ValueError(f"{flag} {folder}: holds {other} ({found[0]}); write into another folder")
 
 
+RUN_FILES = {"model.pt", "train_log.json", "train_state.pt", "eval.json", "stdout.txt", "command.json"}   # (ablations': the last two)
+
+
 def check_run_folder(out, env_name, flag="--out"):
     """A run folder holds one env's run: refuse to train into a folder whose model.pt or train_log.json is
     another env's, or whose model.pt cannot be read (so it cannot be told apart)."""
     check_folder_kind(out, flag, "a train.py run")
+    found = [name for name in (os.listdir(out) if os.path.isdir(out) else []) if not name.startswith(".")]
+    if found and not set(found) & RUN_FILES:             # e.g. --out / or a folder of notes: not a run's
+        raise ValueError(f"{flag} {out}: holds files ({one_line(', '.join(sorted(found)[:3]))}"
+                         f"{', ...' if len(found) > 3 else ''}) but no run; train into a new or empty folder")
     model_path, log_path = os.path.join(out, "model.pt"), os.path.join(out, "train_log.json")
     previous = []
     if os.path.exists(model_path):

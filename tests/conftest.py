@@ -76,6 +76,16 @@ class FusedAttentionRefused(torch.overrides.TorchFunctionMode):
 
 
 @pytest.fixture(autouse=True)
+def signals_as_they_were():
+    """A script's main() run in this process may leave SIGINT and SIGTERM ignored (a reported stop ignores a second
+    one until its process ends): each test starts with the handlers the one before it found."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
+
+
+@pytest.fixture(autouse=True)
 def attention_written_out(request, monkeypatch):
     """A test of the attention exercise fails if the answer calls torch's fused attention instead of writing it out."""
     if request.node.get_closest_marker("ex_attention") is not None:

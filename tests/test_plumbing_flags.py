@@ -582,3 +582,24 @@ def test_one_folder_holds_one_scripts_outputs(run_dir, tmp_path):
                    "holds another checkpoint")
     assert sorted(os.listdir(dagger_out)) == ["run.json"] and sorted(os.listdir(other)) == ["model.pt"]
     assert not (tmp_path / "d2").exists() and not (tmp_path / "r").exists()
+
+
+def test_a_utf8_name_under_a_c_locale_is_accepted(run_dir, tmp_path):
+    """Under LC_ALL=C without UTF-8 mode, Python decodes a path's bytes as ASCII with escapes: a valid UTF-8 name
+    (c\\xc3\\xa9) was refused as 'not a UTF-8 name'. Its bytes decide now; the run ends normally."""
+    done = subprocess.run([sys.executable, "evaluate.py", str(run_dir / "model.pt"), "--episodes", "1",
+                           "--json", str(tmp_path / "cé.json")], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"})
+    assert done.returncode == 0 and (tmp_path / "cé.json").exists(), done.stderr
+
+
+def test_train_refuses_a_folder_of_other_files(tmp_path):
+    """--out / wrote model.pt into /; --out a folder of notes mixed a run into it. A folder holding files but none of
+    a run's is refused before any work; an empty one, or a run's (an ablation's holds stdout.txt first), is not."""
+    import train
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("mine")
+    for out in ("/", str(tmp_path / "notes")):
+        with pytest.raises(ValueError, match="but no run; train into a new or empty folder"):
+            train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", out])
+    assert os.listdir(tmp_path / "notes") == ["notes.txt"] and not os.path.exists("/model.pt")
