@@ -379,11 +379,9 @@ class RunLock:
         except FileExistsError:
             raise
         except OSError as e:                     # a full disk: no lock, and no folder it made left behind
-            folder = os.path.dirname(self.path)
             if os.path.exists(aside):
                 os.remove(aside)
-            if self.created and os.path.isdir(folder) and not os.listdir(folder):
-                os.rmdir(folder)
+            self.remove_made_folder()
             raise ValueError(f"{os.path.dirname(self.path)}: could not claim the folder ({e.strerror})") from None
         finally:
             if os.path.exists(aside):
@@ -396,8 +394,13 @@ class RunLock:
             os.environ[processes.LOCK_VARIABLE] = self.variable
         if os.path.exists(self.path):
             os.remove(self.path)
-        if self.created and os.path.isdir(os.path.dirname(self.path)) and not os.listdir(os.path.dirname(self.path)):
-            os.rmdir(os.path.dirname(self.path))         # (a run refused or diverged before writing anything)
+        self.remove_made_folder()                        # (a run refused or diverged before writing anything)
+
+    def remove_made_folder(self):
+        """The folder, if this lock made it and it is empty."""
+        folder = os.path.dirname(self.path)
+        if self.created and os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
 
 
 def torch_load(path):
@@ -587,13 +590,8 @@ def holds_demos(path, obs_dim, act_dim):
     return True
 
 
-def recorded_env(path):
-    """The env a dataset written by --collect names in its 'env' array (save_demos), None for a file without one
-    or no dataset; `path` may be the dataset's arrays already read."""
-    try:
-        arrays = path if isinstance(path, dict) else demofiles.read_npz(path)
-    except demofiles.DataError:
-        return None
+def recorded_env(arrays):
+    """The env a dataset's arrays name in its 'env' array (save_demos writes it for --collect), or None."""
     return str(arrays["env"]) if "env" in arrays and arrays["env"].shape == () else None
 
 
@@ -601,13 +599,15 @@ def check_collect_path(path, cfg, env_name, default_path):
     """--collect writes a new dataset, or replaces one that records the same env (or, for files written before
     datasets recorded their env, the env's own default file): never a checkpoint, a folder, another env's dataset
     (pointmass1 and pointmass2 have the same widths) or another kind of file."""
+    try:
+        recorded = recorded_env(demofiles.read_npz(path)) if os.path.isfile(path) else None
+    except demofiles.DataError:
+        recorded = None                                  # not a dataset: check_replaceable refuses it below
     def owned(p):
-        recorded = recorded_env(p)
         if recorded is None:
             return os.path.exists(default_path) and os.path.samefile(p, default_path) and \
                 holds_demos(p, cfg.obs_dim, cfg.act_dim)
         return recorded == env_name and holds_demos(p, cfg.obs_dim, cfg.act_dim)
-    recorded = recorded_env(path) if os.path.isfile(path) else None
     other = (f"holds {one_line(recorded)} demonstrations, not {env_name}'s" if recorded not in (None, env_name) else
              f"holds something other than {env_name} demonstrations (a dataset that records no env is replaced "
              f"only at its default path, {default_path})")
@@ -657,6 +657,7 @@ def check_folder_kind(folder, flag, kind):
 
 
 RUN_FILES = {"model.pt", "train_log.json", "train_state.pt", "eval.json", "stdout.txt", "command.json"}   # (ablations': the last two)
+RUN_JSON = {"eval.json": {"success_rate"}, "train_log.json": {"meta", "history"}}   # the keys a run's own always has
 
 
 def check_run_folder(out, env_name, flag="--out"):
@@ -667,27 +668,27 @@ def check_run_folder(out, env_name, flag="--out"):
     if found and not set(found) & RUN_FILES:             # e.g. --out / or a folder of notes: not a run's
         raise ValueError(f"{flag} {out}: holds files ({one_line(', '.join(sorted(found)[:3]))}"
                          f"{', ...' if len(found) > 3 else ''}) but no run; train into a new or empty folder")
-    model_path, log_path = os.path.join(out, "model.pt"), os.path.join(out, "train_log.json")
+    model_path = os.path.join(out, "model.pt")
     previous = []
     if os.path.exists(model_path):
         try:
             previous.append(load_model(model_path).meta.get("env"))
         except ValueError:
             raise ValueError(f"{flag} {out}: holds an unreadable model.pt; remove it or pick another folder") from None
-    try:
-        meta = (existing_json(log_path, "the run's training log") or {}).get("meta")
-    except ValueError:
-        meta = None                                      # not a log this script wrote: the model decides
+    written = {}                                         # eval.json and train_log.json: {} when not a JSON object
+    for name in RUN_JSON:
+        try:
+            written[name] = existing_json(os.path.join(out, name), "a run's")
+        except ValueError:
+            written[name] = {}
+    meta = (written["train_log.json"] or {}).get("meta")
     if isinstance(meta, dict):
         previous.append(meta.get("env"))
     for other in previous:
         if other is not None and other != env_name:
             raise ValueError(f"{flag} {out}: holds a {one_line(other)} run; train {env_name} into another folder")
-    for name, keys in (("eval.json", {"success_rate"}), ("train_log.json", {"meta", "history"})):
-        try:                                             # a file of that name a run did not write is not replaced
-            old = existing_json(os.path.join(out, name), "a run's")
-        except ValueError:
-            old = {}
+    for name, keys in RUN_JSON.items():                  # a file of that name a run did not write is not replaced
+        old = written[name]
         if old is not None and not keys <= set(old):
             raise ValueError(f"{flag} {out}: its {name} is not a run's (no {', '.join(sorted(keys - set(old)))}); "
                              f"not overwriting it")

@@ -106,9 +106,10 @@ def check_evaluations(jobs, args):
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
             continue                                          # no finished run there: nothing to keep
         if evaluation != {"--episodes": str(args.eval_episodes), "--eval-seed": str(args.eval_seed)}:
-            raise ValueError(f"--runs {args.runs}: {os.path.dirname(path)} was evaluated with --episodes "
-                             f"{runs.one_line(str(evaluation['--episodes']))} --eval-seed {runs.one_line(str(evaluation['--eval-seed']))}; "
-                             f"a table evaluated otherwise needs its own --runs (or --fresh to retrain it here)")
+            episodes, eval_seed = (runs.one_line(str(evaluation[flag])) for flag in ("--episodes", "--eval-seed"))
+            raise ValueError(f"--runs {args.runs}: {os.path.dirname(path)} was evaluated with --episodes {episodes} "
+                             f"--eval-seed {eval_seed}; a table evaluated otherwise needs its own --runs (or --fresh to "
+                             f"retrain it here)")
 
 
 def record(argv):

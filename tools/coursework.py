@@ -735,7 +735,6 @@ def check_json(path):
         raise ValueError(f"--json {path}: cannot create its folder ({e.strerror})") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"--json {path}: its folder {folder} is not writable")
-    return folder
 
 
 def check_uids(uid):

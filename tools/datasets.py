@@ -260,20 +260,20 @@ def open_zarr(path):
             raise ValueError(f"{path}: not a readable zarr ({type(e).__name__}: {e})") from None
     try:
         with zipfile.ZipFile(path) as z:
-            names, sizes = z.namelist(), [(info.filename, info.file_size) for info in z.infolist()]
+            sizes = {info.filename: info.file_size for info in z.infolist()}
     except Exception as e:
         raise ValueError(f"{path}: not a readable zip ({type(e).__name__}: {e})") from None
-    for name, size in sizes:
+    for name, size in sizes.items():
         check_metadata_size(f"{path}: {name}", name, size)
     tails = ("meta/episode_ends/.zarray", "meta/episode_ends/zarr.json")
-    roots = sorted({n[:-len(t)].rstrip("/") for n in names for t in tails if n == t or n.endswith("/" + t)})
+    roots = sorted({n[:-len(t)].rstrip("/") for n in sizes for t in tails if n == t or n.endswith("/" + t)})
     if len(roots) != 1:
         raise ValueError(f"{path}: holds {len(roots) or 'no'} Diffusion Policy zarr groups (found by their "
                          f"meta/episode_ends){': ' + ', '.join(roots) if roots else ''}; expected one")
     prefix = roots[0] + "/" if roots[0] else ""
     try:
         return (zarr.open_group(zarr.storage.ZipStore(path, mode="r"), path=roots[0], mode="r"),
-                {n[len(prefix):]: size for n, size in sizes if n.startswith(prefix)})
+                {n[len(prefix):]: size for n, size in sizes.items() if n.startswith(prefix)})
     except Exception as e:
         raise ValueError(f"{path}: not a readable zarr ({type(e).__name__}: {e})") from None
 
