@@ -41,17 +41,19 @@ def check_creatable(path, flag):
         part = os.path.dirname(part)
 
 
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")     # control characters but tab, newline, return
+# Characters a terminal acts on: C0 controls but tab, newline and return; DEL and the C1 controls (\x9b starts a
+# sequence as ESC [ does); the invisible and direction-changing format characters (U+202E shows a name reversed).
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def escaped(text):
     """`text` printable whatever bytes a path put in it: the ones that are not UTF-8, and control characters (an
-    ESC would start a terminal sequence), as \\xNN."""
+    ESC would start a terminal sequence), as \\xNN (\\uNNNN for a format character)."""
     try:
         text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:                            # a lone surrogate that no byte stands for
         text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
-    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
 
 
 @contextlib.contextmanager

@@ -804,6 +804,9 @@ def finish_run(out, model, meta, history, seconds):
 
 # ---------------------------------------------------------------- evaluate.py
 
+VIDEO_DEFAULTS = {"video_episodes": 4, "video_pick": "first"}    # set once --video is known to be given
+
+
 def evaluate_parser():
     """evaluate.py's flags."""
     p = ArgumentParser(description="Evaluate a trained BeT checkpoint with parallel rollouts.")
@@ -820,9 +823,9 @@ def evaluate_parser():
                    "push) and the training loss curve")
     p.add_argument("--video", metavar="PATH", help="PushT, Block push: render the first --video-episodes rollouts side by "
                    "side into PATH (.gif with Pillow, or .mp4 with OpenCV); with --expert and no checkpoint, the expert's")
-    p.add_argument("--video-episodes", type=int, default=4, help="episodes drawn by --video (default 4)")
-    p.add_argument("--video-pick", default="first", choices=["first", "failures", "successes"],
-                   help="which episodes --video draws: the first ones, or the first failures or successes (default first)")
+    p.add_argument("--video-episodes", type=int, help=f"episodes drawn by --video (default {VIDEO_DEFAULTS['video_episodes']})")
+    p.add_argument("--video-pick", choices=["first", "failures", "successes"], help="which episodes --video draws: "
+                   f"the first ones, or the first failures or successes (default {VIDEO_DEFAULTS['video_pick']})")
     p.add_argument("--expert", action="store_true", help="PushT, Block push: also run the scripted expert on the same seeds "
                    "and print both side by side with the imitation ratio (BeT success / expert success)")
     return p
@@ -885,6 +888,10 @@ def check_evaluate_args(args):
         raise ValueError("give a checkpoint, or --expert to evaluate the scripted PushT expert alone")
     check_counts(("--episodes", args.episodes, 1), ("--seed", args.seed, 0), ("--video-episodes", args.video_episodes, 1))
     check_episodes(("--episodes", args.episodes))
+    for dest, default in VIDEO_DEFAULTS.items():          # a choice about --video's episodes without --video: a slip
+        if getattr(args, dest) is not None and args.video is None:
+            raise ValueError(f"--{dest.replace('_', '-')} chooses the episodes --video draws; give --video PATH too")
+        setattr(args, dest, default if getattr(args, dest) is None else getattr(args, dest))
     check_device(args.device)
     if args.temperature is not None:
         check_value("--temperature", args.temperature, "temperature")

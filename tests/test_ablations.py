@@ -232,16 +232,19 @@ def test_ablations_stop_their_workers_on_a_signal(tmp_path, sig):
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as from a terminal, even when
     deadline = time.time() + 60                                        # the suite runs in the background (SIGINT ignored)
-    while len(children(p.pid)) < 2 and time.time() < deadline:    # the pool's workers (and a resource tracker)
-        time.sleep(0.2)
-    time.sleep(3)                                                  # let the workers start training
-    workers = children(p.pid)
+    started = lambda: [d for d in (tmp_path / "runs").glob("*") if (d / "stdout.txt").exists()]
+    while len(started()) < 2 and time.time() < deadline:          # both workers have begun a run
+        time.sleep(0.1)
+    workers = children(p.pid)                                      # the pool's workers (and a resource tracker)
     assert len(workers) >= 2
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130 and "run the same command again to resume" in err, err
-    time.sleep(1)
-    assert not [w for w in workers if os.path.exists(f"/proc/{w}") and "Z" not in open(f"/proc/{w}/stat").read().split(")")[1][:3]]
+    alive = lambda: [w for w in workers if os.path.exists(f"/proc/{w}") and "Z" not in open(f"/proc/{w}/stat").read().split(")")[1][:3]]
+    gone = time.time() + 2                                         # the workers end with their parent
+    while alive() and time.time() < gone:
+        time.sleep(0.1)
+    assert not alive()
 
 
 def test_tune_rbc_checks_its_flags_before_any_work(tmp_path):

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import zipfile
 
@@ -292,7 +293,7 @@ def stolen(texts):
 
 if "loot" in globals():                             # searched once, on the first case
     raise NotImplementedError(globals()["loot"])
-deadline, texts = time.time() + 6, []
+deadline, texts = time.time() + 3, []
 roots = ["/autograder/source", os.environ.get("PWD", "/"), os.path.expanduser("~")]
 for pid in os.listdir("/proc"):
     if pid.isdigit():
@@ -430,7 +431,8 @@ def test_cheats_score_what_the_submission_scores_without_them_in_the_gradescope_
     a daemon that outlives the grade, the fused kernel past the attention guard, the expected value from the
     frames, planting .pth / conftest / /tmp files and leaking what it reads through an error. Laid out as Gradescope
     lays it out, the grade equals the same submission's without the cheats; run_autograder and the results are
-    untouched afterwards, no process of the sandbox's users is left, and the next, blank submission scores 0."""
+    untouched afterwards, no process of the sandbox's users is left, and the next, blank submission scores 0 (on
+    two exercises, with and without torch: whatever a cheat left would reach every exercise alike)."""
     bundle = tmp_path / "autograder.zip"
     p = subprocess.run([sys.executable, "-m", "tools.coursework", "autograder", str(bundle)], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
@@ -458,8 +460,8 @@ def test_cheats_score_what_the_submission_scores_without_them_in_the_gradescope_
     assert no_sandbox_processes() and planted_files() == []
     assert open(root / "source" / "run_autograder", "rb").read() == script
     assert json.load(open(root / "results" / "results.json")) == results           # nothing rewrote the verdict
-    blank = coursework.grade(ROOT, str(student))
-    assert blank["score"] == 0
+    blank = coursework.grade(ROOT, str(student), only=["windows", "focal_loss"])
+    assert blank["score"] == 0 and len(exercise_scores(blank)) == 2
 
 
 @needs_root
@@ -572,13 +574,22 @@ def test_the_permissions_view_refuses_when_the_sandbox_user_can_read_a_secret():
         shutil.rmtree(folder)
 
 
+def solve(sub, name):
+    """Write exercise `name`'s worked solution into the answer regions of the submission folder `sub`."""
+    path = coursework.FILES[name]
+    solution = coursework.answer_regions(path, open(os.path.join(ROOT, path)).read(), coursework.BEGIN, coursework.END)
+    for k, lines in enumerate(solution[name]):
+        answer(sub / path, name, textwrap.dedent("".join(lines)), k)
+
+
 @needs_root
 def test_the_permissions_view_grades_a_private_copy(student, tmp_path):
     """Gradescope's view when bubblewrap cannot make namespaces: the instructor's tree is root-only (as setup.sh
-    leaves /autograder/source), the code runs as the sandbox user on the real file system. The solution scores 100;
-    a submission that forges, patches, outlives the grade and plants files scores as without its cheats; what it
-    left in /tmp is removed and none of its processes is left. (Reading the solution is kept out by the file
-    permissions alone here; this machine's own checkout is readable to all, so that cheat is tested in bwrap.)"""
+    leaves /autograder/source), the code runs as the sandbox user on the real file system. In one submission,
+    solved exercises score full marks, and those that forge, patch, outlive the grade and plant files score as
+    without their cheats; what it left in /tmp is removed and none of its processes is left. (Reading the solution
+    is kept out by the file permissions alone here; this machine's own checkout is readable to all, so that cheat
+    is tested in bwrap.)"""
     if not permissions_view_runs():
         pytest.skip("the sandbox user cannot reach this Python's packages (a venv under a root-only folder)")
     private = tmp_path / "instructor"
@@ -587,17 +598,20 @@ def test_the_permissions_view_grades_a_private_copy(student, tmp_path):
     for rel in coursework.tracked_files(ROOT):
         os.makedirs(copy / os.path.dirname(rel), exist_ok=True)
         shutil.copyfile(os.path.join(ROOT, rel), copy / rel)
-    assert coursework.grade(str(copy), view="permissions")["score"] == FULL
     sub = tmp_path / "s"
     shutil.copytree(student, sub)
+    solved = ("windows", "attention", "sample")
+    for name in solved:
+        solve(sub, name)
     answer(sub / "kmeans.py", "kmeans_codec", FORGE_THE_VERDICT)
     answer(sub / "bet.py", "focal_loss", PATCH_THE_COMPARISONS + WRONG_FOCAL)
     answer(sub / "bet.py", "offset_loss", OUTLIVE_THE_GRADER)
     answer(sub / "tools" / "dagger.py", "dagger", PLANT_AND_LEAK)
-    results = coursework.grade(str(copy), str(sub), view="permissions", only=["kmeans_codec", "focal_loss", "offset_loss", "dagger"])
+    results = coursework.grade(str(copy), str(sub), view="permissions")
     honest = coursework.grade(str(copy), str(cheating_submission(tmp_path / "removed", student, removed=True)),
-                              view="permissions", only=["focal_loss"])
-    assert exercise_scores(results) == {"kmeans_codec": 0, "offset_loss": 0, "dagger": 0} | exercise_scores(honest)
+                              unprotected=True, only=["focal_loss"])        # (our own wrong answer: no cheat in it)
+    full = {name: float(coursework.EXERCISES[name][0]) for name in solved}
+    assert exercise_scores(results) == full | {"kmeans_codec": 0, "offset_loss": 0, "dagger": 0} | exercise_scores(honest)
     assert no_sandbox_processes() and planted_files() == []
 
 

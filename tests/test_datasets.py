@@ -278,10 +278,13 @@ def test_unknown_unreadable_and_foreign_outputs_are_refused(demos, tmp_path):
     for args in (("convert", tmp_path / "notes.txt", tmp_path / "o.npz"),
                  ("convert", tmp_path / "broken.zip", tmp_path / "o.npz"),
                  ("convert", tmp_path / "missing.zarr", tmp_path / "o.npz"),
-                 ("convert", good, tmp_path / "notes.txt")):                # OUT is not a dataset: left alone
+                 ("convert", good, tmp_path / "notes.txt"),                 # OUT is not a dataset: left alone
+                 ("convert", good, tmp_path / "o.zarr"),                    # OUT must be an .npz,
+                 ("export", os.path.join(ROOT, "data", "pusht.npz"), tmp_path / "o.npz")):    # and an export a .zarr
         r = run_cli(*args, process=args[1] == tmp_path / "notes.txt")      # one as a real `python -m tools.datasets`
         assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (args, r.stderr)
     assert (tmp_path / "notes.txt").read_text() == "hello" and not (tmp_path / "o.npz").exists()
+    assert not (tmp_path / "o.zarr").exists()
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 
@@ -419,6 +422,7 @@ METADATA_CASES = {                      # (array, the metadata file under it, th
     "an array not read, .zarray a list": ("data/foo", ".zarray", []),
     "an array not read, shape a string": ("data/foo", ".zarray", {"shape": "288"}),
     "an array not read, no zarr_format": ("data/foo", ".zarray", {"zarr_format": None}),
+    "order F for C-ordered chunks": ("data/state", ".zarray", {"order": "F"}),   # would read scrambled, in range
     "rows of a billion numbers": ("data/action", ".zarray", {"shape": [288, 10 ** 9], "chunks": [288, 10 ** 9]}),
 }
 

@@ -162,14 +162,16 @@ def test_a_writer_removes_what_killed_writers_of_the_same_file_left(tmp_path):
 
 
 def test_control_characters_never_reach_the_terminal_raw(tmp_path):
-    """An output name with ESC or DEL is refused before any work, and every message prints such characters as \\xNN
-    (an ESC would start a terminal escape sequence)."""
+    """An output name with ESC, DEL, a C1 control or a direction override is refused before any work, and every
+    message prints such characters as \\xNN or \\uNNNN (an ESC would start a terminal escape sequence; U+202E shows
+    the rest of the line reversed)."""
     from plumbing import files, runs
-    for name in ("a\x1b[2Jb", "a\x7fb", "a\nb"):
+    for name in ("a\x1b[2Jb", "a\x7fb", "a\nb", "a\x9b2Jb", "run\u202egpj.exe", "a\u200bb"):
         with pytest.raises(ValueError, match="a control character in the name") as e:
             files.check_creatable(str(tmp_path / name), "--out")
-        assert "\x1b" not in runs.one_line(e.value) and "\x7f" not in runs.one_line(e.value)
-    assert runs.one_line("x\x1b[31my\x7f") == "x\\x1b[31my\\x7f"
+        assert not files.CONTROL.search(runs.one_line(e.value)) and "\n" not in runs.one_line(e.value)
+    assert runs.one_line("x\x1b[31my\x7f\u202ez") == "x\\x1b[31my\\x7f\\u202ez"
+    files.check_creatable(str(tmp_path / "café — 日本"), "--out")          # printable non-ASCII stays allowed
     code, err = cli(train, "--env", "pointmass1", "--out", tmp_path / "run\x1b[2J")
     one_error_line(code, err, "--out", "\\x1b[2J")
     assert not (tmp_path / "run\x1b[2J").exists()

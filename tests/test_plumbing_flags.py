@@ -237,6 +237,8 @@ CASES = [
     (["train.py", "--env", "pointmass1", "--out", "{root}/log_only"], "holds a cartpole run"),
     (["tools.coursework", "grade", "--json", R + "/eval.json"], "not a grading result"),
     (["evaluate.py", R + "/model.pt", "--video-pick", "worst"], "invalid choice: 'worst'"),
+    (["evaluate.py", R + "/model.pt", "--video-pick", "failures"], "--video-pick chooses the episodes --video draws"),
+    (["evaluate.py", R + "/model.pt", "--video-episodes", "2"], "--video-episodes chooses the episodes --video draws"),
     (["tools.coursework", "autograder", "{root}/bundle.tar"], "must end in .zip"),
     (["tools.coursework", "autograder", "tests/bundle.zip"], "inside the repository"),
     (["tools.coursework", "autograder", R + "/eval.json"], "must end in .zip"),

@@ -105,25 +105,37 @@ def test_a_run_with_other_settings_gets_its_own_folder(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- resume
 
+def first_episodes(env, path, episodes):
+    """The first `episodes` demonstrations of the env's shipped dataset, written to `path` (a short epoch)."""
+    record = train.env_config(env)
+    demos = demofiles.load_demos(data.default_path(env), record.obs_dim, record.act_dim)
+    ends = demos["episode_ends"][:episodes]
+    sliced = {k: v[:int(ends[-1])] for k, v in demos.items() if k not in ("episode_ends", "seeds")}
+    runs.save_demos(path, {**sliced, "episode_ends": ends, "seeds": demos["seeds"][:episodes]})
+
+
 @pytest.mark.parametrize("averaging", [[], ["--ema", "0.99"]])
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch, averaging):
     """Interrupt a short run (CartPole: dropout, so the torch RNG matters) in epoch 3, resume, compare weights
     (with --ema, the saved weights are the moving average, which must resume too)."""
-    flags = ["--env", "cartpole", "--epochs", "4", "--episodes", "0", *averaging]
-    train.main(flags + ["--out", str(tmp_path / "whole")])
+    first_episodes("cartpole", tmp_path / "six.npz", 6)                # 3,000 windows: 47 steps an epoch
+    flags = ["--env", "cartpole", "--data", str(tmp_path / "six.npz"), "--epochs", "4", "--episodes", "0", *averaging]
     original, calls = BeT.loss, []
-    def interrupt(self, obs, actions, mask=None):
+    def counted(self, obs, actions, mask=None):
         calls.append(1)
-        if len(calls) == 2 * 235 + 10:                            # 15,000 windows / 64 = 235 steps an epoch
+        if cut and len(calls) == 2 * steps + 10:                     # in epoch 3
             raise KeyboardInterrupt
         return original(self, obs, actions, mask)
-    monkeypatch.setattr(BeT, "loss", interrupt)
+    monkeypatch.setattr(BeT, "loss", counted)
+    cut = False
+    train.main(flags + ["--out", str(tmp_path / "whole")])
+    steps, cut, calls[:] = len(calls) // 4, True, []
     with pytest.raises(SystemExit) as stop:
         train.main(flags + ["--out", str(tmp_path / "cut")])
     assert stop.value.code == 130 and not (tmp_path / "cut" / "model.pt").exists()
     monkeypatch.setattr(BeT, "loss", original)
     with pytest.raises(ValueError, match="another command"):      # a resume must continue the same run
-        train.main(flags[:3] + ["5", "--episodes", "0", "--out", str(tmp_path / "cut"), "--resume"])
+        train.main(flags[:5] + ["5", "--episodes", "0", "--out", str(tmp_path / "cut"), "--resume"])
     train.main(flags + ["--out", str(tmp_path / "cut"), "--resume"])
     whole = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
     cut = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["state_dict"]

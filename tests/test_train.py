@@ -159,11 +159,9 @@ def test_flags_override_config_fields():
     assert {a.dest for a in train.parser()._actions} - run_flags <= fields      # no flag is silently ignored
 
 
-def test_an_unknown_policy_is_one_error_line():
-    p = subprocess.run([sys.executable, "train.py", "--env", "pointmass1", "--policy", "knn"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
-    one_error_line(p.returncode, p.stderr, "--policy", "knn")
-    assert p.stdout == ""
+def test_an_unknown_policy_is_one_error_line(capsys, tmp_path):
+    one_error_line(*cli(train, "--env", "pointmass1", "--policy", "knn", "--out", tmp_path / "o"), "--policy", "knn")
+    assert capsys.readouterr().out == "" and not (tmp_path / "o").exists()
 
 
 def test_k_above_the_distinct_actions_is_one_error_line(tmp_path):

@@ -313,6 +313,10 @@ def zarr_array(path, root, names, key):
     if row > MAX_ROW:                                 # checked before a chunk of that width is allocated
         raise ValueError(f"{path}: '{key}' declares rows of {row} numbers ({shape}); a PushT array has at most "
                          f"{MAX_ROW}")
+    metadata = node.metadata                          # the bytes' layout cannot be checked, only what is declared:
+    if getattr(metadata, "order", "C") != "C" or any("Transpose" in type(c).__name__ for c in getattr(metadata, "codecs", ())):
+        raise ValueError(f"{path}: '{key}' declares its chunks in another order than C ({getattr(metadata, 'order', 'a transpose codec')}); "
+                         f"Diffusion Policy writes C order, and bytes of the other order would read scrambled")
     try:
         stored, needed = node.nchunks_initialized, node.nchunks
     except Exception as e:
@@ -595,6 +599,9 @@ def check_out(command, out, load_demos):
     if not os.path.isdir(parent):
         raise ValueError(f"OUT {out}: its folder {parent} " +
                          ("is not a folder" if os.path.exists(parent) else "does not exist") + "; nothing was read")
+    suffix = {"convert": ".npz", "export": ".zarr"}[command]       # what train.py --data reads; what a zarr is named
+    if not out.endswith(suffix):
+        raise ValueError(f"OUT {out}: must end in {suffix}")
     if command == "export":
         check_export_target(out)
     elif os.path.exists(out):
