@@ -11,6 +11,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 
 
 NAME_BYTES = 200      # the longest file or folder name an output may have: 255 less room for temporary names
@@ -53,7 +54,8 @@ def escaped(text):
         text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:                            # a lone surrogate that no byte stands for
         text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
-    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+    code = lambda c: f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+    return CONTROL.sub(lambda m: code(m.group()), text)
 
 
 @contextlib.contextmanager
@@ -111,19 +113,38 @@ def remove_dead_writers_temps(path, keep=lambda leftover: False):
             shutil.rmtree(leftover, ignore_errors=True) if os.path.isdir(leftover) else os.remove(leftover)
 
 
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Within the block, Ctrl-C and SIGTERM wait for its end and are then delivered as usual. zarr (tools/datasets.py)
+    reads and writes chunks in a thread of its own, which an interrupt of the main thread does not stop: removing a
+    half-written folder would race its writes (and fail), and an exit in the middle prints asyncio's complaints. And
+    a temporary file must have its name held before an interrupt can land, or nothing removes it."""
+    if threading.current_thread() is not threading.main_thread():      # signal handlers belong to the main thread
+        yield
+        return
+    caught = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+    if caught:
+        signal.raise_signal(caught[0])
+
+
 def atomic_write(path, write, check=None):
     """Create or replace the file at `path` all at once: `write(f)` fills a uniquely named temp file (opened
     "wb") in the same folder, `check(temp path)` may refuse it (by raising), and it is then renamed over `path`.
     A crash, or a concurrent writer, never leaves half a file. A failed write (a full disk, a read-only folder)
     raises ValueError naming the file. Returns the sha256 written."""
-    d = os.path.dirname(os.path.abspath(path))
+    d, tmp = os.path.dirname(os.path.abspath(path)), None
     try:
         os.makedirs(d, exist_ok=True)
         remove_dead_writers_temps(path)
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=temp_prefix(path), suffix=".tmp")
-    except OSError as e:
-        raise ValueError(f"{path}: could not write it ({e.strerror})") from None
-    try:
+        with interrupts_deferred():              # a file made is a file named, which `finally` removes
+            fd, tmp = tempfile.mkstemp(dir=d, prefix=temp_prefix(path), suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             write(f)
         if check:
@@ -139,7 +160,7 @@ def atomic_write(path, write, check=None):
                 raise
         raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier file there is unchanged") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
 
 

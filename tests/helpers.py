@@ -1,6 +1,7 @@
 """What several test files share: building a BeT, running a script in this process, checking its one error line,
 forging a checkpoint, and listing processes."""
 
+import concurrent.futures
 import contextlib
 import io
 import os
@@ -126,3 +127,10 @@ def processes():
             if fields[0] != "Z":
                 found.append((int(entry), int(fields[1]), int(fields[2])))
     return found
+
+
+def two_at_a_time(calls):
+    """The results of zero-argument `calls`, run two at once: for tests that start processes, most of each being
+    torch's import (about 2 s of one core) while this process waits."""
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda call: call(), calls))

@@ -60,7 +60,7 @@ def pool_in_process(monkeypatch):
 def test_driver_writes_a_row_per_variant_and_reuses_runs_in_the_k_sweep(tmp_path, capsys):
     out, runs = tmp_path / "docs", tmp_path / "runs"
     k = train.env_config("pointmass1").k
-    ablations.main(["--env", "pointmass1", "--seeds", "2", "--episodes", "2", "--epochs", "1",
+    ablations.main(["--env", "pointmass1", "--seeds", "2", "--episodes", "2", "--epochs", "1", "--workers", "2",
                     "--k-sweep", f"1,{k}", "--out", str(out), "--runs", str(runs)])
     n = len(ablations.VARIANTS)              # k=1 and k=default share runs with two variants: only n trained
     assert f"{n * 2} runs ({n + 2} variants x 2 seeds" in capsys.readouterr().out

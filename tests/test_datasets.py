@@ -548,6 +548,22 @@ def test_an_out_in_no_folder_or_empty_is_refused_before_any_read(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["afile"]
 
 
+def test_an_interrupt_as_the_temporary_folder_is_made_leaves_nothing(demos, tmp_path, monkeypatch):
+    """A SIGINT landing just after mkdtemp made the export's folder, before its name was held (seen under load):
+    the folder stayed. The interrupt now waits until the name is held; the folder is removed."""
+    import signal
+    import tempfile
+    real = tempfile.mkdtemp
+    def made_then_interrupted(*args, **kwargs):
+        made = real(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return made
+    monkeypatch.setattr(tempfile, "mkdtemp", made_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pusht_datasets.export(str(tmp_path / "x.zarr"), demos["state"], demos["actions"], demos["episode_ends"], "s", "0")
+    assert os.listdir(tmp_path) == []
+
+
 def test_ctrl_c_during_an_export_removes_its_temporary_folder(tmp_path):
     """SIGINT once the export's temporary folder is there (plumbing.early's start-up handler, which exits at once,
     used to cover the whole run: it left the folder and said "while starting"): exit 130, one line, the earlier

@@ -205,3 +205,20 @@ def test_an_npz_declaring_a_huge_array_is_refused_from_its_headers(tmp_path, mon
     monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load ran before the sizes were checked"))
     with pytest.raises(demofiles.DataError, match=r"'actions.npy' declares \(500, 2\): more than MAX_NUMBERS = 1000"):
         demofiles.load_demos(str(path), 2, 2)
+
+
+def test_an_interrupt_as_the_temporary_file_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """A SIGINT landing just after mkstemp made atomic_write's temporary file, before its name was held: the file
+    stayed. The interrupt now waits until the name is held; the file is removed and the target never written."""
+    import signal
+    import tempfile
+    from plumbing import files
+    real = tempfile.mkstemp
+    def made_then_interrupted(*args, **kwargs):
+        made = real(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return made
+    monkeypatch.setattr(tempfile, "mkstemp", made_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        files.atomic_write(str(tmp_path / "x.json"), lambda f: f.write(b"{}"))
+    assert os.listdir(tmp_path) == []

@@ -19,7 +19,7 @@ import data
 import evaluate
 import train
 from conftest import deadline
-from helpers import ROOT, cli, forged, one_error_line, run_here
+from helpers import ROOT, cli, forged, one_error_line, run_here, two_at_a_time
 from plumbing import demofiles
 from plumbing import runs
 from tools import ablations
@@ -257,13 +257,20 @@ IN_A_SUBPROCESS = [(TRAIN + ["--epochs", "abc"], "argument --epochs: invalid int
 assert all(case in CASES for case in IN_A_SUBPROCESS)
 
 
-def check_bad_input(workspace, argv, message, runner):
-    before = snapshot(workspace)
-    script, *args = [a.replace("{run}", str(workspace / "run")).replace("{root}", str(workspace)) for a in argv]
-    code, _, err = runner(script, *args)
+def expand(workspace, argv):
+    return [a.replace("{run}", str(workspace / "run")).replace("{root}", str(workspace)) for a in argv]
+
+
+def check_one_line(code, err, message):
     lines = err.strip().splitlines()
     assert code == 2 and "Traceback" not in err, err
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
+
+
+def check_bad_input(workspace, argv, message, runner):
+    before = snapshot(workspace)
+    code, _, err = runner(*expand(workspace, argv))
+    check_one_line(code, err, message)
     assert snapshot(workspace) == before                           # nothing written, nothing overwritten
 
 
@@ -274,9 +281,21 @@ def test_bad_input_is_one_line_and_writes_nothing(workspace, argv, message, capf
     check_bad_input(workspace, argv, message, lambda *a: run_here(*a, capfd=capfd, monkeypatch=monkeypatch))
 
 
-@pytest.mark.parametrize("argv, message", IN_A_SUBPROCESS, ids=[c[0][0] for c in IN_A_SUBPROCESS])
-def test_bad_input_is_one_line_and_writes_nothing_in_a_subprocess(workspace, argv, message):
-    check_bad_input(workspace, argv, message, run_process)
+@pytest.fixture(scope="module")
+def in_processes(workspace):
+    """Every IN_A_SUBPROCESS case run as a real process, two at a time: ([(code, stdout, stderr)], the workspace's
+    files before, and after)."""
+    before = snapshot(workspace)
+    results = two_at_a_time([lambda argv=argv: run_process(*expand(workspace, argv)) for argv, _ in IN_A_SUBPROCESS])
+    return results, before, snapshot(workspace)
+
+
+@pytest.mark.parametrize("case", range(len(IN_A_SUBPROCESS)), ids=[c[0][0] for c in IN_A_SUBPROCESS])
+def test_bad_input_is_one_line_and_writes_nothing_in_a_subprocess(in_processes, case):
+    results, before, after = in_processes
+    code, _, err = results[case]
+    check_one_line(code, err, IN_A_SUBPROCESS[case][1])
+    assert after == before                                         # nothing written, nothing overwritten
 
 
 def test_bad_input_gives_one_line_and_keeps_existing_files(tmp_path, run):

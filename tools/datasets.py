@@ -24,7 +24,6 @@ import signal
 import stat
 import sys
 import tempfile
-import threading
 import zipfile
 
 import numpy as np
@@ -33,7 +32,7 @@ from gym_pusht.envs.pusht import PushTEnv
 import data
 from envs.pusht_expert import KEYPOINTS_BODY
 from plumbing import demofiles, files
-from plumbing.files import remove_dead_writers_temps, temp_prefix
+from plumbing.files import interrupts_deferred, remove_dead_writers_temps, temp_prefix
 
 OBS_DIM = 18                 # 8 keypoints x 2, then the agent x, y (envs/pusht.py PushTFlat)
 TOLERANCE_PX = 1e-4          # a converted observation must match gym-pusht's own to this many pixels
@@ -313,10 +312,12 @@ def zarr_array(path, root, names, key):
     if row > MAX_ROW:                                 # checked before a chunk of that width is allocated
         raise ValueError(f"{path}: '{key}' declares rows of {row} numbers ({shape}); a PushT array has at most "
                          f"{MAX_ROW}")
-    metadata = node.metadata                          # the bytes' layout cannot be checked, only what is declared:
-    if getattr(metadata, "order", "C") != "C" or any("Transpose" in type(c).__name__ for c in getattr(metadata, "codecs", ())):
-        raise ValueError(f"{path}: '{key}' declares its chunks in another order than C ({getattr(metadata, 'order', 'a transpose codec')}); "
-                         f"Diffusion Policy writes C order, and bytes of the other order would read scrambled")
+    order = getattr(node.metadata, "order", "C")     # the bytes' layout cannot be checked, only what is declared
+    transposed = any("Transpose" in type(c).__name__ for c in getattr(node.metadata, "codecs", ()))
+    if order != "C" or transposed:
+        raise ValueError(f"{path}: '{key}' declares its chunks in another order than C ("
+                         f"{'a transpose codec' if transposed else order}); Diffusion Policy writes C order, and "
+                         f"other bytes would read scrambled")
     try:
         stored, needed = node.nchunks_initialized, node.nchunks
     except Exception as e:
@@ -524,44 +525,23 @@ def write_zarr(root, state, actions, episode_ends, source_name, source_sha256):
                                             compressors=None)[...] = ends
 
 
-@contextlib.contextmanager
-def interrupts_deferred():
-    """Within the block, Ctrl-C and SIGTERM wait for its end and are then delivered as usual. zarr reads and writes
-    chunks in a thread of its own, which an interrupt of the main thread does not stop: removing a half-written
-    folder would race its writes (and fail), and an exit in the middle prints asyncio's complaints."""
-    if threading.current_thread() is not threading.main_thread():      # signal handlers belong to the main thread
-        yield
-        return
-    caught = []
-    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
-                for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, signal.SIG_DFL if handler is None else handler)
-    if caught:
-        signal.raise_signal(caught[0])
-
-
 def export(path, state, actions, episode_ends, source_name, source_sha256):
     """Write demonstrations in Diffusion Policy's zarr layout (format 2: data/state, data/action float32,
     meta/episode_ends int64; no images, no keypoint) as a folder, atomically: built beside `path`, then renamed."""
     zarr = import_optional("zarr", path)
     check_export_target(path)
     parent = os.path.dirname(os.path.abspath(path))
+    tmp = old = None
     try:
         remove_dead_writers_temps(path, keep=lambda leftover: restored(leftover, path))
-        tmp = tempfile.mkdtemp(dir=parent, prefix=temp_prefix(path), suffix=".tmp")
-    except OSError as e:
-        raise ValueError(f"{path}: could not write it ({e.strerror or e})") from None
-    old = None
-    try:
+        with interrupts_deferred():                   # a folder made is a folder named, which `finally` removes
+            tmp = tempfile.mkdtemp(dir=parent, prefix=temp_prefix(path), suffix=".tmp")
         with interrupts_deferred():                   # zarr's own thread writes the chunks; rmtree must not race it
             write_zarr(zarr.open_group(tmp, mode="w", zarr_format=2), state, actions, episode_ends,
                        source_name, source_sha256)
         if os.path.exists(path):                      # the earlier export steps aside, and comes back on failure
-            old = tempfile.mkdtemp(dir=parent, prefix=temp_prefix(path), suffix=".old.tmp")
+            with interrupts_deferred():
+                old = tempfile.mkdtemp(dir=parent, prefix=temp_prefix(path), suffix=".old.tmp")
             os.rename(path, os.path.join(old, "replaced"))
         os.rename(tmp, path)
     except BaseException as e:                        # Ctrl-C between the renames too: the earlier export comes back
