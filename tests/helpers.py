@@ -134,3 +134,14 @@ def two_at_a_time(calls):
     torch's import (about 2 s of one core) while this process waits."""
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         return list(pool.map(lambda call: call(), calls))
+
+
+def interrupted_when_made(monkeypatch, maker):
+    """tempfile.`maker` (mkstemp, mkdtemp) makes its file, then a SIGINT lands before the caller holds the name."""
+    import tempfile
+    real = getattr(tempfile, maker)
+    def made_then_interrupted(*args, **kwargs):
+        made = real(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return made
+    monkeypatch.setattr(tempfile, maker, made_then_interrupted)

@@ -19,7 +19,7 @@ import pytest
 
 import data
 from conftest import deadline
-from helpers import ROOT
+from helpers import ROOT, interrupted_when_made
 from tools import datasets as pusht_datasets
 from envs import pusht
 from plumbing import demofiles
@@ -551,14 +551,7 @@ def test_an_out_in_no_folder_or_empty_is_refused_before_any_read(tmp_path):
 def test_an_interrupt_as_the_temporary_folder_is_made_leaves_nothing(demos, tmp_path, monkeypatch):
     """A SIGINT landing just after mkdtemp made the export's folder, before its name was held (seen under load):
     the folder stayed. The interrupt now waits until the name is held; the folder is removed."""
-    import signal
-    import tempfile
-    real = tempfile.mkdtemp
-    def made_then_interrupted(*args, **kwargs):
-        made = real(*args, **kwargs)
-        signal.raise_signal(signal.SIGINT)
-        return made
-    monkeypatch.setattr(tempfile, "mkdtemp", made_then_interrupted)
+    interrupted_when_made(monkeypatch, "mkdtemp")
     with pytest.raises(KeyboardInterrupt):
         pusht_datasets.export(str(tmp_path / "x.zarr"), demos["state"], demos["actions"], demos["episode_ends"], "s", "0")
     assert os.listdir(tmp_path) == []

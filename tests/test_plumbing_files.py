@@ -12,7 +12,7 @@ import torch
 
 import data
 import train
-from helpers import cli, one_error_line
+from helpers import cli, interrupted_when_made, one_error_line
 from plumbing import demofiles
 from plumbing import runs
 
@@ -210,15 +210,8 @@ def test_an_npz_declaring_a_huge_array_is_refused_from_its_headers(tmp_path, mon
 def test_an_interrupt_as_the_temporary_file_is_made_leaves_nothing(tmp_path, monkeypatch):
     """A SIGINT landing just after mkstemp made atomic_write's temporary file, before its name was held: the file
     stayed. The interrupt now waits until the name is held; the file is removed and the target never written."""
-    import signal
-    import tempfile
     from plumbing import files
-    real = tempfile.mkstemp
-    def made_then_interrupted(*args, **kwargs):
-        made = real(*args, **kwargs)
-        signal.raise_signal(signal.SIGINT)
-        return made
-    monkeypatch.setattr(tempfile, "mkstemp", made_then_interrupted)
+    interrupted_when_made(monkeypatch, "mkstemp")
     with pytest.raises(KeyboardInterrupt):
         files.atomic_write(str(tmp_path / "x.json"), lambda f: f.write(b"{}"))
     assert os.listdir(tmp_path) == []
