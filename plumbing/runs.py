@@ -823,7 +823,8 @@ def evaluate_parser():
                    "push) and the training loss curve")
     p.add_argument("--video", metavar="PATH", help="PushT, Block push: render the first --video-episodes rollouts side by "
                    "side into PATH (.gif with Pillow, or .mp4 with OpenCV); with --expert and no checkpoint, the expert's")
-    p.add_argument("--video-episodes", type=int, help=f"episodes drawn by --video (default {VIDEO_DEFAULTS['video_episodes']})")
+    p.add_argument("--video-episodes", type=int,
+                   help=f"episodes drawn by --video (default {VIDEO_DEFAULTS['video_episodes']})")
     p.add_argument("--video-pick", choices=["first", "failures", "successes"], help="which episodes --video draws: "
                    f"the first ones, or the first failures or successes (default {VIDEO_DEFAULTS['video_pick']})")
     p.add_argument("--expert", action="store_true", help="PushT, Block push: also run the scripted expert on the same seeds "
