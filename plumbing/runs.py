@@ -165,15 +165,15 @@ def check_value(flag, value, check):
 
 
 def check_counts(*checks):
-    """Raise ValueError for the first (flag, value, least) with value < least or above the flag's MOST (else
-    LARGEST); None (not given) passes."""
-    for flag, value, least in checks:
-        most = MOST.get(flag, LARGEST)
+    """Raise ValueError for the first (flag, value, least[, most]) with value < least or above most (default: the
+    flag's MOST, else LARGEST); None (not given) passes."""
+    for flag, value, least, *cap in checks:
+        most = cap[0] if cap else MOST.get(flag, LARGEST)
         if value is not None and value < least:
             raise ValueError(f"{flag} must be at least {least} (got {value})")
         if value is not None and value > most:
             raise ValueError(f"{flag} must be at most {most} (got {value})" +
-                             ("; the cap is MOST in plumbing/runs.py" if flag in MOST else ""))
+                             ("; the cap is MOST in plumbing/runs.py" if flag in MOST and not cap else ""))
 
 
 def check_episodes(*checks):

@@ -52,6 +52,44 @@ def test_import_starts_no_work(name, capfd, monkeypatch):
     assert callable(getattr(module, "main", None)), f"{name} has no main(argv=None)"
 
 
+BAD_INPUT = [   # (study, its arguments, a fragment of the one error line): {root} is a scratch folder
+    ("table3", ["--folder", "{root}/none"], "ablations.json: not found"),
+    ("table3", ["--folder", "{root}/empty"], "not an ablation table"),
+    ("table3", ["--bogus"], "unrecognized arguments: --bogus"),
+    ("costs", ["--env", "pointmass1", "--folder", "{root}/none"], "ablations.json: not found"),
+    ("costs", ["--env", "pointmass1", "--repeats", str(2 ** 31 - 1)], "--repeats must be at most"),
+    ("ab", [str(2 ** 31 - 1), "10", "train"], "BATCH must be at most"),
+    ("ab", ["8", "0", "act"], "STEPS must be at least 1"),
+    ("levers", ["-5"], "BATCH must be at least 1"),
+    ("levers", ["64", str(2 ** 31 - 1)], "ROUNDS must be at most"),
+    ("label_check", ["--episodes", "-1"], "--episodes must be at least 1"),
+    ("label_check", ["--states", str(2 ** 31 - 1)], "--states must be at most"),
+    ("eval_batches", ["{root}/x.pt", "--episodes", str(2 ** 31 - 1)], "--episodes must be at most"),
+    ("pusht_spread", ["--seeds", str(2 ** 31), "--out", "{root}/spread"], "--seeds must be at most 2147483647"),
+    ("pusht_3min_probe", ["--width", "73", "--out", "{root}/p.json"], "multiple of the 4 attention heads"),
+    ("pusht_3min_probe", ["--epochs", str(2 ** 31 - 1), "--out", "{root}/p.json"], "--epochs must be at most"),
+    ("pusht_3min_probe", ["--threads", "999", "--out", "{root}/p.json"], "--threads 999: at most"),
+    ("pusht_3min_probe", ["--out", "{root}/p.txt"], "must end in .json"),
+    ("track_states", ["{root}/none"], "not a tools.dagger run folder"),
+    ("cartpole_margins", ["{root}/none"], "not a tools.dagger run folder"),
+    ("pusht_states", ["{root}/none"], "not a tools.dagger run folder"),
+]
+
+
+@pytest.mark.parametrize("study, args, fragment", BAD_INPUT, ids=[f"{c[0]} {' '.join(c[1])[:30]}" for c in BAD_INPUT])
+def test_bad_input_is_one_error_line_before_any_work(tmp_path, study, args, fragment):
+    """A study ends as every script does (runs.cli): a missing or foreign input, a count beyond its cap, an
+    unknown flag is one `error:` line and exit 2, before any work and writing nothing (they were tracebacks)."""
+    from helpers import cli, one_error_line
+    (tmp_path / "empty" / "pointmass1").mkdir(parents=True)
+    (tmp_path / "empty" / "pointmass1" / "ablations.json").write_text("{}")
+    before = sorted(os.listdir(tmp_path))
+    module = importlib.import_module(f"tools.studies.{study}")
+    with deadline(20, f"{study} ran for 20 s: it started its work"):
+        one_error_line(*cli(module, *[a.replace("{root}", str(tmp_path)) for a in args]), fragment)
+    assert sorted(os.listdir(tmp_path)) == before
+
+
 def test_pusht_spread_refuses_bad_ranges_and_an_out_of_another_recipe(tmp_path):
     """The spread study reuses finished runs, so a second recipe into the same --out would mix two recipes' runs."""
     import argparse

@@ -9,20 +9,21 @@ Inside another checkout the script imports that checkout's data.py and train.py 
 on sys.path), so it also runs on older checkouts (train.ENVS instead of train.env_config, no train.loss_function).
 `cd CHECKOUT && PYTHONPATH=/path/to/repo python -m tools.studies.ab ...` works too, unless CHECKOUT has its own
 tools/ package without studies/ (then `tools` resolves to CHECKOUT's)."""
-import argparse
 import json
 import sys
 import time
 
+from tools import studies
+
 
 def main(argv=None):
-    p = argparse.ArgumentParser(allow_abbrev=False,
-        prog=None if __spec__ is None else f"python -m {__spec__.name}", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = studies.parser(__spec__.name, __doc__)
     p.add_argument("batch", type=int, metavar="BATCH", help="training batch size (train)")
     p.add_argument("steps", type=int, metavar="STEPS", help="timed training steps (train) or BeT.sample calls (act)")
     p.add_argument("what", choices=("train", "act"), help="train: samples/s; act: ms per BeT.sample call")
     args = p.parse_args(argv)
+    from plumbing import runs
+    runs.check_counts(("BATCH", args.batch, 1, runs.MOST["--batch-size"]), ("STEPS", args.steps, 1, 100_000))
     import dataclasses
     import numpy as np
     import torch
@@ -67,4 +68,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    studies.run(main)

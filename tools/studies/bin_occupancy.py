@@ -1,19 +1,17 @@
 """Bin occupancy of the PushT training actions: k-means k 128 against the 12x12 uniform grid (seed 0).
 
     python -m tools.studies.bin_occupancy            # from the repository root"""
-import argparse
 import dataclasses
 
 import numpy as np, torch
 
 import data, kmeans, train
 from plumbing import demofiles
+from tools import studies
 
 
 def main(argv=None):
-    argparse.ArgumentParser(allow_abbrev=False,
-        prog="python -m tools.studies.bin_occupancy", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+    studies.parser(__spec__.name, __doc__).parse_args(argv)
     cfg = train.env_config("pusht")
     demos = demofiles.load_demos(data.default_path("pusht"), cfg.obs_dim, cfg.act_dim)
     for name, c in (("k-means, k 128", cfg), ("uniform 12x12 grid", dataclasses.replace(cfg, discretizer="uniform"))):
@@ -26,4 +24,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    studies.run(main)

@@ -10,12 +10,11 @@ episodes that end early, how many end because the pole fell (|theta| > 12 deg) o
 largest |x| in the expert's own demonstrations: a failure in states the demonstrations never show.
 """
 
-import argparse
 
 import numpy as np
 import torch
 
-from tools import dagger
+from tools import dagger, studies
 import evaluate
 
 
@@ -30,9 +29,7 @@ def failures(trajectories):
 
 
 def main(argv=None):
-    argparse.ArgumentParser(allow_abbrev=False,
-        prog="python -m tools.studies.cartpole_failures", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+    studies.parser(__spec__.name, __doc__).parse_args(argv)
     torch.set_num_threads(1)
     settings = dagger.SETTINGS["cartpole"]
     demos = dagger.demonstrations("cartpole", settings, 150)
@@ -52,4 +49,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    studies.run(main)

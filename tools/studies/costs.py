@@ -24,7 +24,7 @@ import torch
 import data
 import envs
 import train
-from plumbing import demofiles
+from plumbing import demofiles, runs
 from tools import bench, studies
 
 POLICIES = {"BeT": "bet", "MSE-BC (RBC)": "mse", "VAE (learned prior)": "vae", "Flow (with prior)": "flow", "IBC": "ibc"}
@@ -49,7 +49,8 @@ def main(argv=None):
     p.add_argument("--folder", default=os.path.join("docs", "ablations"), help="holds <env>/ablations.json")
     p.add_argument("--repeats", type=int, default=200, help="timed sample calls per policy (default 200)")
     args = p.parse_args(argv)
-    table = json.load(open(os.path.join(args.folder, args.env, "ablations.json")))
+    runs.check_counts(("--repeats", args.repeats, 1, 100_000))
+    table = studies.ablation_table(args.folder, args.env, "runs")
     cfg = train.env_config(args.env)
     demos = demofiles.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)
     torch.set_num_threads(1)
@@ -81,4 +82,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    studies.run(main)

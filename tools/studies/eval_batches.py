@@ -30,6 +30,8 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=2, help="timings of each variant, alternating (default 2)")
     p.add_argument("--seed", type=int, default=1000, help="first env seed (default 1000, a tuning seed)")
     args = p.parse_args(argv)
+    runs.check_counts(("--episodes", args.episodes, 1, runs.MAX_EPISODES), ("--repeats", args.repeats, 1, 100),
+                      ("--seed", args.seed, 0))
     torch.set_num_threads(1)                                  # as evaluate.main runs
     model = runs.load_model(args.checkpoint)
     env = model.meta["env"]
@@ -47,4 +49,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    runs.cli(main)
+    studies.run(main)

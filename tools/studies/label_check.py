@@ -9,18 +9,17 @@ Prints JSON with
   the label and the action the demonstrator recorded there, restored from the dataset's `state`.
 """
 
-import argparse
 import json
 import time
 
 import numpy as np
 
-from tools import dagger
+from tools import dagger, studies
 import data
 import envs
 import evaluate
 from envs import pusht_expert
-from plumbing import demofiles
+from plumbing import demofiles, runs
 
 
 def as_policy(episodes, seed):
@@ -49,15 +48,14 @@ def agreement(states, seed=0):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(allow_abbrev=False,
-        prog="python -m tools.studies.label_check", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = studies.parser(__spec__.name, __doc__)
     p.add_argument("--episodes", type=int, default=50,
                    help="episodes of the labeller as a policy (default: %(default)s)")
     p.add_argument("--states", type=int, default=500, help="dataset states to label (default: %(default)s)")
     args = p.parse_args(argv)
+    runs.check_counts(("--episodes", args.episodes, 1, runs.MAX_EPISODES), ("--states", args.states, 1, 100_000))
     print(json.dumps({"as_policy": as_policy(args.episodes, 1000), "agreement": agreement(args.states)}, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    studies.run(main)

@@ -2,7 +2,6 @@
 (docs/history/experiments.md#what-each-change-buys).
 
     python -m tools.studies.levers BATCH [ROUNDS]      # from the repository root; ROUNDS defaults to 5"""
-import argparse
 import dataclasses
 import statistics
 import time
@@ -12,7 +11,8 @@ import torch, torch.nn.functional as F
 
 import data, train, mingpt
 from mingpt import param_groups
-from plumbing import demofiles
+from plumbing import demofiles, runs
+from tools import studies
 
 
 def sdpa_forward(self, x):          # the previous code's attention: torch's fused kernel
@@ -24,13 +24,12 @@ def sdpa_forward(self, x):          # the previous code's attention: torch's fus
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(allow_abbrev=False,
-        prog="python -m tools.studies.levers", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = studies.parser(__spec__.name, __doc__)
     p.add_argument("batch", type=int, metavar="BATCH", help="training batch size")
     p.add_argument("rounds", type=int, metavar="ROUNDS", nargs="?", default=5,
                    help="timed rounds after one warm-up round (default: %(default)s)")
     args = p.parse_args(argv)
+    runs.check_counts(("BATCH", args.batch, 1, runs.MOST["--batch-size"]), ("ROUNDS", args.rounds, 1, 1000))
     torch.set_num_threads(1)
     B, rounds = args.batch, args.rounds
     base = dataclasses.replace(train.env_config('pusht'), batch_size=B)
@@ -72,4 +71,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    studies.run(main)

@@ -6,13 +6,13 @@
 prints JSON: (1) the training step's profile at batch 256 grouped into matmuls, the tiny attention matmuls (bmm),
 compiled C++ kernels (GELU separately) and the rest; (2) each Linear's matmul GFLOP/s against one large matmul on
 the same core (the attainable peak); (3) BeT.sample at batch 1, eager and torch.compile'd, and the compile time."""
-import argparse
 import json, time
 import numpy as np, torch
 from torch.profiler import profile
 import torch._inductor.config
 import data, train
 from plumbing import demofiles
+from tools import studies
 
 
 def median_seconds(f, n):
@@ -23,9 +23,7 @@ def median_seconds(f, n):
 
 
 def main(argv=None):
-    argparse.ArgumentParser(allow_abbrev=False,
-        prog="python -m tools.studies.limits", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+    studies.parser(__spec__.name, __doc__).parse_args(argv)
     torch._inductor.config.cpp.enable_kernel_profile = True      # name the compiled kernels in the profile
     torch.set_num_threads(1)
     cfg = train.env_config('pusht')
@@ -85,4 +83,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    studies.run(main)

@@ -3,7 +3,6 @@ The project's own nearest-neighbour baseline (variants.baselines.NearestNeighbou
 stored step it copies.
 
     python -m tools.studies.nn_modes            # from the repository root"""
-import argparse
 
 import numpy as np, torch
 
@@ -11,12 +10,11 @@ import data, evaluate
 from envs import blockpush
 from variants.baselines import NearestNeighbours
 from plumbing import demofiles
+from tools import studies
 
 
 def main(argv=None):
-    argparse.ArgumentParser(allow_abbrev=False,
-        prog="python -m tools.studies.nn_modes", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+    studies.parser(__spec__.name, __doc__).parse_args(argv)
     torch.set_num_threads(1)
     d = demofiles.load_demos(data.default_path("blockpush"), 6, 2, extra={"choice": 2})
     nn = NearestNeighbours(6, 2).fit(d["obs"], d["actions"])
@@ -42,4 +40,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    studies.run(main)

@@ -5,16 +5,15 @@ flag, so they are set here.
 
     python -m tools.studies.pusht_3min_probe --seed 0 --epochs 32 --ema 0.999 --compile 0 --out /tmp/probe.json
     python -m tools.studies.pusht_3min_probe --seed 10 --epochs 32 --ema 0.999 --compile 0 --k 128 --out /tmp/probe.json"""
-import argparse, dataclasses, json, time
+import dataclasses, json, time
 import torch
 import data, evaluate, kmeans, train
-from plumbing import demofiles
+from plumbing import demofiles, runs
+from tools import studies
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(allow_abbrev=False,
-        prog="python -m tools.studies.pusht_3min_probe", description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = studies.parser(__spec__.name, __doc__)
     p.add_argument("--seed", type=int, default=0); p.add_argument("--layers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=34); p.add_argument("--lr", type=float, default=8e-3)
     p.add_argument("--batch", type=int, default=256); p.add_argument("--ema", type=float, default=0.0)
@@ -25,6 +24,11 @@ def main(argv=None):
     p.add_argument("--warmup", type=float, default=0.0, help="linear warm-up over this many epochs, then the cosine")
     p.add_argument("--out", required=True, help="the JSON file to write")
     a = p.parse_args(argv)
+    runs.check_counts(("--seed", a.seed, 0), ("--restarts", a.restarts, 1, 100), ("--compile", a.compile, 0, 1),
+                      ("--episodes", a.episodes, 1, runs.MAX_EPISODES), ("--threads", a.threads, 1), ("--width", a.width, 1, 4096))
+    runs.check_workers(a.threads, "--threads")
+    runs.check_json_output(a.out, "--out", lambda old: "train_seconds" in old, "a probe's result")
+    runs.check_value("--warmup", a.warmup, "nonnegative")
     torch.set_num_threads(a.threads)
     fit = kmeans.fit
     def restarted(x, k, *, seed=0, **kw):
@@ -41,6 +45,9 @@ def main(argv=None):
     cfg = dataclasses.replace(train.env_config("pusht"), n_layer=a.layers, epochs=a.epochs, lr=a.lr, batch_size=a.batch,
                               weight_decay=a.wd, ema=a.ema, compile=bool(a.compile),
                               n_embd=a.width, context=a.context, dropout=a.dropout, k=a.k)
+    runs.check_settings(cfg)                          # train.py's own checks of each setting (its flags' names)
+    if cfg.n_embd % cfg.n_head:
+        raise ValueError(f"--width {a.width}: must be a multiple of the {cfg.n_head} attention heads")
     demos = demofiles.load_demos("data/pusht.npz", 18, 2)
     torch.manual_seed(a.seed)
     model = train.build_model(cfg)
@@ -54,9 +61,8 @@ def main(argv=None):
     result = {"args": vars(a), "train_seconds": seconds, "success": r["success_rate"], "ci": r["success_ci95"],
               "coverage": r["mean_max_reward"], "final_loss": history[-1]["loss"]}
     print(json.dumps(result))
-    with open(a.out, "w") as f:
-        json.dump(result, f)
+    runs.write_json(a.out, result)
 
 
 if __name__ == "__main__":
-    main()
+    studies.run(main)

@@ -30,8 +30,9 @@ def run(cmd, path):
 def check(args, extra):
     """Bad input ends before any training: seeds, episodes and the evaluation seed in range, and an --out that holds
     no other recipe's runs (its recipe.json names the train flags its runs are made with)."""
-    if min(args.seeds) < 0 or args.episodes < 1 or args.eval_seed < 0:
-        raise ValueError("--seeds and --eval-seed must be >= 0 and --episodes >= 1")
+    runs.check_counts(*[("--seeds", s, 0, runs.LARGEST) for s in args.seeds], ("--episodes", args.episodes, 1, runs.MAX_EPISODES),
+                      ("--eval-seed", args.eval_seed, 0))
+    files.check_creatable(args.out, "--out")
     recipe = os.path.join(args.out, "recipe.json")
     if os.path.exists(recipe) and json.load(open(recipe)).get("train_flags") != extra:
         raise ValueError(f"--out {args.out} holds runs of other train flags ({json.load(open(recipe))['train_flags']}); "
@@ -80,4 +81,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    runs.cli(main)
+    studies.run(main)

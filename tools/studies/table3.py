@@ -9,7 +9,6 @@ Each column's metric is its env record's (pointmass2: rollouts on one route; the
 that is both blocks home, P2). The paper's column is its Block push column, the one task both share.
 """
 
-import json
 import os
 
 from tools import studies
@@ -29,7 +28,7 @@ def main(argv=None):
     p = studies.parser(__spec__.name, __doc__)
     p.add_argument("--folder", default=os.path.join("docs", "ablations"), help="holds <env>/ablations.json")
     args = p.parse_args(argv)
-    tables = {env: json.load(open(os.path.join(args.folder, env, "ablations.json")))["table"] for env in ENVS}
+    tables = {env: studies.ablation_table(args.folder, env, "table")["table"] for env in ENVS}
     print("| variant | paper | " + " | ".join(ENVS) + " |\n|---|---|" + "---|" * len(ENVS))
     for name in tables["pointmass1"]:
         cells = [cell(tables[env][name], tables[env]["BeT"]["mean"]) if name in tables[env] else "–" for env in ENVS]
@@ -37,4 +36,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    studies.run(main)
