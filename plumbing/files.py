@@ -12,6 +12,7 @@ import signal
 import sys
 import tempfile
 import threading
+import unicodedata
 
 
 NAME_BYTES = 200      # the longest file or folder name an output may have: 255 less room for temporary names
@@ -27,7 +28,7 @@ def check_creatable(path, flag):
         os.fsencode(path).decode("utf-8")                # its bytes (under a C locale too: c\xc3\xa9 is UTF-8)
     except UnicodeDecodeError:
         raise ValueError(f"{flag} {escaped(path)}: not a UTF-8 name; choose one that is") from None
-    if CONTROL.search(path) or "\n" in path or "\r" in path:
+    if has_control(path) or "\n" in path or "\r" in path:
         raise ValueError(f"{flag} {escaped(path)}: a control character in the name (it would reach the terminal "
                          f"raw); choose a name without one")
     longest = max((part for part in os.path.abspath(path).split(os.sep)), key=lambda p: len(os.fsencode(p)))
@@ -42,9 +43,26 @@ def check_creatable(path, flag):
         part = os.path.dirname(part)
 
 
-# Characters a terminal acts on: C0 controls but tab, newline and return; DEL and the C1 controls (\x9b starts a
-# sequence as ESC [ does); the invisible and direction-changing format characters (U+202E shows a name reversed).
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+class _Control(dict):
+    """str.translate's table of the characters a terminal acts on, each to its escape: the controls (Cc: C0 but tab,
+    newline and return; DEL; C1, where \\x9b starts a sequence as ESC [ does), the invisible and direction-changing
+    format characters (Cf: U+202E shows a name reversed, U+00AD, U+200B, tags) and the line and paragraph
+    separators (Zl, Zp). Filled per character as unicodedata decides (no list to keep up to date)."""
+
+    def __missing__(self, code):
+        char = chr(code)
+        if unicodedata.category(char) not in ("Cc", "Cf", "Zl", "Zp") or char in "\t\n\r":
+            self[code] = char
+        else:
+            self[code] = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+        return self[code]
+
+
+CONTROL = _Control()
+
+
+def has_control(text):
+    return text.translate(CONTROL) != text
 
 
 def escaped(text):
@@ -54,8 +72,7 @@ def escaped(text):
         text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:                            # a lone surrogate that no byte stands for
         text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
-    code = lambda c: f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
-    return CONTROL.sub(lambda m: code(m.group()), text)
+    return text.translate(CONTROL)
 
 
 @contextlib.contextmanager

@@ -66,6 +66,7 @@ BAD_INPUT = [   # (study, its arguments, a fragment of the one error line): {roo
     ("label_check", ["--states", str(2 ** 31 - 1)], "--states must be at most"),
     ("eval_batches", ["{root}/x.pt", "--episodes", str(2 ** 31 - 1)], "--episodes must be at most"),
     ("pusht_spread", ["--seeds", str(2 ** 31), "--out", "{root}/spread"], "--seeds must be at most 2147483647"),
+    ("pusht_spread", ["--seeds", "0", "--out", "{root}/spread"], "recipe.json: exists and is not a JSON object"),
     ("pusht_3min_probe", ["--width", "73", "--out", "{root}/p.json"], "multiple of the 4 attention heads"),
     ("pusht_3min_probe", ["--epochs", str(2 ** 31 - 1), "--out", "{root}/p.json"], "--epochs must be at most"),
     ("pusht_3min_probe", ["--threads", "999", "--out", "{root}/p.json"], "--threads 999: at most"),
@@ -83,6 +84,8 @@ def test_bad_input_is_one_error_line_before_any_work(tmp_path, study, args, frag
     from helpers import cli, one_error_line
     (tmp_path / "empty" / "pointmass1").mkdir(parents=True)
     (tmp_path / "empty" / "pointmass1" / "ablations.json").write_text("{}")
+    (tmp_path / "spread").mkdir()
+    (tmp_path / "spread" / "recipe.json").write_text("[1]")                       # a recipe damaged
     before = sorted(os.listdir(tmp_path))
     module = importlib.import_module(f"tools.studies.{study}")
     with deadline(20, f"{study} ran for 20 s: it started its work"):

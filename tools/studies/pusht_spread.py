@@ -34,9 +34,9 @@ def check(args, extra):
                       ("--eval-seed", args.eval_seed, 0))
     files.check_creatable(args.out, "--out")
     recipe = os.path.join(args.out, "recipe.json")
-    if os.path.exists(recipe) and json.load(open(recipe)).get("train_flags") != extra:
-        raise ValueError(f"--out {args.out} holds runs of other train flags ({json.load(open(recipe))['train_flags']}); "
-                         "give another --out")
+    old = runs.existing_json(recipe, "it names the train flags of --out's runs")
+    if old is not None and old.get("train_flags") != extra:
+        raise ValueError(f"--out {args.out} holds runs of other train flags ({old.get('train_flags')}); give another --out")
     files.write_json(recipe, {"train_flags": extra})
 
 
