@@ -16,11 +16,12 @@ import unicodedata
 
 
 NAME_BYTES = 200      # the longest file or folder name an output may have: 255 less room for temporary names
+PATH_BYTES = 3800     # the longest path an output may have: Linux's 4096 less room for the files put inside it
 
 
 def check_creatable(path, flag):
-    """A path this project may create: every name at most NAME_BYTES, valid UTF-8 and with no control character (it
-    is printed: an ESC would reach the terminal), and not a broken symbolic link or a loop. Not empty: '' is no file
+    """A path this project may create: at most PATH_BYTES, every name at most NAME_BYTES, valid UTF-8 and with no
+    control character (it is printed: an ESC would reach the terminal), and not a broken symbolic link or a loop. Not empty: '' is no file
     (os.path.abspath would take it for the current folder)."""
     if not path:
         raise ValueError(f"{flag}: an empty path; name the file to write")
@@ -32,6 +33,9 @@ def check_creatable(path, flag):
         raise ValueError(f"{flag} {escaped(path)}: a control character in the name (it would reach the terminal "
                          f"raw); choose a name without one")
     longest = max((part for part in os.path.abspath(path).split(os.sep)), key=lambda p: len(os.fsencode(p)))
+    if len(os.fsencode(os.path.abspath(path))) > PATH_BYTES:
+        raise ValueError(f"{flag} {escaped(path)[:60]}...: the path is {len(os.fsencode(os.path.abspath(path)))} bytes; "
+                         f"at most {PATH_BYTES}")
     if len(os.fsencode(longest)) > NAME_BYTES:
         raise ValueError(f"{flag} {path}: the name {longest[:40]}... is {len(os.fsencode(longest))} bytes; at most "
                          f"{NAME_BYTES}")

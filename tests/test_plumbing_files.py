@@ -216,3 +216,12 @@ def test_an_interrupt_as_the_temporary_file_is_made_leaves_nothing(tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         files.atomic_write(str(tmp_path / "x.json"), lambda f: f.write(b"{}"))
     assert os.listdir(tmp_path) == []
+
+
+def test_a_path_too_long_for_the_system_is_one_line_before_any_work(tmp_path):
+    """A path of 40 folders of 120 bytes (each name allowed, the whole past Linux's 4096): train.py's lock failed
+    with an ENAMETOOLONG traceback. Refused before any work."""
+    deep = os.path.join(str(tmp_path), *["d" * 120] * 40, "run")
+    code, err = cli(train, "--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", deep)
+    one_error_line(code, err, "--out", "at most 3800")
+    assert os.listdir(tmp_path) == []
