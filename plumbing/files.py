@@ -82,14 +82,50 @@ def escaped(text):
 @contextlib.contextmanager
 def standard_output():
     """A script's stdout that never stops its work: characters the terminal's encoding lacks print escaped, and a
-    reader that went away (`| head`) ends the script quietly with exit 141, as SIGPIPE would."""
+    reader that went away (`| head`) ends the script quietly with exit 141, as SIGPIPE would; a stdout that cannot
+    be written (a full disk) is one error line."""
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
+    stream, sys.stdout = sys.stdout, _Stdout(sys.stdout)
     try:
         yield
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # the exit's flush has nowhere to fail
         sys.exit(141)
+    except StdoutFailed as e:                             # stdout on a full disk or /dev/full: one line, exit 2
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())          # the exit's flush has nowhere to fail
+        print(f"error: could not write to standard output ({e})", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        sys.stdout = stream
+
+
+class StdoutFailed(Exception):
+    """A write to stdout failed other than by a closed pipe (a full disk): told apart from any other OSError."""
+
+
+class _Stdout:
+    """sys.stdout, whose failed writes raise StdoutFailed."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _do(self, action, *args):
+        try:
+            return action(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise StdoutFailed(e.strerror or e) from None
+
+    def write(self, text):
+        return self._do(self._stream.write, text)
+
+    def flush(self):
+        return self._do(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def interrupted(message):

@@ -225,3 +225,15 @@ def test_a_path_too_long_for_the_system_is_one_line_before_any_work(tmp_path):
     code, err = cli(train, "--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", deep)
     one_error_line(code, err, "--out", "at most 3800")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_stdout_that_cannot_be_written_is_one_line(tmp_path):
+    """`... > /dev/full` (stdout on a full disk) was a traceback; now one error line, exit 2."""
+    import subprocess
+    import sys
+    from helpers import ROOT
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "tools.coursework", "handout", str(tmp_path / "h")], cwd=ROOT,
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    one_error_line(p.returncode, p.stderr, "could not write to standard output (No space left on device)")
