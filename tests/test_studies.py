@@ -67,6 +67,8 @@ BAD_INPUT = [   # (study, its arguments, a fragment of the one error line): {roo
     ("eval_batches", ["{root}/x.pt", "--episodes", str(2 ** 31 - 1)], "--episodes must be at most"),
     ("pusht_spread", ["--seeds", str(2 ** 31), "--out", "{root}/spread"], "--seeds must be at most 2147483647"),
     ("pusht_spread", ["--seeds", "0", "--out", "{root}/spread"], "recipe.json: exists and is not a JSON object"),
+    ("pusht_spread", ["--seeds", "0", "--out", "{root}/s2", "--", "--bogus"], "unrecognized arguments: --bogus"),
+    ("pusht_spread", ["--seeds", "0", "--out", "{root}/s2", "--", "--lr", "-1"], "--lr must be a positive"),
     ("pusht_3min_probe", ["--width", "73", "--out", "{root}/p.json"], "multiple of the 4 attention heads"),
     ("pusht_3min_probe", ["--epochs", str(2 ** 31 - 1), "--out", "{root}/p.json"], "--epochs must be at most"),
     ("pusht_3min_probe", ["--threads", "999", "--out", "{root}/p.json"], "--threads 999: at most"),

@@ -33,6 +33,8 @@ def check(args, extra):
     runs.check_counts(*[("--seeds", s, 0, runs.LARGEST) for s in args.seeds], ("--episodes", args.episodes, 1, runs.MAX_EPISODES),
                       ("--eval-seed", args.eval_seed, 0))
     files.check_creatable(args.out, "--out")
+    import train
+    runs.check_settings(train.config_from_args(train.parse_args(["--env", "pusht", *extra])))   # the train flags after --
     recipe = os.path.join(args.out, "recipe.json")
     old = runs.existing_json(recipe, "it names the train flags of --out's runs")
     if old is not None and old.get("train_flags") != extra:
