@@ -234,6 +234,6 @@ def test_a_stdout_that_cannot_be_written_is_one_line(tmp_path):
     import sys
     from helpers import ROOT
     with open("/dev/full", "w") as full:
-        p = subprocess.run([sys.executable, "-m", "tools.coursework", "handout", str(tmp_path / "h")], cwd=ROOT,
-                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        p = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, stdout=full, stderr=subprocess.PIPE,
+                           text=True, timeout=120)
     one_error_line(p.returncode, p.stderr, "could not write to standard output (No space left on device)")
