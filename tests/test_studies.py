@@ -125,3 +125,12 @@ def test_costs_times_every_policy_of_a_table_and_finds_ibc_slower_to_act(tmp_pat
     assert [name for name, r in result["rows"].items() if r["mean_steps"] is not None] == ["BeT", "IBC"]
     assert result["rows"]["IBC"]["ms_per_action"] > 2 * result["rows"]["BeT"]["ms_per_action"]
     assert all(r["train_seconds"] > 0 for r in result["rows"].values())
+
+
+@pytest.mark.needs_solutions
+def test_eval_batches_times_both_variants_of_a_checkpoint(run_dir, capsys):
+    """Its unpadded variant took three arguments after evaluate.py began passing the batch rows: a TypeError on
+    every checkpoint. Both variants are timed and their ratio printed."""
+    from tools.studies import eval_batches
+    eval_batches.main([str(run_dir / "model.pt"), "--episodes", "2", "--repeats", "1"])
+    assert "fixed / unpadded (best of 1):" in capsys.readouterr().out

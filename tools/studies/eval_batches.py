@@ -35,7 +35,7 @@ def main(argv=None):
     torch.set_num_threads(1)                                  # as evaluate.main runs
     model = runs.load_model(args.checkpoint)
     env = model.meta["env"]
-    fixed, unpadded = runs.in_fixed_batches, lambda fn, x, generators: fn(x, list(generators)).cpu()
+    fixed, unpadded = runs.in_fixed_batches, lambda fn, x, generators, rows: fn(x, list(generators)).cpu()
     times = {"fixed 64-row batches": [], "one batch of the running episodes": []}
     for _ in range(args.repeats):
         for name, batches in zip(times, (fixed, unpadded)):
