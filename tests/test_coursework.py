@@ -726,3 +726,20 @@ def test_a_killed_handouts_leftover_is_removed_by_the_next(tmp_path):
     coursework.handout(ROOT, str(tmp_path / "ho"))
     assert not partial.exists() and (tmp_path / "ho" / "train.py").exists()
     assert not (tmp_path / "ho" / coursework.WRITER).exists()
+
+
+def test_ctrl_c_during_a_handout_removes_its_partial_folder(tmp_path):
+    """SIGINT while OUT.partial is written: plumbing.early's immediate exit was still in place, so the folder
+    stayed and the line said nothing was written. Now exit 130, one line, and no OUT.partial or OUT."""
+    p = subprocess.Popen([sys.executable, "-m", "tools.coursework", "handout", str(tmp_path / "ho")], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while p.poll() is None and time.time() < deadline and not (tmp_path / "ho.partial" / "tools").exists():
+        time.sleep(0.002)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    if p.returncode == 0:
+        pytest.skip("the handout was written before the signal landed")
+    assert p.returncode == 130 and err.strip().startswith("interrupted:") and err.count("\n") == 1, err
+    assert os.listdir(tmp_path) == []

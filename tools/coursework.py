@@ -798,9 +798,14 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)     # plumbing.early's immediate exit ends with the imports:
+    signal.signal(signal.SIGTERM, interrupt)                      # from here a stop removes what it was writing
     try:
         with standard_output():
             main()
     except ValueError as e:            # bad input: one line, exit 2 (MarkerError included)
         print(f"error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:          # (grade reports its own stop)
+        interrupted("nothing was written (a half-written handout or bundle was removed)")
+        sys.exit(130)
