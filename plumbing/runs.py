@@ -513,12 +513,15 @@ def check_state(path, state, expected):
 
 # ---------------------------------------------------------------- train.py
 
+POLICIES = ["bet", "mdn", "mse", *NEIGHBOURS, *variants.GENERATIVE]     # train.py --policy
+
+
 def train_parser(table):
     """train.py's own flags (train.parser adds one for each Config field)."""
     p = ArgumentParser(description="Train a Behavior Transformer (or the MSE baseline) on scripted "
                             "demonstrations, then evaluate it.")
     p.add_argument("--env", required=True, help=f"one of {', '.join(table)}")
-    p.add_argument("--policy", default="bet", choices=["bet", "mdn", "mse", *NEIGHBOURS, *variants.GENERATIVE],
+    p.add_argument("--policy", default="bet", choices=POLICIES,
                    help="bet; mdn = GPT-MDN (Table 3); or a Sec. 3.2 baseline: mse = MSE behaviour cloning (RBC), nn = "
                    "nearest neighbour, lwr = 5-NN locally weighted regression (nn and lwr store the data: no training), "
                    "vae = a VAE with a learned prior, flow = a normalizing flow with a prior, ibc = Implicit BC")
@@ -1055,8 +1058,13 @@ def print_comparison(bet, expert):
 
 
 def plot_tag(model, env_name):
-    """The name evaluate --plot gives a checkpoint's figures: <env>-<policy>-rollouts.png, -loss.png."""
-    return f"{env_name}-{model.meta.get('policy', 'bet')}"
+    """The name evaluate --plot gives a checkpoint's figures: <env>-<policy>-rollouts.png, -loss.png. The policy is
+    what the checkpoint records: one of POLICIES, or a forged name (../x would put a figure outside --plot)."""
+    policy = model.meta.get("policy", "bet")
+    if policy not in POLICIES:
+        raise ValueError(f"the checkpoint records the policy {one_line(repr(policy))}, not one of {', '.join(POLICIES)}; "
+                         f"--plot names its figures after it")
+    return f"{env_name}-{policy}"
 
 
 def write_results(path, results, checkpoint, digest):

@@ -126,3 +126,15 @@ def test_a_pickled_checkpoint_is_one_line_without_torch_warnings(run_dir, tmp_pa
     one_error_line(p.returncode, p.stderr, "pickled.pt: not a readable checkpoint")
     torch.save(ckpt, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
     assert runs.load_model(tmp_path / "legacy.pt").meta == ckpt["meta"]
+
+
+def test_a_forged_policy_name_never_names_a_figure(run_dir, tmp_path):
+    """A checkpoint whose meta records the policy '../../x' put evaluate --plot's figure outside the --plot folder.
+    Refused in one line before any rollout; nothing written."""
+    from helpers import cli, forged, one_error_line
+    import evaluate
+    def edit(ckpt):
+        ckpt["meta"]["policy"] = "../../escaped"
+    ckpt = forged(run_dir, tmp_path / "forged.pt", edit)
+    one_error_line(*cli(evaluate, ckpt, "--episodes", "1", "--plot", tmp_path / "a" / "b"), "records the policy '../../escaped'")
+    assert sorted(os.listdir(tmp_path)) == ["forged.pt"]
