@@ -128,6 +128,7 @@ def test_a_pickled_checkpoint_is_one_line_without_torch_warnings(run_dir, tmp_pa
     assert runs.load_model(tmp_path / "legacy.pt").meta == ckpt["meta"]
 
 
+@pytest.mark.needs_solutions                 # (run_dir trains)
 def test_a_forged_policy_name_never_names_a_figure(run_dir, tmp_path):
     """A checkpoint whose meta records the policy '../../x' put evaluate --plot's figure outside the --plot folder.
     Refused in one line before any rollout; nothing written."""
