@@ -21,8 +21,8 @@ PATH_BYTES = 3800     # the longest path an output may have: Linux's 4096 less r
 
 def check_creatable(path, flag):
     """A path this project may create: at most PATH_BYTES, every name at most NAME_BYTES, valid UTF-8 and with no
-    control character (it is printed: an ESC would reach the terminal), and not a broken symbolic link or a loop. Not empty: '' is no file
-    (os.path.abspath would take it for the current folder)."""
+    control character (it is printed: an ESC would reach the terminal), and not a broken symbolic link or a loop.
+    Not empty: '' is no file (os.path.abspath would take it for the current folder)."""
     if not path:
         raise ValueError(f"{flag}: an empty path; name the file to write")
     try:
@@ -32,17 +32,17 @@ def check_creatable(path, flag):
     if has_control(path) or "\n" in path or "\r" in path:
         raise ValueError(f"{flag} {escaped(path)}: a control character in the name (it would reach the terminal "
                          f"raw); choose a name without one")
-    longest = max((part for part in os.path.abspath(path).split(os.sep)), key=lambda p: len(os.fsencode(p)))
-    if len(os.fsencode(os.path.abspath(path))) > PATH_BYTES:
-        raise ValueError(f"{flag} {escaped(path)[:60]}...: the path is {len(os.fsencode(os.path.abspath(path)))} bytes; "
-                         f"at most {PATH_BYTES}")
+    full = os.path.abspath(path)
+    if len(os.fsencode(full)) > PATH_BYTES:
+        raise ValueError(f"{flag} {escaped(path)[:60]}...: the path is {len(os.fsencode(full))} bytes; at most {PATH_BYTES}")
+    longest = max(full.split(os.sep), key=lambda p: len(os.fsencode(p)))
     if len(os.fsencode(longest)) > NAME_BYTES:
         raise ValueError(f"{flag} {path}: the name {longest[:40]}... is {len(os.fsencode(longest))} bytes; at most "
                          f"{NAME_BYTES}")
-    part = os.path.abspath(path)
+    part = full
     while part != os.path.dirname(part):           # the name and every folder above it
         if os.path.lexists(part) and not os.path.exists(part):
-            raise ValueError(f"{flag} {path}: " + ("a broken symbolic link or a loop" if part == os.path.abspath(path)
+            raise ValueError(f"{flag} {path}: " + ("a broken symbolic link or a loop" if part == full
                                                     else f"{part} is a broken symbolic link or a loop"))
         part = os.path.dirname(part)
 
