@@ -175,6 +175,11 @@ def main(argv=None):
     if expert is not None and model is not None:
         runs.print_comparison(results, expert)
         results["expert"] = expert
+    if args.json:                    # first: a video or figure that fails to write keeps the numbers
+        if model is not None:
+            results["checkpoint"] = {"path": args.checkpoint, "sha256": digest}
+        runs.write_results(args.json, results, args.checkpoint, digest)
+        print(f"wrote {args.json}")
     film = filmed(args, model, env_name, temperature, trajectories) if args.video else []
     if film:
         record = envs.get(env_name)
@@ -182,11 +187,6 @@ def main(argv=None):
         print(f"wrote {args.video}")
     elif args.video:
         runs.note(f"no {args.video_pick} among the {args.episodes} episodes; {args.video} not written")
-    if args.json:
-        if model is not None:
-            results["checkpoint"] = {"path": args.checkpoint, "sha256": digest}
-        runs.write_results(args.json, results, args.checkpoint, digest)
-        print(f"wrote {args.json}")
     if args.plot and model is not None:
         for path in plots.evaluation_figures(envs.get(env_name), trajectories, log, args.plot,
                                              runs.plot_tag(model, env_name), results["success_rate"]):

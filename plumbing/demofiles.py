@@ -37,29 +37,36 @@ def load_demos(path, obs_dim=None, act_dim=None, extra=None):
     return arrays
 
 
-MAX_NUMBERS = 10 ** 8     # numbers an .npz may hold (PushT's 48k steps: 1.2 million); checked from the headers
+MAX_BYTES = 10 ** 9       # bytes the arrays of an .npz may hold (PushT's 48k steps: 5 MB); checked from the headers
 
 
 def check_sizes(path):
-    """The shape in each .npy header of an .npz, read before anything is decompressed: at most MAX_NUMBERS in all
-    (a 1.9 MB file may decompress to 2 GB of zeros). A file that is not a zip of .npy files is left to np.load."""
-    shapes = {}
+    """Each member of an .npz, before anything is decompressed: a .npy file (np.load reads any other member whole,
+    as bytes) whose header declares at most MAX_BYTES in all, counted in bytes (a 1.9 MB file may decompress to 2 GB
+    of zeros; one string of 10^9 characters is one number and 4 GB). A file that is not a zip is left to np.load."""
     try:
-        with zipfile.ZipFile(path) as z:
-            for info in z.infolist():
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return                                                   # np.load says what is wrong with it
+    total = 0
+    with z:
+        for info in z.infolist():
+            if not info.filename.endswith(".npy"):
+                raise DataError(f"{path}: member '{info.filename}' is not a .npy array")
+            try:
                 with z.open(info) as f:
                     version = np.lib.format.read_magic(f)
                     read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
                         np.lib.format.read_array_header_2_0
-                    shapes[info.filename] = read_header(f, max_header_size=10_000)[0]
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, NotImplementedError):
-        return                                                   # np.load says what is wrong with it
-    total = 0
-    for name, shape in shapes.items():
-        total += int(np.prod(shape, dtype=np.float64))
-        if total > MAX_NUMBERS:
-            raise DataError(f"{path}: '{name}' declares {shape}: more than MAX_NUMBERS = {MAX_NUMBERS} numbers in "
-                            f"the file (plumbing/demofiles.py)")
+                    shape, _, dtype = read_header(f, max_header_size=10_000)
+            except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, NotImplementedError,
+                    RuntimeError) as e:
+                raise DataError(f"{path}: member '{info.filename}' is not a readable .npy array "
+                                f"({type(e).__name__}: {e})") from None
+            total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            if total > MAX_BYTES:
+                raise DataError(f"{path}: '{info.filename}' declares {shape} of {dtype}: more than MAX_BYTES = "
+                                f"{MAX_BYTES} bytes in the file (plumbing/demofiles.py)")
 
 
 def read_npz(path):
@@ -77,9 +84,6 @@ def read_npz(path):
         raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
     if arrays is None:                                            # a .npy file: one array, no named ones
         raise DataError(f"{path}: not an .npz file of named arrays (it holds one {type(loaded).__name__})")
-    odd = [key for key, a in arrays.items() if not isinstance(a, np.ndarray)]
-    if odd:
-        raise DataError(f"{path}: member '{odd[0]}' is not a .npy array")
     return arrays
 
 

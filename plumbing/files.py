@@ -47,6 +47,16 @@ def check_creatable(path, flag):
         part = os.path.dirname(part)
 
 
+def check_writable_folder(path, flag):
+    """The folder `path` would be made in: its nearest existing ancestor is a folder we may write into (a read-only
+    or immutable one fails only after the work, when the file is written)."""
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: not writable ({parent} does not allow it)")
+
+
 class _Control(dict):
     """str.translate's table of the characters a terminal acts on, each to its escape: the controls (Cc: C0 but tab,
     newline and return; DEL; C1, where \\x9b starts a sequence as ESC [ does), the invisible and direction-changing

@@ -5,10 +5,12 @@ else needs them.
 """
 
 import os
+import shutil
+import tempfile
 
 import numpy as np
 
-from plumbing.files import atomic_write
+from plumbing.files import atomic_write, interrupts_deferred, temp_prefix
 
 VIDEO_SIZE = 192   # px, side of each rendered PushT frame in --video (gym-pusht draws at 680 by default)
 
@@ -112,15 +114,39 @@ def write_video(trajectories, path, caption="score {:.2f}", stride=2, fps=10, le
         if legend:
             ImageDraw.Draw(frame).text((3, VIDEO_SIZE + 17), legend, fill=(60, 60, 60))
         images.append(frame)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if path.endswith(".mp4"):
-        import cv2
-        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, images[0].size)
+        video = mp4(images, path, fps)
+        atomic_write(path, lambda f: f.write(video))
+    else:                                             # whole or not at all (a full disk left a 0-byte GIF)
+        atomic_write(path, lambda f: images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+                                                    duration=1000 // fps, loop=0))
+
+
+def mp4(images, path, fps):
+    """The images as MP4 bytes. OpenCV writes only to a name and reports no failure (a full disk "wrote" no file), so
+    it writes into a temporary folder beside `path` (a killed run's is removed by the next writer of `path`) and an
+    empty result is a ValueError."""
+    import cv2
+    folder = None
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with interrupts_deferred():                   # a folder made is a folder named, which `finally` removes
+            folder = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(path)), prefix=temp_prefix(path),
+                                      suffix=".tmp")
+        name = os.path.join(folder, "video.mp4")
+        writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"mp4v"), fps, images[0].size)
         for image in images:
             writer.write(cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
         writer.release()
-    else:
-        images[0].save(path, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+        video = open(name, "rb").read() if os.path.exists(name) else b""
+    except OSError as e:
+        raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier file there is unchanged") from None
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    if not video:
+        raise ValueError(f"{path}: OpenCV wrote no video (a full disk?); any earlier file there is unchanged")
+    return video
 
 
 def video_tile(t, s, caption):

@@ -32,7 +32,7 @@ import envs
 import variants
 from variants.baselines import NEIGHBOURS, NearestNeighbours
 from plumbing import demofiles, processes
-from plumbing.files import atomic_write, check_creatable, file_hash, interrupted, one_line, standard_output, write_json, write_text  # noqa: F401  (the scripts' writers)
+from plumbing.files import atomic_write, check_creatable, check_writable_folder, file_hash, interrupted, one_line, standard_output, write_json, write_text  # noqa: F401  (the scripts' writers)
 
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
 EVAL_SEED = 100_000       # episode i of an evaluation uses env seed EVAL_SEED + i: held out, never tuned on
@@ -272,11 +272,7 @@ def check_output_dir(path, flag="--out"):
     check_creatable(path, flag)
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{flag} {path}: exists and is not a directory")
-    parent = os.path.abspath(path)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag} {path}: not writable ({parent} does not allow it)")
+    check_writable_folder(path, flag)
 
 
 def check_replaceable(path, flag, suffixes=(), keep=(), owned=None, other="another kind of file"):
@@ -659,6 +655,31 @@ def check_folder_kind(folder, flag, kind):
             raise ValueError(f"{flag} {folder}: holds {other} ({found[0]}); write into another folder")
 
 
+def check_not_anothers(path, flag, folder, own=None):
+    """A file or figure `path` goes into `folder`, which holds no script's outputs (KINDS) unless it is `own` (the
+    evaluated checkpoint's run folder, a DAgger run's --out): another run's files are that run's alone."""
+    if own is not None and os.path.isdir(folder) and os.path.isdir(own) and os.path.samefile(folder, own):
+        return
+    for kind, names in KINDS.items():
+        found = [n for n in names if os.path.exists(os.path.join(folder, n))]
+        if found:
+            raise ValueError(f"{flag} {path}: {folder} holds {kind} ({found[0]}); its files are that run's: write "
+                             f"into another folder")
+
+
+def recorded_checkpoint_is(results, model_path):
+    """Whether evaluate's results record the checkpoint `model_path`: the same file (its recorded path read from
+    here), or the same bytes (a path recorded from another working directory)."""
+    owner = results.get("checkpoint")
+    if not isinstance(owner, dict):
+        return False
+    path = owner.get("path")
+    if os.path.exists(model_path) and (owner.get("sha256") == file_hash(model_path) or isinstance(path, str) and
+                                       os.path.exists(path) and os.path.samefile(path, model_path)):
+        return True
+    return isinstance(path, str) and os.path.abspath(path) == os.path.abspath(model_path)
+
+
 RUN_FILES = {"model.pt", "train_log.json", "train_state.pt", "eval.json", "stdout.txt", "command.json"}   # (ablations': the last two)
 RUN_JSON = {"eval.json": {"success_rate"}, "train_log.json": {"meta", "history"}}   # the keys a run's own always has
 
@@ -695,6 +716,12 @@ def check_run_folder(out, env_name, flag="--out"):
         if old is not None and not keys <= set(old):
             raise ValueError(f"{flag} {out}: its {name} is not a run's (no {', '.join(sorted(keys - set(old)))}); "
                              f"not overwriting it")
+    results = written["eval.json"]                       # finish_run removes it: it must be this folder's model's
+    if results and "success_rate" in results and not recorded_checkpoint_is(results, model_path):
+        owner = results.get("checkpoint")
+        what = f"of {one_line(str(owner.get('path')))}" if isinstance(owner, dict) else "of no checkpoint (the expert's?)"
+        raise ValueError(f"{flag} {out}: its eval.json holds the results {what}, not of this folder's model.pt; "
+                         f"training would remove them: move them, or train into another folder")
 
 
 class CannotResume(ValueError):
@@ -903,15 +930,17 @@ def check_evaluate_args(args):
     if args.json is not None:
         check_json_output(args.json, "--json", lambda old: is_result_of(old, args.checkpoint, args.json),
                           f"an evaluation of {args.checkpoint or 'the expert'}", keep)
-        beside = os.path.join(os.path.dirname(os.path.abspath(args.json)), "model.pt")    # another run's folder
-        if os.path.exists(beside) and not (args.checkpoint and os.path.samefile(beside, args.checkpoint)):
-            raise ValueError(f"--json {args.json}: its folder holds another checkpoint ({beside}); results go beside "
-                             f"the checkpoint they describe, or into a folder without one")
     if args.video is not None:
         check_replaceable(args.video, "--video", (".gif", ".mp4"), keep, is_video,
                           "exists and is not a GIF or MP4 video")
     if args.plot is not None:
         check_output_dir(args.plot, "--plot")
+    own = os.path.dirname(os.path.abspath(args.checkpoint)) if args.checkpoint else None
+    for flag, path, folder in (("--json", args.json, args.json and os.path.dirname(os.path.abspath(args.json))),
+                               ("--video", args.video, args.video and os.path.dirname(os.path.abspath(args.video))),
+                               ("--plot", args.plot, args.plot)):
+        if path is not None:                  # results go beside the checkpoint they describe, or into a plain folder
+            check_not_anothers(path, flag, folder, own)
     model = load_model(args.checkpoint) if args.checkpoint is not None else None
     env_name = args.env or (model.meta.get("env") if model else "pusht")
     if env_name not in envs.ENVS:

@@ -158,7 +158,7 @@ def test_two_round_smoke_run_writes_deterministic_files(tmp_path):
     for flag in ("--json", "--plot"):
         outputs = {"--json": str(tmp_path / "e.json"), "--plot": str(tmp_path / "e.png")}
         outputs[flag] = str(tmp_path / "a" / ("e.json" if flag == "--json" else "e.png"))
-        with pytest.raises(ValueError, match=f"{flag} .*holds another DAgger run"):
+        with pytest.raises(ValueError, match=f"{flag} .*holds a DAgger run"):
             dagger.main(args + ["--out", str(tmp_path / "e"), "--labels0", "60", *[x for kv in outputs.items() for x in kv]])
     assert not (tmp_path / "e").exists()
 

@@ -548,6 +548,21 @@ def test_an_out_in_no_folder_or_empty_is_refused_before_any_read(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["afile"]
 
 
+def test_an_out_in_a_folder_that_refuses_writes_is_refused_before_any_read(tmp_path, monkeypatch):
+    """OUT in a read-only or immutable folder: the whole conversion ran, then writing failed. Now one line about OUT's
+    folder before SOURCE (missing here) is read. The folder is refused by os.access, as the kernel would say for a
+    read-only mount (root passes a chmod 555)."""
+    (tmp_path / "ro").mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **k: False if os.path.abspath(path) == str(tmp_path / "ro")
+                        and mode & os.W_OK else real(path, mode, **k))
+    for command, out in (("convert", tmp_path / "ro" / "x.npz"), ("export", tmp_path / "ro" / "x.zarr")):
+        r = run_cli(command, tmp_path / "missing", out)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith(f"error: OUT's folder {tmp_path / 'ro'}: not writable"), r.stderr
+    assert os.listdir(tmp_path / "ro") == []
+
+
 def test_an_interrupt_as_the_temporary_folder_is_made_leaves_nothing(demos, tmp_path, monkeypatch):
     """A SIGINT landing just after mkdtemp made the export's folder, before its name was held (seen under load):
     the folder stayed. The interrupt now waits until the name is held; the folder is removed."""
@@ -652,7 +667,7 @@ def test_parquet_sizes_are_checked_from_the_footer_before_any_value_is_read(demo
     assert r.returncode == 2 and "pass MAX_STEPS" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     monkeypatch.undo()
     f = os.path.join(folder, "data", "chunk-000", sorted(os.listdir(os.path.join(folder, "data", "chunk-000")))[0])
-    table = pq.read_table(f)
+    table = clean = pq.read_table(f)
     rows = [[0.0, 0.0]] * len(table)
     rows[0] = [0.0] * 10_000_000                                      # one action of 1e7 numbers
     table = table.set_column(table.schema.get_field_index("action"), "action", pa.array(rows, pa.list_(pa.float32())))
@@ -660,3 +675,14 @@ def test_parquet_sizes_are_checked_from_the_footer_before_any_value_is_read(demo
     r = run_cli("convert", folder, tmp_path / "out.npz")
     assert r.returncode == 2 and "column 'action' holds 10000" in r.stderr and "more than 2 a row" in r.stderr, r.stderr
     assert not (tmp_path / "out.npz").exists()
+    nested = [[[0.0, 0.0]]] * len(table)                              # a list of lists: its leaf is action.list...
+    nested[0] = [[0.0] * 1_000_000]
+    huge_string = ["x" * 10_000_000] + ["0"] * (len(table) - 1)       # one value, 10 MB
+    for column, values, typ, message in (
+            ("action", nested, pa.list_(pa.list_(pa.float32())), "column 'action' holds 1000"),
+            ("frame_index", huge_string, pa.string(), "column 'frame_index' holds 100")):
+        t = clean.set_column(clean.schema.get_field_index(column), column, pa.array(values, typ))
+        pq.write_table(t, f, compression="zstd")
+        r = run_cli("convert", folder, tmp_path / "out.npz")
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "out.npz").exists()

@@ -196,16 +196,61 @@ def test_a_stop_under_way_ignores_a_second_signal(capsys):
 def test_an_npz_declaring_a_huge_array_is_refused_from_its_headers(tmp_path, monkeypatch):
     """A 1.9 MB .npz whose 'obs' decompresses to 2 GB was read whole (2.2 GB, 15 s) before its shape was checked, by
     train.py --data, --collect's guard, convert's OUT guard and export. Refused from the .npy headers, before
-    np.load (here with MAX_NUMBERS lowered to 1000, so the file stays small)."""
+    np.load (here with MAX_BYTES lowered to 4000, so the file stays small), in bytes: one string of 10^6 characters
+    is one number and 4 MB; a member that is not a .npy (np.load reads it whole, as bytes) is refused unread."""
     import numpy as np
     from plumbing import demofiles
     path = tmp_path / "bomb.npz"
     np.savez_compressed(path, obs=np.zeros((500, 2), np.float32), actions=np.zeros((500, 2), np.float32),
                         episode_ends=np.array([500]))
-    monkeypatch.setattr(demofiles, "MAX_NUMBERS", 1_000)
+    monkeypatch.setattr(demofiles, "MAX_BYTES", 4_000)
     monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load ran before the sizes were checked"))
-    with pytest.raises(demofiles.DataError, match=r"'actions.npy' declares \(500, 2\): more than MAX_NUMBERS = 1000"):
+    with pytest.raises(demofiles.DataError, match=r"'actions.npy' declares \(500, 2\) of float32: more than MAX_BYTES = "
+                       r"4000"):
         demofiles.load_demos(str(path), 2, 2)
+    text = tmp_path / "text.npz"
+    np.savez_compressed(text, obs=np.array(["x" * 1_000_000]), actions=np.zeros((1, 2), np.float32),
+                        episode_ends=np.array([1]))
+    with pytest.raises(demofiles.DataError, match=r"'obs.npy' declares \(1,\) of <U1000000: more than MAX_BYTES"):
+        demofiles.load_demos(str(text), 2, 2)
+    import zipfile
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("notes", "0" * 10_000_000)                     # 10 MB read whole as bytes by np.load
+    monkeypatch.setattr(demofiles, "MAX_BYTES", 10 ** 9)
+    with pytest.raises(demofiles.DataError, match=r"member 'notes' is not a .npy array"):
+        demofiles.load_demos(str(path), 2, 2)
+
+
+def test_a_video_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """evaluate --video on a full disk left a 0-byte GIF, and an MP4 "wrote" with no file at all (OpenCV reports no
+    failure). Both now end in one ValueError, with an earlier video unchanged and no temporary file or folder left."""
+    from PIL import Image
+    import cv2
+    from plumbing import plots
+    size = plots.VIDEO_SIZE
+    film = [{"frames": [np.full((size, size, 3), 40 * i, np.uint8) for i in range(4)], "success": True, "seed": 0,
+             "score": [0.1, 0.2, 0.3, 0.4]}]
+    for name in ("v.gif", "v.mp4"):
+        plots.write_video(film, str(tmp_path / name))
+    assert sorted(os.listdir(tmp_path)) == ["v.gif", "v.mp4"]
+    before = {name: (tmp_path / name).read_bytes() for name in ("v.gif", "v.mp4")}
+    assert all(before.values())
+
+    def full_disk(self, f, *args, **kwargs):
+        f.write(b"GIF89a")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    with pytest.raises(ValueError, match="v.gif: could not write it"):
+        plots.write_video(film, str(tmp_path / "v.gif"))
+
+    class Silent:                                       # OpenCV on a full disk: no error, no file
+        def __init__(self, *args):
+            pass
+        write = release = __init__
+    monkeypatch.setattr(cv2, "VideoWriter", Silent)
+    with pytest.raises(ValueError, match="v.mp4: OpenCV wrote no video"):
+        plots.write_video(film, str(tmp_path / "v.mp4"))
+    assert {name: (tmp_path / name).read_bytes() for name in sorted(os.listdir(tmp_path))} == before
 
 
 def test_an_interrupt_as_the_temporary_file_is_made_leaves_nothing(tmp_path, monkeypatch):

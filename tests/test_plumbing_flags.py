@@ -53,6 +53,7 @@ def workspace(tmp_path_factory):
     train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "2", "--out", str(run_dir)])
     (root / "a_file").write_text("not a folder")
     (root / "notes.txt").write_text("not JSON")
+    (root / "notes.json").write_text('{"mine": 1}')
     demos = demofiles.load_demos(data.default_path("pointmass1"), 2, 2)
     np.savez(root / "complex.npz", obs=demos["obs"].astype(np.complex64), actions=demos["actions"],
              episode_ends=demos["episode_ends"])
@@ -218,7 +219,8 @@ CASES = [
     (["tools.ablations", "--env", "pointmass1", "--runs", R, "--k-sweep", "1000000"], "more bins than"),
     (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/other_runs"], "holds a pointmass2 run"),
     (["tools.ablations", "--env", "pointmass1", "--runs", R, "--out", "{root}/other_table"], "ablation table of cartpole"),
-    (["tools.dagger", "--env", "cartpole", "--out", "{root}/dg", "--json", R + "/eval.json"], "other than a DAgger result"),
+    (["tools.dagger", "--env", "cartpole", "--out", "{root}/dg", "--json", "{root}/notes.json"], "other than a DAgger result"),
+    (["tools.dagger", "--env", "cartpole", "--out", "{root}/dg", "--json", R + "/eval.json"], "holds a train.py run"),
     (["tools.dagger", "--env", "cartpole", "--out", "{root}/dg", "--plot", "{root}/notes.png"], "not a PNG image"),
     (["tools.dagger", "--env", "cartpole", "--out", R, "--eval-seed", "99999999999"], "--eval-seed must be at most"),
     (["tools.dagger", "--env", "pusht", "--out", R, "--labels0", "20"], "needs at least k=96 labels"),
@@ -600,9 +602,28 @@ def test_one_folder_holds_one_scripts_outputs(run_dir, tmp_path):
     other.mkdir()
     (other / "model.pt").write_bytes((run_dir / "model.pt").read_bytes())
     one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", "1", "--json", other / "eval.json"),
-                   "holds another checkpoint")
+                   "holds a train.py run (model.pt)")
+    # evaluate's figures and videos, DAgger's results and tools.figures stay out of other runs' folders too
+    for flag, path, kind in (("--plot", dagger_out, "a DAgger run"), ("--video", dagger_out / "v.gif", "a DAgger run"),
+                             ("--plot", other, "a train.py run")):
+        one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", "1", flag, path), f"holds {kind}")
+    one_error_line(*cli(dagger, *small, "--out", tmp_path / "d3", "--json", other / "d.json"), "holds a train.py run")
+    from tools import figures
+    one_error_line(*cli(figures, "--bins-only", "--out", other), "holds a train.py run")
     assert sorted(os.listdir(dagger_out)) == ["run.json"] and sorted(os.listdir(other)) == ["model.pt"]
-    assert not (tmp_path / "d2").exists() and not (tmp_path / "r").exists()
+    assert not (tmp_path / "d2").exists() and not (tmp_path / "d3").exists() and not (tmp_path / "r").exists()
+
+
+def test_training_never_removes_the_results_of_another_checkpoint(run_dir, tmp_path):
+    """evaluate A --json B/eval.json into an empty folder B, then train.py --out B: training removed B/eval.json, the
+    only copy of A's results (finish_run removes an earlier model's). The training is refused before any work."""
+    folder = tmp_path / "b"
+    folder.mkdir()
+    code, err = cli(evaluate, run_dir / "model.pt", "--episodes", "1", "--json", folder / "eval.json")
+    assert code == 0 and (folder / "eval.json").exists(), err
+    one_error_line(*cli(train, "--env", "pointmass1", "--epochs", "1", "--out", folder),
+                   "its eval.json holds the results of")
+    assert os.listdir(folder) == ["eval.json"]
 
 
 def test_a_utf8_name_under_a_c_locale_is_accepted(run_dir, tmp_path):

@@ -389,10 +389,7 @@ def checked(args, settings, out, json_path, plot_path):
     for flag, path in (("--json", json_path), ("--plot", plot_path)):    # never into another run's folder
         if os.path.abspath(path) in {os.path.abspath(os.path.join(out, n)) for n in ("run.json", "demos.npz")}:
             raise ValueError(f"{flag} {path}: that is the run's own record; name another file")
-        folder = os.path.dirname(os.path.abspath(path))
-        if folder != os.path.abspath(out) and os.path.exists(os.path.join(folder, "run.json")):
-            raise ValueError(f"{flag} {path}: its folder holds another DAgger run (run.json); write it in --out {out} "
-                             f"or elsewhere")
+        runs.check_not_anothers(path, flag, os.path.dirname(os.path.abspath(path)), own=out)
     runs.check_json_output(json_path, "--json", lambda old: old.get("env") == args.env and "points" in old,
                            f"a DAgger result for {args.env}")
     runs.check_png(plot_path, "--plot")

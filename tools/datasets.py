@@ -414,10 +414,21 @@ def read_parquet_columns(path):
     return {name: column_array(path, name, table.column(name), width) for name, width in LEROBOT_COLUMNS.items()}
 
 
+BYTES_PER_VALUE = 16          # uncompressed bytes a parquet value may take with its levels (a float64: 8 and ~1)
+BYTES_PER_CHUNK = 1 << 16     # and a column chunk's page headers and dictionary
+
+
+def our_column(path_in_schema):
+    """The LeRobot column a parquet leaf belongs to ('action.list.element' -> 'action'), or None."""
+    return next((name for name in LEROBOT_COLUMNS
+                 if path_in_schema == name or path_in_schema.startswith(name + ".")), None)
+
+
 def check_parquet_sizes(path, metadata, before):
     """From a parquet file's footer, before reading a value: its rows (with the `before` rows of the files read
-    already) at most MAX_STEPS, and each of our columns at most its width of values a row (a 2.8 KB file holding one
-    list of 3e8 zeros decompressed to 5 GB). Returns its rows."""
+    already) at most MAX_STEPS, and every leaf of our columns (a list of lists, a string too) at most its width of
+    values a row and BYTES_PER_VALUE bytes a value uncompressed (a 2.8 KB file holding one list of 3e8 zeros
+    decompressed to 5 GB; a 2.4 KB one holding one string, to 2.7 GB). Returns its rows."""
     if before + metadata.num_rows > MAX_STEPS:
         raise ValueError(f"{path}: the dataset's rows pass MAX_STEPS = {MAX_STEPS} (tools/datasets.py; raise it for "
                          f"a larger dataset)")
@@ -425,11 +436,16 @@ def check_parquet_sizes(path, metadata, before):
         group = metadata.row_group(g)
         for c in range(group.num_columns):
             column = group.column(c)
-            for name, width in LEROBOT_COLUMNS.items():
-                if column.path_in_schema in (name, f"{name}.list.element", f"{name}.list.item") and \
-                        column.num_values > group.num_rows * (width or 1):
-                    raise ValueError(f"{path}: column '{name}' holds {column.num_values} values in {group.num_rows} "
-                                     f"rows, more than {width or 1} a row")
+            name = our_column(column.path_in_schema)
+            if name is None:                              # not read
+                continue
+            values = group.num_rows * (LEROBOT_COLUMNS[name] or 1)
+            if column.num_values > values:
+                raise ValueError(f"{path}: column '{name}' holds {column.num_values} values in {group.num_rows} "
+                                 f"rows, more than {LEROBOT_COLUMNS[name] or 1} a row")
+            if column.total_uncompressed_size > values * BYTES_PER_VALUE + BYTES_PER_CHUNK:
+                raise ValueError(f"{path}: column '{name}' holds {column.total_uncompressed_size} bytes uncompressed "
+                                 f"in {group.num_rows} rows, more than {BYTES_PER_VALUE} a value")
     return metadata.num_rows
 
 
@@ -582,6 +598,7 @@ def check_out(command, out, load_demos):
     suffix = {"convert": ".npz", "export": ".zarr"}[command]       # what train.py --data reads; what a zarr is named
     if not out.endswith(suffix):
         raise ValueError(f"OUT {out}: must end in {suffix}")
+    files.check_writable_folder(parent, "OUT's folder")
     if command == "export":
         check_export_target(out)
     elif os.path.exists(out):

@@ -76,6 +76,7 @@ def checked(args):
     runs.check_counts(("--episodes", args.episodes, 1), ("--seed", args.seed, 0))
     runs.check_episodes(("--episodes", args.episodes))
     runs.check_output_dir(args.out)
+    runs.check_not_anothers(args.out, "--out", args.out)
     models = {}
     for filename, (env_name, panels) in ({} if args.bins_only else PANELS).items():
         for _, path, command in panels:
