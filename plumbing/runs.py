@@ -53,7 +53,7 @@ MAX_STORED = 10 ** 7      # numbers an NN / LWR checkpoint may store (PushT's 48
 
 def cli(main):
     """Run a script's main() as every script here ends: bad input (ValueError, DataError included, and
-    FileNotFoundError) prints one `error:` line and exits 2; so does a coursework exercise still a stub (the
+    FileNotFoundError) prints one `error:` line and exits 2, and so does running out of memory; so does a coursework exercise still a stub (the
     handout's NotImplementedError("Exercise <name>: ...")); Ctrl-C or SIGTERM prints one line and exits 130.
     Any other error is a bug and keeps its traceback."""
     signal.signal(signal.SIGTERM, _interrupt)
@@ -63,6 +63,12 @@ def cli(main):
             main()
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
+        sys.exit(2)
+    except (MemoryError, RuntimeError) as e:          # sizes within every cap can still pass this machine's memory
+        if not is_out_of_memory(e):
+            raise
+        print(f"error: out of memory ({one_line(str(e)[:200])}); lower the sizes (--batch-size, --episodes, ...)",
+              file=sys.stderr)
         sys.exit(2)
     except NotImplementedError as e:
         if not str(e).startswith("Exercise "):
@@ -562,9 +568,61 @@ def check_train_args(args, cfg, out):
         raise ValueError(f"--n-layer {cfg.n_layer}: over a billion weights")
     if args.policy in ("mse", *variants.GENERATIVE) and cfg.rbc_width ** 2 * cfg.rbc_layers > 10 ** 9:
         raise ValueError(f"--rbc-width {cfg.rbc_width} with --rbc-layers {cfg.rbc_layers}: over a billion weights")
+    check_memory(training_bytes(args.policy, cfg), "training with --batch-size {} --context {} --k {}{}".format(
+        cfg.batch_size, cfg.context, cfg.k, f" --n-layer {cfg.n_layer}" if args.policy not in ("mse", *variants.GENERATIVE)
+        else f" --rbc-layers {cfg.rbc_layers} --rbc-width {cfg.rbc_width}"))
     check_device(args.device)
     if out is not None:
         check_output_dir(out)
+
+
+def training_bytes(policy, cfg):
+    """A lower bound on a training step's memory, from the sizes alone: weights with their gradients and Adam's two
+    moments (16 bytes each), and the activations a batch keeps for the backward pass (a transformer layer keeps
+    about 16 numbers a channel and 2 a head and attended step; the head, the k logits and offsets thrice)."""
+    if policy in NEIGHBOURS:
+        return 0
+    if policy in ("mse", *variants.GENERATIVE):
+        layers, width, steps, k, heads = cfg.rbc_layers, cfg.rbc_width, 1, 1, 0
+    else:
+        layers, width, steps, k, heads = cfg.n_layer, cfg.n_embd, cfg.context, cfg.k, cfg.n_head
+    weights = 12 * layers * width ** 2 + k * (1 + cfg.act_dim) * width
+    per_step = layers * (16 * width + 2 * heads * steps) + 3 * k * (1 + cfg.act_dim)
+    return 16 * weights + 4 * cfg.batch_size * steps * per_step
+
+
+def memory_available():
+    """Bytes this process may still allocate: the kernel's MemAvailable, or less under an address-space limit
+    (ulimit -v)."""
+    import resource
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    try:
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        pass
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY:
+        try:
+            with open("/proc/self/status") as f:
+                used = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+        except (OSError, StopIteration, ValueError):
+            used = 0
+        available = min(available, limit - used)
+    return available
+
+
+def check_memory(needed, what):
+    """Refuse before any work what cannot fit in memory (it would end in a MemoryError, or the kernel's OOM killer)."""
+    available = memory_available()
+    if needed > available:
+        raise ValueError(f"{what}: needs at least {needed / 1e9:.1f} GB of memory, and {max(available, 0) / 1e9:.1f} "
+                         f"GB is available; lower the sizes")
+
+
+def is_out_of_memory(error):
+    """numpy's MemoryError, or torch's allocator failing (a RuntimeError naming it)."""
+    return isinstance(error, MemoryError) or isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
 
 
 def check_device(name):

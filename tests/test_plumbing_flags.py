@@ -201,6 +201,7 @@ CASES = [
     (TRAIN + ["--policy", "mse", "--rbc-layers", "64", "--rbc-width", "8192"], "over a billion weights"),
     (TRAIN + ["--n-layer", "10000000"], "--n-layer must be at most 64 (got 10000000); the cap is MOST"),
     (TRAIN + ["--n-layer", "0"], "--n-layer"),
+    (TRAIN + ["--context", "1024", "--batch-size", "65536"], "GB of memory, and"),      # each within its cap
     (["tools.dagger", "--env", "cartpole", "--out", R, "--workers", "100000"], "--workers 100000: at most"),
     (TRAIN + ["--k", "4096"], "holds only"),
     (TRAIN + ["--context", "1024"], "longer than the longest episode"),
@@ -645,3 +646,31 @@ def test_train_refuses_a_folder_of_other_files(tmp_path):
         with pytest.raises(ValueError, match="but no run; train into a new or empty folder"):
             train.main(["--env", "pointmass1", "--epochs", "1", "--episodes", "0", "--out", out])
     assert os.listdir(tmp_path / "notes") == ["notes.txt"] and not os.path.exists("/model.pt")
+
+
+def test_running_out_of_memory_is_one_line_and_other_errors_keep_their_traceback(capsys):
+    """Sizes within every cap can still pass the machine's memory (a MemoryError traceback, or torch's allocator
+    RuntimeError): one line, exit 2. Training sizes that cannot fit are refused before any work (the CASES above);
+    an address-space limit (ulimit -v) counts as the memory available."""
+    import resource
+    def fails(error):
+        def main():
+            raise error
+        return main
+    for error in (MemoryError(), RuntimeError("[enforce fail at alloc_cpu.cpp:119] . DefaultCPUAllocator: can't "
+                                              "allocate memory: you tried to allocate 1099511627776 bytes.")):
+        with pytest.raises(SystemExit) as stop:
+            runs.cli(fails(error))
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith("error: out of memory") and err.count("\n") == 1, err
+    with pytest.raises(RuntimeError, match="a bug"):
+        runs.cli(fails(RuntimeError("a bug")))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    assert runs.memory_available() > 10 ** 8
+    try:
+        with open("/proc/self/status") as f:
+            used = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (used + 10 ** 8, hard))
+        assert 0 < runs.memory_available() <= 10 ** 8
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
