@@ -105,8 +105,15 @@ def test_pusht_spread_refuses_bad_ranges_and_an_out_of_another_recipe(tmp_path):
             pusht_spread.check(args(**bad), [])
     pusht_spread.check(args(), ["--k", "192"])
     pusht_spread.check(args(), ["--k", "192"])                  # the same recipe goes on
+    pusht_spread.check(args(), ["--k", "96"])                   # its first run never trained: another recipe may start
+    os.makedirs(tmp_path / "o" / "native-seed0")
+    (tmp_path / "o" / "native-seed0" / "model.pt").write_bytes(b"a run")
     with pytest.raises(ValueError, match="other train flags"):
         pusht_spread.check(args(), [])
+    with pytest.raises(ValueError, match="holds a train.py run"):      # --out is a folder of runs, not a run
+        pusht_spread.check(args(out=str(tmp_path / "o" / "native-seed0")), [])
+    with pytest.raises(ValueError, match="-c ended with exit 3"):      # a failed run is one line, not a traceback
+        pusht_spread.run(["-c", "import sys; sys.exit(3)"], "native")
 
 
 @pytest.mark.needs_solutions

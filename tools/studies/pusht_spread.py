@@ -23,21 +23,28 @@ PATHS = {"native": {}, "default": {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE
 
 
 def run(cmd, path):
+    """One train.py or evaluate.py run on a kernel path; its failure (its own message above) is one line here too."""
     print("$", " ".join(cmd), f"  [{path}]", flush=True)
-    subprocess.run([sys.executable, *cmd], check=True, env={**os.environ, **PATHS[path]})
+    code = subprocess.run([sys.executable, *cmd], env={**os.environ, **PATHS[path]}).returncode
+    if code:
+        raise ValueError(f"{cmd[0]} ended with exit {code} (its message is above); the finished runs are kept")
 
 
 def check(args, extra):
     """Bad input ends before any training: seeds, episodes and the evaluation seed in range, and an --out that holds
-    no other recipe's runs (its recipe.json names the train flags its runs are made with)."""
+    no other recipe's runs (its recipe.json names the train flags its runs are made with; a recipe whose first run
+    never finished training holds none)."""
     runs.check_counts(*[("--seeds", s, 0, runs.LARGEST) for s in args.seeds], ("--episodes", args.episodes, 1, runs.MAX_EPISODES),
                       ("--eval-seed", args.eval_seed, 0))
-    files.check_creatable(args.out, "--out")
+    runs.check_output_dir(args.out)
+    runs.check_not_anothers(args.out, "--out", args.out)          # a folder of runs, not a run
     import train
     runs.check_settings(train.config_from_args(train.parse_args(["--env", "pusht", *extra])))   # the train flags after --
     recipe = os.path.join(args.out, "recipe.json")
     old = runs.existing_json(recipe, "it names the train flags of --out's runs")
-    if old is not None and old.get("train_flags") != extra:
+    made = [d for d in (os.listdir(args.out) if os.path.isdir(args.out) else [])
+            if os.path.exists(os.path.join(args.out, d, "model.pt"))]
+    if old is not None and old.get("train_flags") != extra and made:     # (no run made yet: a failed start)
         raise ValueError(f"--out {args.out} holds runs of other train flags ({old.get('train_flags')}); give another --out")
     files.write_json(recipe, {"train_flags": extra})
 
