@@ -53,9 +53,9 @@ MAX_STORED = 10 ** 7      # numbers an NN / LWR checkpoint may store (PushT's 48
 
 def cli(main):
     """Run a script's main() as every script here ends: bad input (ValueError, DataError included, and
-    FileNotFoundError) prints one `error:` line and exits 2, and so does running out of memory; so does a coursework exercise still a stub (the
-    handout's NotImplementedError("Exercise <name>: ...")); Ctrl-C or SIGTERM prints one line and exits 130.
-    Any other error is a bug and keeps its traceback."""
+    FileNotFoundError) prints one `error:` line and exits 2; so does running out of memory, and a coursework
+    exercise still a stub (the handout's NotImplementedError("Exercise <name>: ...")); Ctrl-C or SIGTERM prints one
+    line and exits 130. Any other error is a bug and keeps its traceback."""
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)      # (plumbing.early's, while the imports ran)
     try:
