@@ -38,18 +38,29 @@ def load_demos(path, obs_dim=None, act_dim=None, extra=None):
 
 
 MAX_BYTES = 10 ** 9       # bytes the arrays of an .npz may hold (PushT's 48k steps: 5 MB); checked from the headers
+MAX_MEMBERS = 64          # arrays an .npz may hold (ours: at most 6)
 
 
 def check_sizes(path):
     """Each member of an .npz, before anything is decompressed: a .npy file (np.load reads any other member whole,
     as bytes) whose header declares at most MAX_BYTES in all, counted in bytes (a 1.9 MB file may decompress to 2 GB
-    of zeros; one string of 10^9 characters is one number and 4 GB). A file that is not a zip is left to np.load."""
+    of zeros; one string of 10^9 characters is one number and 4 GB), at most MAX_MEMBERS of them. A file is a zip or
+    a .npy as np.load decides, by its first bytes; a .npy is refused unread, and what is neither is left to np.load."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":                                    # np.load would read it (a .npz may hide one after it)
+        raise DataError(f"{path}: not an .npz file of named arrays (it is one .npy array)")
+    if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):     # np.load takes it as a pickle, and refuses it
+        return
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         return                                                   # np.load says what is wrong with it
     total = 0
     with z:
+        if len(z.infolist()) > MAX_MEMBERS:                      # each is opened and read on its own
+            raise DataError(f"{path}: {len(z.infolist())} members, more than MAX_MEMBERS = {MAX_MEMBERS} arrays "
+                            f"(plumbing/demofiles.py)")
         for info in z.infolist():
             if not info.filename.endswith(".npy"):
                 raise DataError(f"{path}: member '{info.filename}' is not a .npy array")

@@ -123,9 +123,9 @@ def write_video(trajectories, path, caption="score {:.2f}", stride=2, fps=10, le
 
 
 def mp4(images, path, fps):
-    """The images as MP4 bytes. OpenCV writes only to a name and reports no failure (a full disk "wrote" no file), so
-    it writes into a temporary folder beside `path` (a killed run's is removed by the next writer of `path`) and an
-    empty result is a ValueError."""
+    """The images as MP4 bytes. OpenCV writes only to a name and reports no failure (a full disk "wrote" no file, or
+    a truncated one), so it writes into a temporary folder beside `path` (a killed run's is removed by the next writer
+    of `path`), and a file OpenCV cannot read back with every frame is a ValueError."""
     import cv2
     folder = None
     try:
@@ -138,14 +138,17 @@ def mp4(images, path, fps):
         for image in images:
             writer.write(cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
         writer.release()
-        video = open(name, "rb").read() if os.path.exists(name) else b""
+        check = cv2.VideoCapture(name)                # a full disk can also leave a truncated, unplayable file
+        frames = int(check.get(cv2.CAP_PROP_FRAME_COUNT)) if check.isOpened() else 0
+        check.release()
+        video = open(name, "rb").read() if frames == len(images) else b""
     except OSError as e:
         raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier file there is unchanged") from None
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
     if not video:
-        raise ValueError(f"{path}: OpenCV wrote no video (a full disk?); any earlier file there is unchanged")
+        raise ValueError(f"{path}: OpenCV wrote no whole video (a full disk?); any earlier file there is unchanged")
     return video
 
 

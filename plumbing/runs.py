@@ -281,10 +281,11 @@ def check_output_dir(path, flag="--out"):
     check_writable_folder(path, flag)
 
 
-def check_replaceable(path, flag, suffixes=(), keep=(), owned=None, other="another kind of file"):
+def check_replaceable(path, flag, suffixes=(), keep=(), owned=None, other="another kind of file", own=None):
     """The one guard for every output file: `path` may be written only as a new file, or over a regular file
     that `owned(path)` recognises as an earlier output of the same kind (else: it holds `other`), never over a
-    directory, a special file or one of `keep` (e.g. the checkpoint being evaluated), and in a writable folder."""
+    directory, a special file or one of `keep` (e.g. the checkpoint being evaluated), nor one the system will not let
+    us replace (read-only, immutable), and in a writable folder that holds no other run (check_not_anothers)."""
     if not path:
         raise ValueError(f"{flag} must not be empty")
     if os.path.isdir(path):
@@ -296,8 +297,10 @@ def check_replaceable(path, flag, suffixes=(), keep=(), owned=None, other="anoth
         raise ValueError(f"{flag} {path}: must end in {' or '.join(suffixes)}")
     check_creatable(path, flag)
     check_output_dir(os.path.dirname(os.path.abspath(path)), flag)
+    check_not_anothers(path, flag, os.path.dirname(os.path.abspath(path)), own)
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
         raise ValueError(f"{flag} {path}: exists and is not a regular file; not overwriting it")
+    check_replaceable_file(path, flag)
     if os.path.exists(path) and owned is not None and not owned(path):
         raise ValueError(f"{flag} {path}: {other}; not overwriting it")
 
@@ -315,17 +318,23 @@ is_png = starts_with((0, b"\x89PNG\r\n\x1a\n"))
 is_video = starts_with((0, b"GIF87a"), (0, b"GIF89a"), (4, b"ftyp"))
 
 
-def check_json_output(path, flag, mine, what, keep=()):
+def check_replaceable_file(path, flag):
+    """An existing output the system lets us replace: an immutable or read-only one failed only after the work."""
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ValueError(f"{flag} {path}: exists and cannot be replaced (read-only or immutable)")
+
+
+def check_json_output(path, flag, mine, what, keep=(), own=None):
     """A JSON output may replace only a JSON object that `mine(old)` recognises as an earlier result of its kind."""
-    check_replaceable(path, flag, (".json",), keep)
+    check_replaceable(path, flag, (".json",), keep, own=own)
     old = existing_json(path, f"{flag} would overwrite it")
     if old is not None and not mine(old):
         raise ValueError(f"{flag} {path}: holds something other than {what}; not overwriting it")
 
 
-def check_png(path, flag):
+def check_png(path, flag, own=None):
     """A figure may replace a PNG image only."""
-    check_replaceable(path, flag, (".png",), owned=is_png, other="exists and is not a PNG image")
+    check_replaceable(path, flag, (".png",), owned=is_png, other="exists and is not a PNG image", own=own)
 
 
 class RunLock:
@@ -774,6 +783,8 @@ def check_run_folder(out, env_name, flag="--out"):
         if old is not None and not keys <= set(old):
             raise ValueError(f"{flag} {out}: its {name} is not a run's (no {', '.join(sorted(keys - set(old)))}); "
                              f"not overwriting it")
+    for name in sorted(RUN_FILES):                       # what the run replaces, the system must let it replace
+        check_replaceable_file(os.path.join(out, name), flag)
     results = written["eval.json"]                       # finish_run removes it: it must be this folder's model's
     if results and "success_rate" in results and not recorded_checkpoint_is(results, model_path):
         owner = results.get("checkpoint")
@@ -985,20 +996,16 @@ def check_evaluate_args(args):
     if args.temperature is not None:
         check_value("--temperature", args.temperature, "temperature")
     keep = [args.checkpoint] if args.checkpoint else []
+    own = os.path.dirname(os.path.abspath(args.checkpoint)) if args.checkpoint else None   # (its run's folder)
     if args.json is not None:
         check_json_output(args.json, "--json", lambda old: is_result_of(old, args.checkpoint, args.json),
-                          f"an evaluation of {args.checkpoint or 'the expert'}", keep)
+                          f"an evaluation of {args.checkpoint or 'the expert'}", keep, own)
     if args.video is not None:
         check_replaceable(args.video, "--video", (".gif", ".mp4"), keep, is_video,
-                          "exists and is not a GIF or MP4 video")
+                          "exists and is not a GIF or MP4 video", own)
     if args.plot is not None:
         check_output_dir(args.plot, "--plot")
-    own = os.path.dirname(os.path.abspath(args.checkpoint)) if args.checkpoint else None
-    for flag, path, folder in (("--json", args.json, args.json and os.path.dirname(os.path.abspath(args.json))),
-                               ("--video", args.video, args.video and os.path.dirname(os.path.abspath(args.video))),
-                               ("--plot", args.plot, args.plot)):
-        if path is not None:                  # results go beside the checkpoint they describe, or into a plain folder
-            check_not_anothers(path, flag, folder, own)
+        check_not_anothers(args.plot, "--plot", args.plot, own)
     model = load_model(args.checkpoint) if args.checkpoint is not None else None
     env_name = args.env or (model.meta.get("env") if model else "pusht")
     if env_name not in envs.ENVS:
@@ -1014,7 +1021,7 @@ def check_evaluate_args(args):
     temperature = args.temperature if args.temperature is not None else recorded_temperature(model, args.checkpoint)
     log = training_log(args.checkpoint) if args.plot else None
     for name in ("rollouts", "loss") if args.plot else ():           # the figures it would replace must be figures
-        check_png(os.path.join(args.plot, f"{plot_tag(model, env_name)}-{name}.png"), "--plot")
+        check_png(os.path.join(args.plot, f"{plot_tag(model, env_name)}-{name}.png"), "--plot", own)
     if args.env and model.meta.get("env") not in (None, args.env):
         note(f"{args.checkpoint} was trained on {model.meta['env']}; evaluating it on {args.env}, as --env asks")
     return model, env_name, temperature, log

@@ -19,7 +19,7 @@ import pytest
 
 import data
 from conftest import deadline
-from helpers import ROOT, interrupted_when_made
+from helpers import ROOT, interrupted_when_made, two_at_a_time
 from tools import datasets as pusht_datasets
 from envs import pusht
 from plumbing import demofiles
@@ -686,3 +686,56 @@ def test_parquet_sizes_are_checked_from_the_footer_before_any_value_is_read(demo
         r = run_cli("convert", folder, tmp_path / "out.npz")
         assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_footer_whose_row_count_is_not_its_row_groups_is_refused():
+    """A footer declaring 1,000 rows over row groups of 1,200,000 passed MAX_STEPS (pyarrow reads the row groups):
+    the two counts must agree."""
+    group = types.SimpleNamespace(num_rows=1_200_000, num_columns=0)
+    footer = types.SimpleNamespace(num_rows=1_000, num_row_groups=1, row_group=lambda g: group)
+    with pytest.raises(ValueError, match="its row groups hold 1200000 rows, and its footer says 1000"):
+        pusht_datasets.check_parquet_sizes("lie.parquet", footer, 0)
+    group.num_rows = 1_000
+    assert pusht_datasets.check_parquet_sizes("honest.parquet", footer, 0) == 1_000
+
+
+def test_a_chunk_that_decompresses_past_its_declared_size_is_stopped_by_the_memory_budget(demos, tmp_path):
+    """A 112-byte bz2 chunk of data/state decompressed to 128 MB (1 GiB from 785 bytes in the sweep) before zarr
+    compared it with the chunk's shape: the read is now bounded by READ_BASE + rows x READ_PER_ROW (lowered here to
+    64 MB, which the honest dataset fits in): one line, exit 2."""
+    import bz2
+    honest = write_dp_zarr(tmp_path / "honest.zarr", demos["state"], demos["actions"], demos["episode_ends"])
+    bomb = write_dp_zarr(tmp_path / "bomb.zarr", demos["state"], demos["actions"], demos["episode_ends"])
+    state = os.path.join(bomb, "data", "state")
+    meta = json.load(open(os.path.join(state, ".zarray")))
+    for name in os.listdir(state):
+        if not name.startswith("."):
+            os.remove(os.path.join(state, name))
+    meta.update(compressor={"id": "bz2", "level": 9}, chunks=meta["shape"])        # one chunk, declared (N, 5)
+    with open(os.path.join(state, ".zarray"), "w") as f:
+        json.dump(meta, f)
+    squeeze = bz2.BZ2Compressor(9)
+    chunk = b"".join(squeeze.compress(bytes(1 << 24)) for _ in range(8)) + squeeze.flush()        # 128 MB of zeros
+    with open(os.path.join(state, "0.0"), "wb") as f:
+        f.write(chunk)
+    budget = "import tools.datasets as d; d.READ_BASE = 64 << 20; d.cli()"
+    runs = two_at_a_time([lambda name=name, source=source: subprocess.run(
+        [sys.executable, "-c", budget, "convert", source, str(tmp_path / f"{name}.npz")], capture_output=True,
+        text=True, cwd=ROOT) for name, source in (("h", honest), ("b", bomb))])
+    assert runs[0].returncode == 0, runs[0].stderr
+    assert runs[1].returncode == 2 and runs[1].stderr.count("\n") == 1 and "MemoryError" in runs[1].stderr, runs[1].stderr
+    assert not (tmp_path / "b.npz").exists()
+
+
+def test_an_export_cuts_an_array_into_at_most_max_chunks(demos, tmp_path, monkeypatch):
+    """Chunks of the first episode's length (Diffusion Policy's layout): a first episode of one step wrote one file a
+    step, and Ctrl-C waited for all of them (58 s at 30k steps). At most MAX_CHUNKS now (lowered here to 10)."""
+    monkeypatch.setattr(pusht_datasets, "MAX_CHUNKS", 10)
+    ends = np.concatenate([[1], demos["episode_ends"]])
+    pusht_datasets.export(str(tmp_path / "e.zarr"), demos["state"], demos["actions"], ends, "s", "0")
+    for key in ("state", "action"):
+        chunks = [n for n in os.listdir(tmp_path / "e.zarr" / "data" / key) if not n.startswith(".")]
+        assert 1 < len(chunks) <= 10, chunks
+    import zarr
+    stored = zarr.open_group(str(tmp_path / "e.zarr"), mode="r")
+    assert np.array_equal(stored["data/state"][:], np.float32(demos["state"]))

@@ -219,6 +219,19 @@ def test_an_npz_declaring_a_huge_array_is_refused_from_its_headers(tmp_path, mon
     monkeypatch.setattr(demofiles, "MAX_BYTES", 10 ** 9)
     with pytest.raises(demofiles.DataError, match=r"member 'notes' is not a .npy array"):
         demofiles.load_demos(str(path), 2, 2)
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }"
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    raw = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header      # 128 bytes declaring 8 TB
+    small = tmp_path / "small.npz"
+    np.savez(small, obs=np.zeros((4, 2), np.float32), actions=np.zeros((4, 2), np.float32), episode_ends=np.array([4]))
+    many = tmp_path / "many.npz"
+    np.savez(many, **{f"a{i}": np.zeros(1) for i in range(65)})
+    for name, content, message in (("raw.npz", raw, "it is one .npy array"),          # np.load read the .npy header
+                                   ("polyglot.npz", raw + small.read_bytes(), "it is one .npy array"),   # zip after it
+                                   ("many.npz", many.read_bytes(), "65 members, more than MAX_MEMBERS = 64")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(demofiles.DataError, match=message):
+            demofiles.load_demos(str(tmp_path / name), 2, 2)
 
 
 def test_a_video_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
@@ -243,13 +256,26 @@ def test_a_video_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="v.gif: could not write it"):
         plots.write_video(film, str(tmp_path / "v.gif"))
 
-    class Silent:                                       # OpenCV on a full disk: no error, no file
+    real = cv2.VideoWriter
+
+    class Silent:                                       # OpenCV on a full disk: no error, and no file
         def __init__(self, *args):
             pass
         write = release = __init__
-    monkeypatch.setattr(cv2, "VideoWriter", Silent)
-    with pytest.raises(ValueError, match="v.mp4: OpenCV wrote no video"):
-        plots.write_video(film, str(tmp_path / "v.mp4"))
+
+    class Truncated:                                    # or the file cut short, its index (moov) never written
+        def __init__(self, name, *args):
+            self.name, self.writer = name, real(name, *args)
+        def write(self, frame):
+            self.writer.write(frame)
+        def release(self):
+            self.writer.release()
+            with open(self.name, "r+b") as f:
+                f.truncate(os.path.getsize(self.name) * 2 // 3)
+    for writer in (Silent, Truncated):
+        monkeypatch.setattr(cv2, "VideoWriter", writer)
+        with pytest.raises(ValueError, match="v.mp4: OpenCV wrote no whole video"):
+            plots.write_video(film, str(tmp_path / "v.mp4"))
     assert {name: (tmp_path / name).read_bytes() for name in sorted(os.listdir(tmp_path))} == before
 
 

@@ -4,6 +4,7 @@ Ctrl-C is one line, and every flag has help."""
 
 import contextlib
 import io
+import json
 import os
 import time
 import shutil
@@ -214,7 +215,7 @@ CASES = [
     (["evaluate.py", "{root}/hot/model.pt"], "recorded temperature 'hot'"),
     (["evaluate.py", "{root}/badlog/model.pt", "--plot", "{root}/plots"], "not a training log"),
     (["evaluate.py", R + "/model.pt", "--json", R + "/train_log.json"], "holds something other than an evaluation"),
-    (["evaluate.py", "{root}/badlog/model.pt", "--json", R + "/eval.json"], "holds something other than an evaluation"),
+    (["evaluate.py", "{root}/badlog/model.pt", "--json", R + "/eval.json"], "holds a train.py run (model.pt)"),
     (["evaluate.py", R + "/model.pt", "--json", "{root}/same.gif", "--video", "{root}/same.gif"], "must end in .json"),
     (["tools.ablations", "--env", "pointmass1", "--runs", R, "--variants", ""], "--variants must not be empty"),
     (["tools.ablations", "--env", "pointmass1", "--runs", R, "--k-sweep", "1000000"], "more bins than"),
@@ -610,7 +611,13 @@ def test_one_folder_holds_one_scripts_outputs(run_dir, tmp_path):
         one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", "1", flag, path), f"holds {kind}")
     one_error_line(*cli(dagger, *small, "--out", tmp_path / "d3", "--json", other / "d.json"), "holds a train.py run")
     from tools import figures
+    from tools.studies import pusht_3min_probe
     one_error_line(*cli(figures, "--bins-only", "--out", other), "holds a train.py run")
+    one_error_line(*cli(ablations, "--env", "pointmass1", "--tune-rbc", "--out", other), "holds a train.py run")
+    one_error_line(*cli(pusht_3min_probe, "--epochs", "1", "--out", other / "probe.json"), "holds a train.py run")
+    for folder, kind in ((dagger_out, "a DAgger run"), (other, "a train.py run")):      # demos.npz is DAgger's cache
+        one_error_line(*cli(train, "--env", "pointmass1", "--collect", "2", "--data", folder / "demos.npz"),
+                       f"holds {kind}")
     assert sorted(os.listdir(dagger_out)) == ["run.json"] and sorted(os.listdir(other)) == ["model.pt"]
     assert not (tmp_path / "d2").exists() and not (tmp_path / "d3").exists() and not (tmp_path / "r").exists()
 
@@ -674,3 +681,19 @@ def test_running_out_of_memory_is_one_line_and_other_errors_keep_their_traceback
         assert 0 < runs.memory_available() <= 10 ** 8
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def test_an_output_the_system_will_not_let_us_replace_is_refused_before_any_work(run_dir, tmp_path, monkeypatch):
+    """An existing --json, or a run folder's model.pt, marked immutable (chattr +i, which stops root too): the
+    evaluation or the whole training ran, then the write failed. The system's answer (os.access, faked here as
+    chattr needs root and a file system that has it) is asked first."""
+    (tmp_path / "e.json").write_text(json.dumps({"success_rate": 0.5, "checkpoint": {"path": str(run_dir / "model.pt")}}))
+    shutil.copytree(run_dir, tmp_path / "run")
+    fixed = {str(tmp_path / "e.json"), str(tmp_path / "run" / "model.pt")}
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **k: False if os.path.abspath(path) in fixed and
+                        mode & os.W_OK else real(path, mode, **k))
+    one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", "1", "--json", tmp_path / "e.json"),
+                   "e.json: exists and cannot be replaced (read-only or immutable)")
+    one_error_line(*cli(train, "--env", "pointmass1", "--epochs", "1", "--out", tmp_path / "run"),
+                   "model.pt: exists and cannot be replaced")

@@ -344,6 +344,7 @@ def run_rbc_tuning(args):
     runs.check_counts(("--tune-seed", args.tune_seed, 0), ("--workers", args.workers, 1))
     runs.check_workers(args.workers)
     runs.check_output_dir(args.out)
+    runs.check_folder_kind(args.out, "--out", "an ablation table")      # beside a table, never in a run's folder
     torch.set_num_threads(1)
     result = tune_rbc(args.env, (1, 2, 3, 4), (32, 64, 128, 256), args.tune_seed)
     runs.write_json(os.path.join(args.out, "rbc_tuning.json"), result)

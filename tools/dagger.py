@@ -386,13 +386,12 @@ def checked(args, settings, out, json_path, plot_path):
     cache = os.path.join(out, "demos.npz")     # an earlier run's demonstrations, reused: they must be this env's
     if os.path.exists(cache) and not runs.holds_demos(cache, cfg.obs_dim, cfg.act_dim):
         raise ValueError(f"--out {out}: its demos.npz is not {args.env} demonstrations; pick another folder")
-    for flag, path in (("--json", json_path), ("--plot", plot_path)):    # never into another run's folder
+    for flag, path in (("--json", json_path), ("--plot", plot_path)):    # never over the run's own record
         if os.path.abspath(path) in {os.path.abspath(os.path.join(out, n)) for n in ("run.json", "demos.npz")}:
             raise ValueError(f"{flag} {path}: that is the run's own record; name another file")
-        runs.check_not_anothers(path, flag, os.path.dirname(os.path.abspath(path)), own=out)
     runs.check_json_output(json_path, "--json", lambda old: old.get("env") == args.env and "points" in old,
-                           f"a DAgger result for {args.env}")
-    runs.check_png(plot_path, "--plot")
+                           f"a DAgger result for {args.env}", own=out)
+    runs.check_png(plot_path, "--plot", own=out)
 
 
 def main(argv=None):

@@ -11,7 +11,7 @@ Formats (every fact, and the public file that confirmed it, is in docs/datasets.
     LeRobot parquet (one file, or a dataset folder whose data/ holds the files):
         observation.state (2,) agent x, y; observation.environment_state (16,) gym-pusht's keypoints;
         action (2,); episode_index, frame_index int64
-Errors are ValueError with one line naming the file (data.py's CLI prints it as `error: ...`, exit 2).
+Errors are ValueError with one line naming the file (`python -m tools.datasets` prints it as `error: ...`, exit 2).
 zarr and pyarrow are optional (requirements-datasets.txt): they are imported only inside the readers and writer.
 """
 
@@ -41,6 +41,7 @@ EXPORT_MARK = "bet-pusht: python -m tools.datasets export"   # root attribute `w
 EXTRAS = "pip install -r requirements-datasets.txt"
 MAX_STEPS = 1_000_000        # a dataset may declare at most this many steps (the human data: 25,650); raise it here
 MAX_ROW = 64                 # numbers per step an array that is read may declare (state 5, action 2)
+MAX_CHUNKS = 1000            # chunks an exported array is cut into at most (ours: under 100)
 MAX_METADATA = 1 << 20       # bytes of a zarr metadata file (.zarray, .zgroup, .zattrs, zarr.json; ours: < 1 KB)
 METADATA = (".zarray", ".zgroup", ".zattrs", "zarr.json")
 
@@ -184,11 +185,58 @@ def convert(path):
     """Our dataset's arrays from a Diffusion Policy zarr (folder or .zip) or a LeRobot parquet file or folder. Every
     error names the file: one that zarr, pyarrow or numpy raised without naming it gets the name in front."""
     try:
-        return read(path)
+        with bounded_memory(path):
+            return read(path)
     except ValueError as e:
         if str(e).startswith(path):
             raise
         raise ValueError(f"{path}: {e}") from None
+
+
+READ_BASE = 512 << 20        # bytes of private memory a conversion may add to what it held as it started,
+READ_PER_ROW = 2048          # and per declared row
+budget = {}                  # while bounded_memory holds: the limits it restores and the memory held at its start
+
+
+def data_size():
+    """The bytes of private writable memory this process has mapped (VmData, what RLIMIT_DATA limits)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmData:"))
+
+
+@contextlib.contextmanager
+def bounded_memory(path):
+    """Within the block, once limit_memory(rows) has been told the rows the checked metadata declares, at most
+    READ_BASE + rows x READ_PER_ROW more bytes of memory (RLIMIT_DATA): a codec decompresses a chunk (zarr: bz2 at
+    10^6 : 1) or a page (parquet, whose footer may lie about its values) whole before its size can be compared, so a
+    1 KB chunk could fill the memory. Passing the budget is a ValueError naming the file. (Linux, where /proc tells
+    the memory held; elsewhere, no bound.)"""
+    import resource
+    try:
+        budget.update(limits=resource.getrlimit(resource.RLIMIT_DATA), start=data_size())
+    except (OSError, StopIteration, ValueError):
+        budget.clear()
+    try:
+        yield
+    except MemoryError:
+        raise ValueError(f"{path}: reading it needs more memory than its declared rows allow (READ_BASE, READ_PER_ROW "
+                         f"in tools/datasets.py): a chunk or page decompresses past the size its metadata declares") \
+            from None
+    finally:
+        if budget:
+            resource.setrlimit(resource.RLIMIT_DATA, budget["limits"])
+        budget.clear()
+
+
+def limit_memory(rows):
+    """Bound what the rest of the read may map by the rows the metadata declares (see bounded_memory)."""
+    import resource
+    if not budget:
+        return
+    limit = budget["start"] + READ_BASE + rows * READ_PER_ROW
+    soft, hard = budget["limits"]
+    limit = min([limit] + [lim for lim in (soft, hard) if lim != resource.RLIM_INFINITY])
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
 
 def regular(path):
@@ -361,6 +409,7 @@ def read_diffusion_policy(path):
     for group in ("data", "meta"):                    # a broken .zgroup is named as such, not as an array's fault
         if {f"{group}/.zgroup", f"{group}/zarr.json"} & set(names):
             zarr_node(path, root, names, group)
+    limit_memory((zarr_shape(path, root, names, "data/state")[1] or (0,))[0])      # before any chunk is decoded
     state = checked(path, "data/state", zarr_array(path, root, names, "data/state"), (None, 5))         # (N, 5)
     actions = checked(path, "data/action", zarr_array(path, root, names, "data/action"), (len(state), 2))
     ends = checked_ends(path, "meta/episode_ends", zarr_array(path, root, names, "meta/episode_ends"), len(state))
@@ -398,9 +447,12 @@ def read_parquet_columns(path):
     files = parquet_files(path)
     if not files:
         raise ValueError(f"{path}: no .parquet files in it")
-    tables, rows = [], 0
-    for f in files:
+    rows = 0
+    for f in files:                                   # every footer checked before any page is decoded
         rows += check_parquet_sizes(f, parquet_call(f, lambda: pq.read_metadata(f)), rows)
+    limit_memory(rows)
+    tables = []
+    for f in files:
         names = parquet_call(f, lambda: pq.read_schema(f).names)
         if "observation.environment_state" not in names and "observation.state" in names:
             raise ValueError(f"{f}: no observation.environment_state, only the agent position (observation.state): "
@@ -432,6 +484,9 @@ def check_parquet_sizes(path, metadata, before):
     if before + metadata.num_rows > MAX_STEPS:
         raise ValueError(f"{path}: the dataset's rows pass MAX_STEPS = {MAX_STEPS} (tools/datasets.py; raise it for "
                          f"a larger dataset)")
+    groups = sum(metadata.row_group(g).num_rows for g in range(metadata.num_row_groups))
+    if groups != metadata.num_rows:                   # pyarrow reads the row groups' rows
+        raise ValueError(f"{path}: its row groups hold {groups} rows, and its footer says {metadata.num_rows}")
     for g in range(metadata.num_row_groups):
         group = metadata.row_group(g)
         for c in range(group.num_columns):
@@ -529,7 +584,9 @@ def write_zarr(root, state, actions, episode_ends, source_name, source_sha256):
     """Fill the empty zarr group `root` as Diffusion Policy's ReplayBuffer does (see export)."""
     import numcodecs
     root.attrs.update(written_by=EXPORT_MARK, source_name=source_name, source_sha256=source_sha256)
-    first = int(episode_ends[0])                      # DP's replay buffer chunks data by its first episode's length
+    # DP's replay buffer chunks data by its first episode's length; here at most MAX_CHUNKS chunks (a first episode
+    # of one step wrote a file a step, and an export no Ctrl-C could stop for minutes)
+    first = max(int(episode_ends[0]), -(-len(state) // MAX_CHUNKS))
     disk = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)   # its "disk" compressor
     for key, values in (("state", state), ("action", actions)):
         values = np.asarray(values, dtype=np.float32)
