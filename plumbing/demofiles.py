@@ -10,6 +10,8 @@ import zipfile
 
 import numpy as np
 
+from plumbing.files import escaped
+
 
 class DataError(ValueError):
     """A dataset file is missing, corrupt, or has the wrong keys/shapes. The message names the file."""
@@ -129,5 +131,5 @@ def warn_outliers(path, key, x, share=0.25):
     total = (d ** 2).sum(0)                                                  # (D,)
     worst = np.divide((d ** 2).max(0), total, out=np.zeros_like(total), where=total > 0)
     for dim in np.flatnonzero(worst > share):
-        print(f"warning: {path}: '{key}' dimension {dim} has an extreme outlier ({worst[dim]:.0%} of its variance "
+        print(f"warning: {escaped(path)}: '{key}' dimension {dim} has an extreme outlier ({worst[dim]:.0%} of its variance "
               f"in one sample); normalisation will be dominated by it", file=sys.stderr)

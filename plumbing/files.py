@@ -115,7 +115,8 @@ class StdoutFailed(Exception):
 
 
 class _Stdout:
-    """sys.stdout, whose failed writes raise StdoutFailed."""
+    """sys.stdout, which escapes control characters and bytes that are not UTF-8 (a path's: the terminal would act on
+    an ESC) and whose failed writes raise StdoutFailed."""
 
     def __init__(self, stream):
         self._stream = stream
@@ -129,7 +130,7 @@ class _Stdout:
             raise StdoutFailed(e.strerror or e) from None
 
     def write(self, text):
-        return self._do(self._stream.write, text)
+        return self._do(self._stream.write, escaped(text))        # a path's ESC or undecodable byte, escaped
 
     def flush(self):
         return self._do(self._stream.flush)

@@ -697,3 +697,23 @@ def test_an_output_the_system_will_not_let_us_replace_is_refused_before_any_work
                    "e.json: exists and cannot be replaced (read-only or immutable)")
     one_error_line(*cli(train, "--env", "pointmass1", "--epochs", "1", "--out", tmp_path / "run"),
                    "model.pt: exists and cannot be replaced")
+
+
+@pytest.mark.needs_solutions
+def test_a_paths_control_characters_reach_no_output_raw(tmp_path, capsys):
+    """train.py printed its --data path raw ("... steps from d<ESC>[31m.npz"): the terminal took the ESC for the
+    start of a sequence, and an undecodable byte showed as \\udcff. Every line a script prints is escaped now, and the
+    outlier warning's path too."""
+    import data
+    from plumbing import demofiles
+    name = tmp_path / "d\x1b[31m.npz"
+    demos = demofiles.load_demos(data.default_path("pointmass1"), 2, 2)
+    obs = demos["obs"].copy()
+    obs[3, 0] = 1e30                                               # an outlier: a warning naming the file
+    np.savez(name, obs=obs, actions=demos["actions"], episode_ends=demos["episode_ends"])
+    code, err = cli(train, "--env", "pointmass1", "--epochs", "1", "--episodes", "1", "--data", name,
+                    "--out", tmp_path / "run")
+    out = capsys.readouterr().out
+    assert code in (0, None) and "steps from" in out and "d\\x1b[31m.npz" in out, (out, err)
+    assert "\x1b" not in out and "\x1b" not in err, (out, err)
+    assert "warning:" in err and "d\\x1b[31m.npz: 'obs' dimension 0" in err, err

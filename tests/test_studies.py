@@ -5,6 +5,8 @@ one starts no work (it prints nothing and returns at once)."""
 import importlib
 import os
 import runpy
+import signal
+import subprocess
 import sys
 import time
 
@@ -99,7 +101,8 @@ def test_pusht_spread_refuses_bad_ranges_and_an_out_of_another_recipe(tmp_path):
     """The spread study reuses finished runs, so a second recipe into the same --out would mix two recipes' runs."""
     import argparse
     from tools.studies import pusht_spread
-    args = lambda **kw: argparse.Namespace(**{**dict(seeds=[0], episodes=5, eval_seed=0, out=str(tmp_path / "o")), **kw})
+    args = lambda **kw: argparse.Namespace(**{**dict(seeds=[0], episodes=5, eval_seed=0, out=str(tmp_path / "o"),
+                                                    paths=["native"]), **kw})
     for bad in (dict(seeds=[-1]), dict(episodes=0), dict(eval_seed=-5)):
         with pytest.raises(ValueError, match="must be"):
             pusht_spread.check(args(**bad), [])
@@ -114,6 +117,30 @@ def test_pusht_spread_refuses_bad_ranges_and_an_out_of_another_recipe(tmp_path):
         pusht_spread.check(args(out=str(tmp_path / "o" / "native-seed0")), [])
     with pytest.raises(ValueError, match="-c ended with exit 3"):      # a failed run is one line, not a traceback
         pusht_spread.run(["-c", "import sys; sys.exit(3)"], "native")
+    for bad, message in ((dict(seeds=list(range(101))), "number of values must be at most 100"),
+                         (dict(seeds=[1, 1]), "--seeds names a value twice"),
+                         (dict(paths=["native", "native"]), "--paths names a value twice")):
+        with pytest.raises(ValueError, match=message):
+            pusht_spread.check(args(**bad), [])
+    for own in (["--out", "x"], ["--env", "pointmass1"], ["--seed=7"], ["--episodes", "5"]):   # they won over its own
+        with pytest.raises(ValueError, match=f"{own[0].split('=')[0]} after --: this study sets it"):
+            pusht_spread.check(args(), own)
+
+
+def test_ctrl_c_to_the_spread_and_its_run_is_one_line():
+    """A terminal's Ctrl-C reaches the study and the train.py it runs: each printed an `interrupted:` line. The run
+    says what it saved; the study now stops without a second line (exit 130)."""
+    child = ("import sys, time\ntry:\n    print('rea' + 'dy', flush=True); time.sleep(60)\nexcept KeyboardInterrupt:\n"
+             "    print('interrupted: the run saved its state', file=sys.stderr); sys.exit(130)")
+    study = (f"from plumbing import runs; from tools.studies import pusht_spread; "
+             f"runs.cli(lambda: pusht_spread.run(['-c', {child!r}], 'native'))")
+    p = subprocess.Popen([sys.executable, "-c", study], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    while p.stdout.readline() != "ready\n":                             # (the study prints the run's code first)
+        assert p.poll() is None, p.stderr.read()
+    os.killpg(p.pid, signal.SIGINT)                                    # as the terminal does: the whole group
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and err.strip().splitlines() == ["interrupted: the run saved its state"], err
 
 
 @pytest.mark.needs_solutions

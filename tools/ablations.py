@@ -32,6 +32,7 @@ from plumbing import stats
 import train
 from plumbing import demofiles
 
+MAX_K_VALUES = 32                  # values --k-sweep may name (Fig. 6 draws 7)
 VARIANTS = {                       # Table 3 row -> train.py flags
     "BeT": [],
     "No offsets": ["--no-offsets"],
@@ -316,7 +317,8 @@ def checked(args):
         raise ValueError(f"--k-sweep must be comma-separated integers or 'none' (got {args.k_sweep!r})") from None
     runs.check_counts(("--seeds", args.seeds, 1), ("--episodes", args.eval_episodes, 1), ("--workers", args.workers, 1),
                       ("--eval-seed", args.eval_seed, 0), ("--epochs", args.epochs, 1),
-                      ("--k-sweep values", min(ks, default=1), 1), ("--k-sweep values", max(ks, default=1), 1))
+                      ("--k-sweep values", min(ks, default=1), 1), ("--k-sweep values", max(ks, default=1), 1),
+                      ("--k-sweep's number of values", len(ks), 0, MAX_K_VALUES))
     runs.check_episodes(("--episodes", args.eval_episodes))
     runs.check_workers(args.workers)
     runs.check_output_dir(args.out)

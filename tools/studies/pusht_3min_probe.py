@@ -48,6 +48,8 @@ def main(argv=None):
     runs.check_settings(cfg)                          # train.py's own checks of each setting (its flags' names)
     if cfg.n_embd % cfg.n_head:
         raise ValueError(f"--width {a.width}: must be a multiple of the {cfg.n_head} attention heads")
+    runs.check_memory(runs.training_bytes("bet", cfg), f"training with --batch {a.batch} --context {a.context} --k {a.k} "
+                      f"--layers {a.layers} --width {a.width}")
     demos = demofiles.load_demos("data/pusht.npz", 18, 2)
     torch.manual_seed(a.seed)
     model = train.build_model(cfg)

@@ -13,6 +13,7 @@ Tune on evaluation seeds 1000+ only; the held-out seeds of a reported table are 
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -22,10 +23,26 @@ from tools import studies
 PATHS = {"native": {}, "default": {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}}
 
 
+OWN_FLAGS = ("--env", "--seed", "--episodes", "--out", "--resume")     # this study sets them for each run
+
+
 def run(cmd, path):
-    """One train.py or evaluate.py run on a kernel path; its failure (its own message above) is one line here too."""
+    """One train.py or evaluate.py run on a kernel path; its failure (its own message above) is one line here too.
+    A Ctrl-C from the terminal reaches the run as well, which says in one line what it saved: this study then stops
+    without a second line. (Stopped alone, by SIGTERM, it stops the run the same way, after 5 s at most.)"""
     print("$", " ".join(cmd), f"  [{path}]", flush=True)
-    code = subprocess.run([sys.executable, *cmd], env={**os.environ, **PATHS[path]}).returncode
+    child = subprocess.Popen([sys.executable, *cmd], env={**os.environ, **PATHS[path]})
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:
+        try:
+            code = child.wait(timeout=5)
+        except subprocess.TimeoutExpired:            # it did not get the signal: pass it on
+            child.send_signal(signal.SIGINT)
+            code = child.wait()
+        if code in (130, -signal.SIGINT):
+            sys.exit(130)
+        raise
     if code:
         raise ValueError(f"{cmd[0]} ended with exit {code} (its message is above); the finished runs are kept")
 
@@ -35,7 +52,16 @@ def check(args, extra):
     no other recipe's runs (its recipe.json names the train flags its runs are made with; a recipe whose first run
     never finished training holds none)."""
     runs.check_counts(*[("--seeds", s, 0, runs.LARGEST) for s in args.seeds], ("--episodes", args.episodes, 1, runs.MAX_EPISODES),
-                      ("--eval-seed", args.eval_seed, 0))
+                      ("--eval-seed", args.eval_seed, 0), ("--seeds' number of values", len(args.seeds), 1,
+                                                            runs.MOST["--seeds"]))
+    for flag, values in (("--seeds", args.seeds), ("--paths", args.paths)):
+        if len(set(values)) < len(values):
+            raise ValueError(f"{flag} names a value twice ({' '.join(map(str, values))}); the pooled rate would count "
+                             f"its runs twice")
+    taken = [f for f in extra if f.split("=")[0] in OWN_FLAGS]
+    if taken:
+        raise ValueError(f"{taken[0].split('=')[0]} after --: this study sets it for each run ({', '.join(OWN_FLAGS)}); "
+                         f"give --out, --seeds, --episodes before --")
     runs.check_output_dir(args.out)
     runs.check_not_anothers(args.out, "--out", args.out)          # a folder of runs, not a run
     import train
