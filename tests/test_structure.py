@@ -119,6 +119,19 @@ def test_no_module_outside_envs_compares_environment_names():
                 assert not found, f"{os.path.relpath(path, ROOT)}:{node.lineno} compares env names {sorted(found)}"
 
 
+def test_every_file_a_script_saves_is_written_atomically():
+    """torch.save, np.savez and savefig write into the file object of files.atomic_write (whole or absent: a cache
+    written with a plain torch.save was read back truncated after a kill), or into memory, never to a name."""
+    for path in python_files_outside("tests"):
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    node.func.attr in ("save", "savez", "savez_compressed", "savefig") and \
+                    ast.unparse(node.func.value) in ("torch", "np", "fig"):
+                torch_save = ast.unparse(node.func.value) == "torch"             # torch.save(obj, f); np.save(f, a)
+                target = ast.unparse(node.args[1] if torch_save else node.args[0])
+                assert target in ("f", "buffer"), f"{os.path.relpath(path, ROOT)}:{node.lineno} saves to {target}"
+
+
 def test_ci_runs_the_suite_on_two_kernel_paths_and_two_thread_counts():
     """Bit-identity and outcome margins must hold on every CPU a user may have: CI runs the README's test command on
     the machine's own kernel path and again on torch's portable kernels with MKL capped at SSE4.2, on 1 thread."""

@@ -61,7 +61,8 @@ def diagnose(folder, workers=2):
     weights, episodes = os.path.join(CACHE, "round0_seed0.pt"), os.path.join(CACHE, "labeller_demos.npz")
     if not os.path.exists(weights):
         cfg, D0, bins = dagger.round0("pusht", settings, 0, demofiles.load_demos(data.default_path("pusht")))
-        torch.save(dagger.fit(cfg, D0, 0, settings["steps"], bins=bins).state_dict(), weights)
+        state = dagger.fit(cfg, D0, 0, settings["steps"], bins=bins).state_dict()
+        runs.atomic_write(weights, lambda f: torch.save(state, f))         # whole or absent: a killed run re-fits
     if not os.path.exists(episodes):
         n = len(demofiles.load_demos(os.path.join(folder, "seed0", "round1.npz"))["obs"])
         runs.save_demos(episodes, dagger.collect_demonstrations("pusht", dict(settings, demonstrations="labeller"),
