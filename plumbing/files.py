@@ -57,6 +57,33 @@ def check_writable_folder(path, flag):
         raise ValueError(f"{flag} {path}: not writable ({parent} does not allow it)")
 
 
+def data_size():
+    """The bytes of private writable memory this process has mapped (VmData: what RLIMIT_DATA limits)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmData:"))
+
+
+@contextlib.contextmanager
+def memory_limited(more):
+    """Within the block, at most `more` bytes of private memory beyond what the process holds as it starts
+    (RLIMIT_DATA; a failed allocation is a MemoryError, or the reader's own error). For a reader that decodes before
+    it can compare sizes: a 1 KB compressed chunk or checkpoint member can claim gigabytes. Linux, where /proc tells
+    the memory held; elsewhere no limit. (RLIMIT_AS would count the address space that threads reserve and never
+    use, which grows with the cores.)"""
+    import resource
+    try:
+        limits, start = resource.getrlimit(resource.RLIMIT_DATA), data_size()
+    except (OSError, StopIteration, ValueError, AttributeError):
+        yield
+        return
+    caps = [cap for cap in limits if cap != resource.RLIM_INFINITY]
+    resource.setrlimit(resource.RLIMIT_DATA, (min([start + more] + caps), limits[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, limits)
+
+
 class _Control(dict):
     """str.translate's table of the characters a terminal acts on, each to its escape: the controls (Cc: C0 but tab,
     newline and return; DEL; C1, where \\x9b starts a sequence as ESC [ does), the invisible and direction-changing

@@ -32,7 +32,7 @@ import envs
 import variants
 from variants.baselines import NEIGHBOURS, NearestNeighbours
 from plumbing import demofiles, processes
-from plumbing.files import atomic_write, check_creatable, check_writable_folder, file_hash, interrupted, one_line, standard_output, write_json, write_text  # noqa: F401  (the scripts' writers)
+from plumbing.files import atomic_write, check_creatable, check_writable_folder, file_hash, interrupted, memory_limited, one_line, standard_output, write_json, write_text  # noqa: F401  (the scripts' writers)
 
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
 EVAL_SEED = 100_000       # episode i of an evaluation uses env seed EVAL_SEED + i: held out, never tuned on
@@ -46,6 +46,7 @@ MOST = {"--epochs": 100_000, "--k": 4096, "--context": 1024, "--n-layer": 64, "-
         "--lr": 1.0, "--alpha": 1000.0, "--gamma": 100.0, "--temperature": 1000.0}
 MIN_TEMPERATURE = 1e-6    # dividing the logits by a smaller positive temperature overflows float32 (0 is argmax)
 MIN_STD = 1e-6            # BeT.fit_bins never stores a smaller scale; dividing by one gives inf and NaN actions
+LOAD_BASE = 256 << 20     # bytes torch.load may take beyond twice the checkpoint's size
 MAX_STORED = 10 ** 7      # numbers an NN / LWR checkpoint may store (PushT's 48k steps store under 10 ** 6)
 
 
@@ -415,10 +416,11 @@ class RunLock:
 
 
 def torch_load(path):
-    """torch.load of plain tensors and containers only (no code runs), quietly: a legacy file's warnings would
-    print before the one error line."""
+    """torch.load of plain tensors and containers only (no code runs), quietly (a legacy file's warnings would
+    print before the one error line), in the memory its bytes can fill: a deflated member or a legacy file's declared
+    storage could claim gigabytes from a 1 MB file (files.memory_limited)."""
     check_readable_file(path, path)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), memory_limited(2 * os.path.getsize(path) + LOAD_BASE):
         warnings.simplefilter("ignore")
         return torch.load(path, map_location="cpu", weights_only=True)
 

@@ -139,3 +139,19 @@ def test_a_forged_policy_name_never_names_a_figure(run_dir, tmp_path):
     ckpt = forged(run_dir, tmp_path / "forged.pt", edit)
     one_error_line(*cli(evaluate, ckpt, "--episodes", "1", "--plot", tmp_path / "a" / "b"), "records the policy '../../escaped'")
     assert sorted(os.listdir(tmp_path)) == ["forged.pt"]
+
+
+@pytest.mark.needs_solutions                 # (run_dir trains)
+def test_a_small_checkpoint_cannot_claim_gigabytes_as_it_loads(run_dir, tmp_path, monkeypatch):
+    """A 1.2 MB model.pt holding a deflated 1 GB tensor (torch.load inflates it before any check), or a legacy file
+    declaring a storage its bytes do not hold: torch.load runs within twice the file's size plus LOAD_BASE (lowered
+    here to 32 MB, which the real checkpoint fits in), so it is refused as unreadable, in one line."""
+    import zipfile
+    monkeypatch.setattr(runs, "LOAD_BASE", 32 << 20)
+    assert runs.load_model(run_dir / "model.pt").meta["env"]
+    big = forged(run_dir, tmp_path / "big.pt", lambda ckpt: ckpt["state_dict"].update(extra=torch.zeros(1 << 24)))
+    with zipfile.ZipFile(big) as source, zipfile.ZipFile(tmp_path / "bomb.pt", "w") as bomb:
+        for info in source.infolist():                                   # torch stores members; 64 MB deflate to 64 KB
+            bomb.writestr(info.filename, source.read(info), zipfile.ZIP_DEFLATED)
+    assert os.path.getsize(tmp_path / "bomb.pt") < 1 << 20
+    one_error_line(*cli(evaluate, tmp_path / "bomb.pt"), "bomb.pt: not a readable checkpoint")

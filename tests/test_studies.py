@@ -66,6 +66,7 @@ BAD_INPUT = [   # (study, its arguments, a fragment of the one error line): {roo
     ("levers", ["64", str(2 ** 31 - 1)], "ROUNDS must be at most"),
     ("label_check", ["--episodes", "-1"], "--episodes must be at least 1"),
     ("label_check", ["--states", str(2 ** 31 - 1)], "--states must be at most"),
+    ("label_check", ["--states", "60000"], "--states must be at most 47791"),        # the states data/pusht.npz holds
     ("eval_batches", ["{root}/x.pt", "--episodes", str(2 ** 31 - 1)], "--episodes must be at most"),
     ("pusht_spread", ["--seeds", str(2 ** 31), "--out", "{root}/spread"], "--seeds must be at most 2147483647"),
     ("pusht_spread", ["--seeds", "0", "--out", "{root}/spread"], "recipe.json: exists and is not a JSON object"),

@@ -185,58 +185,24 @@ def convert(path):
     """Our dataset's arrays from a Diffusion Policy zarr (folder or .zip) or a LeRobot parquet file or folder. Every
     error names the file: one that zarr, pyarrow or numpy raised without naming it gets the name in front."""
     try:
-        with bounded_memory(path):
-            return read(path)
+        return read(path)
+    except MemoryError:                               # a chunk or page decoded past what its metadata declares
+        raise ValueError(f"{path}: reading it needs more memory than its declared rows allow (READ_BASE, READ_PER_ROW "
+                         f"in tools/datasets.py): a chunk or page decompresses past the size its metadata declares") \
+            from None
     except ValueError as e:
         if str(e).startswith(path):
             raise
         raise ValueError(f"{path}: {e}") from None
 
 
-READ_BASE = 512 << 20        # bytes of private memory a conversion may add to what it held as it started,
-READ_PER_ROW = 2048          # and per declared row
-budget = {}                  # while bounded_memory holds: the limits it restores and the memory held at its start
+READ_BASE = 512 << 20        # bytes of memory a read may take beyond what the process held as it started,
+READ_PER_ROW = 2048          # and per declared row (converting MAX_STEPS rows of parquet takes 1.6 GB)
 
 
-def data_size():
-    """The bytes of private writable memory this process has mapped (VmData, what RLIMIT_DATA limits)."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmData:"))
-
-
-@contextlib.contextmanager
-def bounded_memory(path):
-    """Within the block, once limit_memory(rows) has been told the rows the checked metadata declares, at most
-    READ_BASE + rows x READ_PER_ROW more bytes of memory (RLIMIT_DATA): a codec decompresses a chunk (zarr: bz2 at
-    10^6 : 1) or a page (parquet, whose footer may lie about its values) whole before its size can be compared, so a
-    1 KB chunk could fill the memory. Passing the budget is a ValueError naming the file. (Linux, where /proc tells
-    the memory held; elsewhere, no bound.)"""
-    import resource
-    try:
-        budget.update(limits=resource.getrlimit(resource.RLIMIT_DATA), start=data_size())
-    except (OSError, StopIteration, ValueError):
-        budget.clear()
-    try:
-        yield
-    except MemoryError:
-        raise ValueError(f"{path}: reading it needs more memory than its declared rows allow (READ_BASE, READ_PER_ROW "
-                         f"in tools/datasets.py): a chunk or page decompresses past the size its metadata declares") \
-            from None
-    finally:
-        if budget:
-            resource.setrlimit(resource.RLIMIT_DATA, budget["limits"])
-        budget.clear()
-
-
-def limit_memory(rows):
-    """Bound what the rest of the read may map by the rows the metadata declares (see bounded_memory)."""
-    import resource
-    if not budget:
-        return
-    limit = budget["start"] + READ_BASE + rows * READ_PER_ROW
-    soft, hard = budget["limits"]
-    limit = min([limit] + [lim for lim in (soft, hard) if lim != resource.RLIM_INFINITY])
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+def read_budget(rows):
+    """What the chunks or pages of `rows` declared rows may take, decoded (see files.memory_limited)."""
+    return files.memory_limited(READ_BASE + rows * READ_PER_ROW)
 
 
 def regular(path):
@@ -409,10 +375,10 @@ def read_diffusion_policy(path):
     for group in ("data", "meta"):                    # a broken .zgroup is named as such, not as an array's fault
         if {f"{group}/.zgroup", f"{group}/zarr.json"} & set(names):
             zarr_node(path, root, names, group)
-    limit_memory((zarr_shape(path, root, names, "data/state")[1] or (0,))[0])      # before any chunk is decoded
-    state = checked(path, "data/state", zarr_array(path, root, names, "data/state"), (None, 5))         # (N, 5)
-    actions = checked(path, "data/action", zarr_array(path, root, names, "data/action"), (len(state), 2))
-    ends = checked_ends(path, "meta/episode_ends", zarr_array(path, root, names, "meta/episode_ends"), len(state))
+    with read_budget((zarr_shape(path, root, names, "data/state")[1] or (0,))[0]):    # chunks decode within it
+        state = checked(path, "data/state", zarr_array(path, root, names, "data/state"), (None, 5))     # (N, 5)
+        actions = checked(path, "data/action", zarr_array(path, root, names, "data/action"), (len(state), 2))
+        ends = checked_ends(path, "meta/episode_ends", zarr_array(path, root, names, "meta/episode_ends"), len(state))
     check_unread_arrays(path, root, names, len(state))
     checked_in_arena(path, "data/state", state[:, :4])                              # positions; not the angle
     checked_in_arena(path, "data/action", actions)
@@ -450,18 +416,18 @@ def read_parquet_columns(path):
     rows = 0
     for f in files:                                   # every footer checked before any page is decoded
         rows += check_parquet_sizes(f, parquet_call(f, lambda: pq.read_metadata(f)), rows)
-    limit_memory(rows)
-    tables = []
-    for f in files:
-        names = parquet_call(f, lambda: pq.read_schema(f).names)
-        if "observation.environment_state" not in names and "observation.state" in names:
-            raise ValueError(f"{f}: no observation.environment_state, only the agent position (observation.state): "
-                             f"this is lerobot/pusht, whose block pose is not stored, so the 18-D observation cannot "
-                             f"be built; convert lerobot/pusht_keypoints or Diffusion Policy's zarr instead")
-        missing = [c for c in LEROBOT_COLUMNS if c not in names]
-        if missing:
-            raise ValueError(f"{f}: missing column(s) {missing} of a LeRobot PushT dataset")
-        tables.append(parquet_call(f, lambda: pq.read_table(f, columns=list(LEROBOT_COLUMNS))))
+    with read_budget(rows):                           # pages decode within it (a footer may lie about them)
+        tables = []
+        for f in files:
+            names = parquet_call(f, lambda: pq.read_schema(f).names)
+            if "observation.environment_state" not in names and "observation.state" in names:
+                raise ValueError(f"{f}: no observation.environment_state, only the agent position (observation.state): "
+                                 f"this is lerobot/pusht, whose block pose is not stored, so the 18-D observation cannot "
+                                 f"be built; convert lerobot/pusht_keypoints or Diffusion Policy's zarr instead")
+            missing = [c for c in LEROBOT_COLUMNS if c not in names]
+            if missing:
+                raise ValueError(f"{f}: missing column(s) {missing} of a LeRobot PushT dataset")
+            tables.append(parquet_call(f, lambda: pq.read_table(f, columns=list(LEROBOT_COLUMNS))))
     table = parquet_call(path, lambda: pa.concat_tables(tables))                    # files of other column types fail
     return {name: column_array(path, name, table.column(name), width) for name, width in LEROBOT_COLUMNS.items()}
 

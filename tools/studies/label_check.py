@@ -32,9 +32,12 @@ def as_policy(episodes, seed):
             "mean_steps": steps / episodes, "ms_per_step": round(1000 * seconds / steps, 1)}
 
 
-def agreement(states, seed=0):
+def dataset():
+    return demofiles.load_demos(data.default_path("pusht"), 18, 2, extra={"state": 5})
+
+
+def agreement(demos, states, seed=0):
     """Distance between the label and the demonstrator's action on `states` dataset states picked at random."""
-    demos = demofiles.load_demos(data.default_path("pusht"), 18, 2, extra={"state": 5})
     rows = np.random.default_rng(seed).choice(len(demos["obs"]), states, replace=False)
     env = envs.make("pusht")
     env.reset(seed=0)
@@ -53,8 +56,10 @@ def main(argv=None):
                    help="episodes of the labeller as a policy (default: %(default)s)")
     p.add_argument("--states", type=int, default=500, help="dataset states to label (default: %(default)s)")
     args = p.parse_args(argv)
-    runs.check_counts(("--episodes", args.episodes, 1, runs.MAX_EPISODES), ("--states", args.states, 1, 100_000))
-    print(json.dumps({"as_policy": as_policy(args.episodes, 1000), "agreement": agreement(args.states)}, indent=1))
+    demos = dataset()
+    runs.check_counts(("--episodes", args.episodes, 1, runs.MAX_EPISODES),
+                      ("--states", args.states, 1, len(demos["obs"])))           # at most the states the data holds
+    print(json.dumps({"as_policy": as_policy(args.episodes, 1000), "agreement": agreement(demos, args.states)}, indent=1))
 
 
 if __name__ == "__main__":
