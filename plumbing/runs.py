@@ -65,18 +65,18 @@ def cli(main):
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)
-    except (MemoryError, RuntimeError) as e:          # sizes within every cap can still pass this machine's memory
-        if not is_out_of_memory(e):
-            raise
-        print(f"error: out of memory ({one_line(str(e)[:200])}); lower the sizes (--batch-size, --episodes, ...)",
-              file=sys.stderr)
-        sys.exit(2)
-    except NotImplementedError as e:
+    except NotImplementedError as e:                  # (a RuntimeError: before the next clause)
         if not str(e).startswith("Exercise "):
             raise
         name = str(e)[len("Exercise "):].split(":")[0]
         print(f"error: not implemented yet: {one_line(str(e)[len('Exercise '):])}; this script needs it "
               f"(python -m pytest -m ex_{name} checks your answer)", file=sys.stderr)
+        sys.exit(2)
+    except (MemoryError, RuntimeError) as e:          # sizes within every cap can still pass this machine's memory
+        if not is_out_of_memory(e):
+            raise
+        print(f"error: out of memory ({one_line(str(e)[:200])}); lower the sizes (--batch-size, --episodes, ...)",
+              file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         interrupted("nothing more was written")
@@ -714,6 +714,7 @@ def training_data(path, cfg, args):
 
 KINDS = {"a train.py run": ("model.pt", "train_log.json", "train_state.pt"), "a DAgger run": ("run.json", "demos.npz"),
          "an ablation table": ("ablations.json",)}     # the files that tell which script's outputs a folder holds
+CACHES = ("demos.npz",)     # DAgger's cache of demonstrations: alone, a dataset of that name (check_not_anothers)
 
 
 def check_folder_kind(folder, flag, kind):
@@ -730,7 +731,7 @@ def check_not_anothers(path, flag, folder, own=None):
     if own is not None and os.path.isdir(folder) and os.path.isdir(own) and os.path.samefile(folder, own):
         return
     for kind, names in KINDS.items():
-        found = [n for n in names if os.path.exists(os.path.join(folder, n))]
+        found = [n for n in names if n not in CACHES and os.path.exists(os.path.join(folder, n))]
         if found:
             raise ValueError(f"{flag} {path}: {folder} holds {kind} ({found[0]}); its files are that run's: write "
                              f"into another folder")

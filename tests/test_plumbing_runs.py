@@ -70,7 +70,7 @@ def test_a_run_can_be_re_evaluated_into_its_own_eval_json_from_another_folder(ru
     assert code == 0, err
     assert json.loads((rel / "run" / "eval.json").read_text())["episodes"] == 2
     one_error_line(*cli(evaluate, run_dir / "model.pt", "--episodes", 2, "--json", rel / "run" / "eval.json"),
-                   "holds something other than an evaluation")
+                   "holds a train.py run (model.pt)")                 # another checkpoint's run
 
 
 # ---------------------------------------------------------------- one run at a time, a folder per setting

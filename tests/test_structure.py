@@ -10,8 +10,8 @@ from helpers import ROOT
 
 # the data flow, bottom first: a module may import only modules of a lower layer. The top level holds the paper's
 # modules; envs/, variants/, plumbing/ and tools/ hold the rest (tools/studies/ scripts sit above everything).
-LAYERS = [("plumbing.stats", "plumbing.demofiles", "plumbing.files", "plumbing.sandbox", "plumbing.early",
-           "plumbing.processes"),
+LAYERS = [("plumbing.stats", "plumbing.files", "plumbing.sandbox", "plumbing.early", "plumbing.processes"),
+          ("plumbing.demofiles",),
           ("envs.record", "tools"), ("envs.pointmass", "envs.cartpole", "envs.track", "envs.blockpush",
           "envs.pusht_expert"), ("envs.pusht",), ("envs",), ("data",), ("kmeans", "mingpt"), ("bet", "variants.baselines", "variants.trunks"),
           ("variants.mdn", "variants.normalised"), ("variants.vae", "variants.flow", "variants.ibc"), ("variants",), ("plumbing.runs", "plumbing.plots"), ("evaluate",), ("train",),
