@@ -739,3 +739,16 @@ def test_an_export_cuts_an_array_into_at_most_max_chunks(demos, tmp_path, monkey
     import zarr
     stored = zarr.open_group(str(tmp_path / "e.zarr"), mode="r")
     assert np.array_equal(stored["data/state"][:], np.float32(demos["state"]))
+
+
+def test_the_limits_docs_datasets_md_states_are_the_codes():
+    """docs/datasets.md's table of a reader's limits names each constant with its value: they must agree."""
+    from plumbing import runs
+    text = open(os.path.join(ROOT, "docs", "datasets.md")).read()
+    for row in ("| `MAX_STEPS` | 10^6 rows", "| `MAX_ROW`, `MAX_METADATA` | 64 numbers a step, 1 MB",
+                "| `READ_BASE` + rows × `READ_PER_ROW` | 512 MB + 2 KB a row", "| `MAX_CHUNKS` | 1,000",
+                "| `MAX_BYTES`, `MAX_MEMBERS` | 10^9 bytes, 64 arrays"):
+        assert row in text, row
+    assert (pusht_datasets.MAX_STEPS, pusht_datasets.MAX_ROW, pusht_datasets.MAX_METADATA) == (10 ** 6, 64, 1 << 20)
+    assert (pusht_datasets.READ_BASE, pusht_datasets.READ_PER_ROW, pusht_datasets.MAX_CHUNKS) == (512 << 20, 2048, 1000)
+    assert (demofiles.MAX_BYTES, demofiles.MAX_MEMBERS) == (10 ** 9, 64) and "LOAD_BASE" in text and runs.LOAD_BASE
