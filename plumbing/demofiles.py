@@ -39,14 +39,16 @@ def load_demos(path, obs_dim=None, act_dim=None, extra=None):
     return arrays
 
 
-MAX_BYTES = 10 ** 9       # bytes the arrays of an .npz may hold (PushT's 48k steps: 5 MB); checked from the headers
+MAX_BYTES = 10 ** 9       # bytes the arrays of an .npz take as read (at least 8 a number: the checks widen them to
+                          # float64; PushT's 48k steps: 10 MB); checked from the headers
 MAX_MEMBERS = 64          # arrays an .npz may hold (ours: at most 6)
 
 
 def check_sizes(path):
     """Each member of an .npz, before anything is decompressed: a .npy file (np.load reads any other member whole,
-    as bytes) whose header declares at most MAX_BYTES in all, counted in bytes (a 1.9 MB file may decompress to 2 GB
-    of zeros; one string of 10^9 characters is one number and 4 GB), at most MAX_MEMBERS of them. A file is a zip or
+    as bytes) whose header declares at most MAX_BYTES in all, counted in bytes as read, at least 8 a number (a 1.9
+    MB file may decompress to 2 GB of zeros; one string of 10^9 characters is one number and 4 GB; 10^9 int8 are
+    1 GB stored and 8 GB once widened), at most MAX_MEMBERS of them. A file is a zip or
     a .npy as np.load decides, by its first bytes; a .npy is refused unread, and what is neither is left to np.load."""
     with open(path, "rb") as f:
         magic = f.read(6)
@@ -76,7 +78,7 @@ def check_sizes(path):
                     RuntimeError) as e:
                 raise DataError(f"{path}: member '{info.filename}' is not a readable .npy array "
                                 f"({type(e).__name__}: {e})") from None
-            total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            total += int(np.prod(shape, dtype=np.float64)) * max(dtype.itemsize, 8)   # as read: cast, then float64
             if total > MAX_BYTES:
                 raise DataError(f"{path}: '{info.filename}' declares {shape} of {dtype}: more than MAX_BYTES = "
                                 f"{MAX_BYTES} bytes in the file (plumbing/demofiles.py)")

@@ -4,8 +4,10 @@ k sweep (Fig. 6), DAgger's curves, and PushT videos. matplotlib and Pillow are i
 else needs them.
 """
 
+import contextlib
 import os
 import shutil
+import sys
 import tempfile
 
 import numpy as np
@@ -134,13 +136,14 @@ def mp4(images, path, fps):
             folder = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(path)), prefix=temp_prefix(path),
                                       suffix=".tmp")
         name = os.path.join(folder, "video.mp4")
-        writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"mp4v"), fps, images[0].size)
-        for image in images:
-            writer.write(cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
-        writer.release()
-        check = cv2.VideoCapture(name)                # a full disk can also leave a truncated, unplayable file
-        frames = int(check.get(cv2.CAP_PROP_FRAME_COUNT)) if check.isOpened() else 0
-        check.release()
+        with native_stderr_silenced():                # FFmpeg's own complaints: the ValueError below says it
+            writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"mp4v"), fps, images[0].size)
+            for image in images:
+                writer.write(cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
+            writer.release()
+            check = cv2.VideoCapture(name)            # a full disk can also leave a truncated, unplayable file
+            frames = int(check.get(cv2.CAP_PROP_FRAME_COUNT)) if check.isOpened() else 0
+            check.release()
         video = open(name, "rb").read() if frames == len(images) else b""
     except OSError as e:
         raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier file there is unchanged") from None
@@ -150,6 +153,20 @@ def mp4(images, path, fps):
     if not video:
         raise ValueError(f"{path}: OpenCV wrote no whole video (a full disk?); any earlier file there is unchanged")
     return video
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """File descriptor 2 to /dev/null within the block: what C libraries (FFmpeg under OpenCV) print there."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def video_tile(t, s, caption):

@@ -41,7 +41,8 @@ MAX_EPISODES = 10_000     # evaluation builds one env per episode: more would ex
 MOST = {"--epochs": 100_000, "--k": 4096, "--context": 1024, "--n-layer": 64, "--batch-size": 65_536,
         "--collect": 100_000, "--rbc-layers": 64, "--rbc-width": 8192, "--seeds": 100, "--labels0": 1_000_000,
         "--rounds": 100, "--horizon": 100_000, "--steps": 10_000_000, "--round-steps": 10_000_000, "--more": 10,
-        "--video-episodes": 64, "--repeats": 1_000_000,
+        "--video-episodes": 32,     # drawn side by side, 192 px each: MPEG-4 frames are at most 8192 px wide
+        "--repeats": 1_000_000,
         # and of each real-valued flag: beyond it the loss or the Adam steps overflow float32, or sampling is uniform
         "--lr": 1.0, "--alpha": 1000.0, "--gamma": 100.0, "--temperature": 1000.0}
 MIN_TEMPERATURE = 1e-6    # dividing the logits by a smaller positive temperature overflows float32 (0 is argmax)
@@ -460,6 +461,11 @@ def load_model(path):
     generative = config.get("policy") in variants.GENERATIVE
     check_sizes(path, config, ("obs_dim", "act_dim", "n_layer", "n_embd") if generative else
                 ("obs_dim", "act_dim", "k", "context", "n_layer", "n_head", "n_embd"))
+    for key, check in (("dropout", "fraction"), ("alpha", "nonnegative"), ("gamma", "nonnegative")):
+        value = config.get(key, 0.0)                 # NaN passes torch's own range checks, and fails mid-rollout
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ValueError(f"{path}: its config's {key} is not a number ({type(value).__name__})")
+        check_value(f"{path}: its config's {key}", value, check)
     if config["n_layer"] > len(state):     # every layer holds tensors: a forged depth would build for ever
         raise ValueError(f"{path}: its config asks for {config['n_layer']} layers; it stores {len(state)} tensors")
     try:
@@ -1011,7 +1017,7 @@ def check_evaluate_args(args):
         check_not_anothers(args.plot, "--plot", args.plot, own)
     model = load_model(args.checkpoint) if args.checkpoint is not None else None
     env_name = args.env or (model.meta.get("env") if model else "pusht")
-    if env_name not in envs.ENVS:
+    if not isinstance(env_name, str) or env_name not in envs.ENVS:
         raise ValueError(f"unknown env '{one_line(env_name)}'; choose one of {', '.join(envs.ENVS)}")
     record = envs.get(env_name)
     for flag, given, missing in (("--expert", args.expert, record.expert is None), ("--video", args.video, record.score is None)):

@@ -752,3 +752,34 @@ def test_the_limits_docs_datasets_md_states_are_the_codes():
     assert (pusht_datasets.MAX_STEPS, pusht_datasets.MAX_ROW, pusht_datasets.MAX_METADATA) == (10 ** 6, 64, 1 << 20)
     assert (pusht_datasets.READ_BASE, pusht_datasets.READ_PER_ROW, pusht_datasets.MAX_CHUNKS) == (512 << 20, 2048, 1000)
     assert (demofiles.MAX_BYTES, demofiles.MAX_MEMBERS) == (10 ** 9, 64) and "LOAD_BASE" in text and runs.LOAD_BASE
+
+
+def test_a_parquet_dataset_at_a_name_that_is_not_utf8_converts(demos, tmp_path):
+    """pyarrow takes a str path as UTF-8: a LeRobot folder whose name holds the byte \\xff (Linux allows it; a zarr
+    there converted) was refused as "not readable as parquet". The files are opened by Python now."""
+    folder = str(tmp_path / os.fsdecode(b"le\xff"))
+    os.rename(write_lerobot(tmp_path / "le", demos["state"], demos["actions"], demos["episode_ends"]), folder)
+    r = run_cli("convert", folder, tmp_path / "out.npz")
+    assert r.returncode == 0 and (tmp_path / "out.npz").exists(), r.stderr
+
+
+def test_a_temporary_folder_is_removed_though_a_writer_still_adds_to_it(tmp_path):
+    """On a full disk, zarr's other chunk writes went on after the failed one: rmtree met a vanished .partial file
+    (an error line naming no file) or a refilled folder (a traceback), and the folder stayed. remove_tree waits them
+    out."""
+    import threading
+    folder = tmp_path / ".e.zarr.1.x.tmp"
+    (folder / "data" / "state").mkdir(parents=True)
+    def writer():
+        for i in range(200):
+            try:
+                (folder / "data" / "state" / f"{i}.partial").write_bytes(b"0" * 1000)
+            except OSError:
+                pass
+            time.sleep(0.001)
+    thread = threading.Thread(target=writer)
+    thread.start()
+    time.sleep(0.02)
+    pusht_datasets.remove_tree(str(folder))
+    assert not folder.exists()
+    thread.join()

@@ -155,3 +155,17 @@ def test_a_small_checkpoint_cannot_claim_gigabytes_as_it_loads(run_dir, tmp_path
             bomb.writestr(info.filename, source.read(info), zipfile.ZIP_DEFLATED)
     assert os.path.getsize(tmp_path / "bomb.pt") < 1 << 20
     one_error_line(*cli(evaluate, tmp_path / "bomb.pt"), "bomb.pt: not a readable checkpoint")
+
+
+@pytest.mark.needs_solutions                 # (run_dir trains)
+def test_a_forged_env_or_dropout_is_one_line_before_any_rollout(run_dir, tmp_path):
+    """meta['env'] a list (a traceback: unhashable type), and config['dropout'] NaN (it passes every range check by
+    comparison, and failed in F.dropout mid-evaluation, a 60-line traceback): one line each, before any rollout."""
+    def set_env(ckpt):
+        ckpt["meta"]["env"] = ["pointmass1"]
+
+    def set_dropout(ckpt):
+        ckpt["config"]["dropout"] = float("nan")
+    one_error_line(*cli(evaluate, forged(run_dir, tmp_path / "env.pt", set_env)), "unknown env")
+    one_error_line(*cli(evaluate, forged(run_dir, tmp_path / "dropout.pt", set_dropout)),
+                   "config's dropout must be in [0, 1) (got nan)")

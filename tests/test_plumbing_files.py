@@ -196,18 +196,22 @@ def test_a_stop_under_way_ignores_a_second_signal(capsys):
 def test_an_npz_declaring_a_huge_array_is_refused_from_its_headers(tmp_path, monkeypatch):
     """A 1.9 MB .npz whose 'obs' decompresses to 2 GB was read whole (2.2 GB, 15 s) before its shape was checked, by
     train.py --data, --collect's guard, convert's OUT guard and export. Refused from the .npy headers, before
-    np.load (here with MAX_BYTES lowered to 4000, so the file stays small), in bytes: one string of 10^6 characters
-    is one number and 4 MB; a member that is not a .npy (np.load reads it whole, as bytes) is refused unread."""
+    np.load (here with MAX_BYTES lowered to 8000, so the file stays small), in bytes as read (at least 8 a number:
+    a 2 MB file of 10^9 int8 grew past 5 GB as it was widened): one string of 10^6 characters is one number and 4 MB; a member that is not a .npy (np.load reads it whole, as bytes) is refused unread."""
     import numpy as np
     from plumbing import demofiles
     path = tmp_path / "bomb.npz"
     np.savez_compressed(path, obs=np.zeros((500, 2), np.float32), actions=np.zeros((500, 2), np.float32),
                         episode_ends=np.array([500]))
-    monkeypatch.setattr(demofiles, "MAX_BYTES", 4_000)
+    monkeypatch.setattr(demofiles, "MAX_BYTES", 8_000)                    # 'obs' as read: 1000 numbers x 8 bytes
     monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load ran before the sizes were checked"))
     with pytest.raises(demofiles.DataError, match=r"'actions.npy' declares \(500, 2\) of float32: more than MAX_BYTES = "
-                       r"4000"):
+                       r"8000"):
         demofiles.load_demos(str(path), 2, 2)
+    narrow = tmp_path / "narrow.npz"                                      # 1200 bytes stored, 9600 as read
+    np.savez(narrow, obs=np.zeros((600, 2), np.int8), actions=np.zeros((600, 2), np.int8), episode_ends=np.array([600]))
+    with pytest.raises(demofiles.DataError, match=r"'obs.npy' declares \(600, 2\) of int8: more than MAX_BYTES"):
+        demofiles.load_demos(str(narrow), 2, 2)
     text = tmp_path / "text.npz"
     np.savez_compressed(text, obs=np.array(["x" * 1_000_000]), actions=np.zeros((1, 2), np.float32),
                         episode_ends=np.array([1]))
@@ -308,3 +312,13 @@ def test_a_stdout_that_cannot_be_written_is_one_line(tmp_path):
         p = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, stdout=full, stderr=subprocess.PIPE,
                            text=True, timeout=120)
     one_error_line(p.returncode, p.stderr, "could not write to standard output (No space left on device)")
+
+
+def test_ffmpegs_own_lines_never_reach_the_terminal(capfd):
+    """An MP4 on a full disk printed FFmpeg's "moov atom not found" (from C, on file descriptor 2) beside the one
+    error line: OpenCV's writing and reading back run with descriptor 2 silenced, and it is restored after."""
+    from plumbing import plots
+    with plots.native_stderr_silenced():
+        os.write(2, b"moov atom not found\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"

@@ -67,6 +67,7 @@ BAD_INPUT = [   # (study, its arguments, a fragment of the one error line): {roo
     ("label_check", ["--episodes", "-1"], "--episodes must be at least 1"),
     ("label_check", ["--states", str(2 ** 31 - 1)], "--states must be at most"),
     ("label_check", ["--states", "60000"], "--states must be at most 47791"),        # the states data/pusht.npz holds
+    ("pusht_3min_probe", ["--wd", "nan", "--out", "{root}/p.json"], "--wd must be a finite number >= 0"),
     ("eval_batches", ["{root}/x.pt", "--episodes", str(2 ** 31 - 1)], "--episodes must be at most"),
     ("pusht_spread", ["--seeds", str(2 ** 31), "--out", "{root}/spread"], "--seeds must be at most 2147483647"),
     ("pusht_spread", ["--seeds", "0", "--out", "{root}/spread"], "recipe.json: exists and is not a JSON object"),
@@ -123,7 +124,8 @@ def test_pusht_spread_refuses_bad_ranges_and_an_out_of_another_recipe(tmp_path):
                          (dict(paths=["native", "native"]), "--paths names a value twice")):
         with pytest.raises(ValueError, match=message):
             pusht_spread.check(args(**bad), [])
-    for own in (["--out", "x"], ["--env", "pointmass1"], ["--seed=7"], ["--episodes", "5"]):   # they won over its own
+    for own in (["--out", "x"], ["--env", "pointmass1"], ["--seed=7"], ["--episodes", "5"], ["--collect", "1"],
+                ["--help"]):                                       # they won over its own, or collected, or helped
         with pytest.raises(ValueError, match=f"{own[0].split('=')[0]} after --: this study sets it"):
             pusht_spread.check(args(), own)
 

@@ -324,6 +324,7 @@ def checked(args):
     runs.check_output_dir(args.out)
     runs.check_output_dir(args.runs, "--runs")
     runs.check_folder_kind(args.out, "--out", "an ablation table")
+    runs.check_folder_kind(args.runs, "--runs", "an ablation table")       # a folder of runs, never a run's
     check_folders_hold(args.env, args.out, args.runs)
     actions = len(demofiles.load_demos(data.default_path(args.env), cfg.obs_dim, cfg.act_dim)["actions"])
     if max(ks, default=1) > actions:

@@ -24,6 +24,7 @@ import signal
 import stat
 import sys
 import tempfile
+import time
 import zipfile
 
 import numpy as np
@@ -415,11 +416,11 @@ def read_parquet_columns(path):
         raise ValueError(f"{path}: no .parquet files in it")
     rows = 0
     for f in files:                                   # every footer checked before any page is decoded
-        rows += check_parquet_sizes(f, parquet_call(f, lambda: pq.read_metadata(f)), rows)
+        rows += check_parquet_sizes(f, parquet_call(f, lambda: read_opened(f, pq.read_metadata)), rows)
     with read_budget(rows):                           # pages decode within it (a footer may lie about them)
         tables = []
         for f in files:
-            names = parquet_call(f, lambda: pq.read_schema(f).names)
+            names = parquet_call(f, lambda: read_opened(f, pq.read_schema).names)
             if "observation.environment_state" not in names and "observation.state" in names:
                 raise ValueError(f"{f}: no observation.environment_state, only the agent position (observation.state): "
                                  f"this is lerobot/pusht, whose block pose is not stored, so the 18-D observation cannot "
@@ -427,7 +428,7 @@ def read_parquet_columns(path):
             missing = [c for c in LEROBOT_COLUMNS if c not in names]
             if missing:
                 raise ValueError(f"{f}: missing column(s) {missing} of a LeRobot PushT dataset")
-            tables.append(parquet_call(f, lambda: pq.read_table(f, columns=list(LEROBOT_COLUMNS))))
+            tables.append(parquet_call(f, lambda: read_opened(f, pq.read_table, columns=list(LEROBOT_COLUMNS))))
     table = parquet_call(path, lambda: pa.concat_tables(tables))                    # files of other column types fail
     return {name: column_array(path, name, table.column(name), width) for name, width in LEROBOT_COLUMNS.items()}
 
@@ -468,6 +469,13 @@ def check_parquet_sizes(path, metadata, before):
                 raise ValueError(f"{path}: column '{name}' holds {column.total_uncompressed_size} bytes uncompressed "
                                  f"in {group.num_rows} rows, more than {BYTES_PER_VALUE} a value")
     return metadata.num_rows
+
+
+def read_opened(path, read, **kwargs):
+    """read(the file at `path`, opened by Python): pyarrow takes a str path as UTF-8, and a name holding a byte
+    that is not UTF-8, as Linux allows, failed as "not readable as parquet"."""
+    with open(path, "rb") as f:
+        return read(f, **kwargs)
 
 
 def parquet_call(path, read):
@@ -592,8 +600,26 @@ def export(path, state, actions, episode_ends, source_name, source_sha256):
         raise
     finally:
         for leftover in (tmp, old):
-            if leftover and os.path.exists(leftover):
-                shutil.rmtree(leftover)
+            if leftover:
+                remove_tree(leftover)
+
+
+def remove_tree(folder, settle=0.5, seconds=10):
+    """Remove `folder` though zarr's writer thread may still add to it: after a failed chunk (a full disk) the other
+    writes of the batch go on for a moment (one rmtree met a file that vanished, or a refilled folder), and may make
+    the folder again. So a folder that was there must stay gone for `settle` seconds."""
+    if not os.path.lexists(folder):
+        return
+    end, gone = time.monotonic() + seconds, None
+    while time.monotonic() < end:
+        if os.path.lexists(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            gone = None
+        elif gone is None:
+            gone = time.monotonic()
+        elif time.monotonic() - gone >= settle:
+            return
+        time.sleep(0.02)
 
 
 # ---------------------------------------------------------------- the command line (data.py convert / export)

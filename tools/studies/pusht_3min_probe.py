@@ -28,7 +28,8 @@ def main(argv=None):
                       ("--episodes", a.episodes, 1, runs.MAX_EPISODES), ("--threads", a.threads, 1), ("--width", a.width, 1, 4096))
     runs.check_workers(a.threads, "--threads")
     runs.check_json_output(a.out, "--out", lambda old: "train_seconds" in old, "a probe's result")
-    runs.check_value("--warmup", a.warmup, "nonnegative")
+    for flag, value in (("--warmup", a.warmup), ("--wd", a.wd), ("--ema", a.ema)):
+        runs.check_value(flag, value, "nonnegative")
     torch.set_num_threads(a.threads)
     fit = kmeans.fit
     def restarted(x, k, *, seed=0, **kw):

@@ -23,7 +23,8 @@ from tools import studies
 PATHS = {"native": {}, "default": {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}}
 
 
-OWN_FLAGS = ("--env", "--seed", "--episodes", "--out", "--resume")     # this study sets them for each run
+OWN_FLAGS = ("--env", "--seed", "--episodes", "--out", "--resume",     # this study sets them for each run,
+             "--collect", "-h", "--help")                            # and trains: it never collects or only helps
 
 
 def run(cmd, path):
