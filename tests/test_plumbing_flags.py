@@ -219,6 +219,7 @@ CASES = [
     (["evaluate.py", R + "/model.pt", "--json", "{root}/same.gif", "--video", "{root}/same.gif"], "must end in .json"),
     (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/abl_runs", "--variants", ""], "--variants must not be empty"),
     (["tools.ablations", "--env", "pointmass1", "--out", "{root}/abl_out", "--runs", R], "holds a train.py run (model.pt)"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/abl_runs", "--k-sweep", "2,2"], "names a k twice"),
     (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/abl_runs", "--k-sweep", "1000000"], "more bins than"),
     (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/other_runs"], "holds a pointmass2 run"),
     (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/abl_runs", "--out", "{root}/other_table"], "ablation table of cartpole"),

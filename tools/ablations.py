@@ -315,6 +315,8 @@ def checked(args):
         ks = [] if args.k_sweep == "none" else [int(k) for k in (args.k_sweep.split(",") if args.k_sweep else record.k_sweep)]
     except ValueError:
         raise ValueError(f"--k-sweep must be comma-separated integers or 'none' (got {args.k_sweep!r})") from None
+    if len(set(ks)) < len(ks):
+        raise ValueError(f"--k-sweep names a k twice ({args.k_sweep}); each is one point of the sweep")
     runs.check_counts(("--seeds", args.seeds, 1), ("--episodes", args.eval_episodes, 1), ("--workers", args.workers, 1),
                       ("--eval-seed", args.eval_seed, 0), ("--epochs", args.epochs, 1),
                       ("--k-sweep values", min(ks, default=1), 1), ("--k-sweep values", max(ks, default=1), 1),
