@@ -60,10 +60,10 @@ def pool_in_process(monkeypatch):
 def test_driver_writes_a_row_per_variant_and_reuses_runs_in_the_k_sweep(tmp_path, capsys):
     out, runs = tmp_path / "docs", tmp_path / "runs"
     k = train.env_config("pointmass1").k
-    ablations.main(["--env", "pointmass1", "--seeds", "2", "--episodes", "2", "--epochs", "1", "--workers", "2",
+    ablations.main(["--env", "pointmass1", "--seeds", "1", "--episodes", "2", "--epochs", "1", "--workers", "2",
                     "--k-sweep", f"1,{k}", "--out", str(out), "--runs", str(runs)])
     n = len(ablations.VARIANTS)              # k=1 and k=default share runs with two variants: only n trained
-    assert f"{n * 2} runs ({n + 2} variants x 2 seeds" in capsys.readouterr().out
+    assert f"{n} runs ({n + 2} variants x 1 seeds" in capsys.readouterr().out
     result = json.loads((out / "ablations.json").read_text())
     assert list(result["table"]) == list(ablations.VARIANTS)
     for row in result["table"].values():
@@ -72,13 +72,13 @@ def test_driver_writes_a_row_per_variant_and_reuses_runs_in_the_k_sweep(tmp_path
     assert bet["mean"] == 0 or bet["relative_mean"] == pytest.approx(1.0)      # BeT is the reference
     assert set(result["k_sweep"]) == {"1", str(k)} and result["k_sweep"][str(k)] == result["table"]["BeT"]  # reused
     assert result["k_sweep"]["1"] == result["table"]["No binning (k=1)"]                  # reused, not retrained
-    assert all(len(v) == 2 for v in result["runs"].values())                   # every run, every seed
+    assert all(len(v) == 1 for v in result["runs"].values())                   # every run (seeds: the next test)
     table = (out / "ablations.md").read_text().splitlines()
     assert sum(line.startswith("| ") for line in table) == 1 + len(ablations.VARIANTS)   # header + one row each
     assert (out / "k_sweep.png").exists()
     from plumbing.runs import load_model
     assert load_model(runs / "discretizer_uniform-seed0-epochs1" / "model.pt").config["discretizer"] == "uniform"
-    assert load_model(runs / "k_1-seed1-epochs1" / "model.pt").k == 1
+    assert load_model(runs / "k_1-seed0-epochs1" / "model.pt").k == 1
 
 
 def test_route_entropy_is_one_for_an_even_split_and_zero_for_one_route():
