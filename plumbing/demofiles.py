@@ -30,12 +30,12 @@ def load_demos(path, obs_dim=None, act_dim=None, extra=None):
         raise DataError(f"{path}: holds no steps ('obs' is empty)")
     for key, width in required.items():
         arrays[key] = check_steps(path, key, arrays[key], n, width)
-    for key in ("obs", "actions"):
-        warn_outliers(path, key, arrays[key])
     arrays["episode_ends"] = check_episode_ends(path, arrays["episode_ends"], n)
     if "seeds" in arrays and arrays["seeds"].shape != arrays["episode_ends"].shape:
         raise DataError(f"{path}: 'seeds' has shape {arrays['seeds'].shape}, expected one per episode "
                         f"{arrays['episode_ends'].shape}")
+    for key in ("obs", "actions"):                   # warnings for a file that passed: never before its error
+        warn_outliers(path, key, arrays[key])
     return arrays
 
 

@@ -121,6 +121,8 @@ def standard_output():
     """A script's stdout that never stops its work: characters the terminal's encoding lacks print escaped, and a
     reader that went away (`| head`) ends the script quietly with exit 141, as SIGPIPE would; a stdout that cannot
     be written (a full disk) is one error line."""
+    if sys.stdout is None:                                # started with stdout closed (>&-): nothing to show
+        sys.stdout = open(os.devnull, "w")
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
     stream, sys.stdout = sys.stdout, _Stdout(sys.stdout)

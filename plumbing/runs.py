@@ -505,6 +505,10 @@ def check_sizes(path, config, sizes):
     bad = [key for key in sizes if not (type(config.get(key)) is int and config[key] >= 1)]
     if bad:
         raise ValueError(f"{path}: config entries {', '.join(bad)} must be positive integers")
+    for key in sizes:                    # at most what train.py may make (a context of 20000: a 102 GB mask)
+        most = MOST.get(f"--{key.replace('_', '-')}")
+        if most is not None and config[key] > most:
+            raise ValueError(f"{path}: its config's {key} is {config[key]}, more than train.py's cap {most}")
 
 
 def check_state(path, state, expected):

@@ -169,3 +169,19 @@ def test_a_forged_env_or_dropout_is_one_line_before_any_rollout(run_dir, tmp_pat
     one_error_line(*cli(evaluate, forged(run_dir, tmp_path / "env.pt", set_env)), "unknown env")
     one_error_line(*cli(evaluate, forged(run_dir, tmp_path / "dropout.pt", set_dropout)),
                    "config's dropout must be in [0, 1) (got nan)")
+
+
+@pytest.mark.needs_solutions                 # (run_dir trains)
+def test_a_checkpoints_sizes_are_capped_as_train_py_caps_its_flags(run_dir, tmp_path):
+    """A 169 KB checkpoint recording context 20000 built a (20000 x 20000) attention mask (3.4 GB, then a 102 GB
+    allocation), though train.py caps --context at 1024; a study read its meta without the checks evaluate.py makes."""
+    def long_context(ckpt):
+        ckpt["config"]["context"] = 20000
+
+    def no_env(ckpt):
+        ckpt["meta"] = {}
+    one_error_line(*cli(evaluate, forged(run_dir, tmp_path / "long.pt", long_context)),
+                   "its config's context is 20000, more than train.py's cap 1024")
+    from tools.studies import eval_batches
+    one_error_line(*cli(eval_batches, forged(run_dir, tmp_path / "noenv.pt", no_env), "--episodes", "1"),
+                   "records no known env (None)")

@@ -322,3 +322,25 @@ def test_ffmpegs_own_lines_never_reach_the_terminal(capfd):
         os.write(2, b"moov atom not found\n")
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "after\n"
+
+
+def test_a_file_refused_gets_its_error_line_alone(tmp_path, capsys):
+    """A dataset with an outlier and broken episode_ends printed two outlier warnings before its one error line:
+    the warnings are for a file that passed its checks."""
+    obs = np.zeros((10, 2), np.float32)
+    obs[3] = 1e6
+    np.savez(tmp_path / "bad.npz", obs=obs, actions=obs.copy(), episode_ends=np.array([4, 12]))
+    with pytest.raises(demofiles.DataError, match="episode_ends"):
+        demofiles.load_demos(str(tmp_path / "bad.npz"), 2, 2)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_script_started_with_stdout_closed_does_its_work_quietly(tmp_path):
+    """With stdout closed (>&-), Python's sys.stdout is None: every script did its work, then ended in an
+    AttributeError traceback (exit 1). It now writes its files and exits 0 with nothing on stderr."""
+    import subprocess
+    import sys
+    from helpers import ROOT
+    p = subprocess.run([sys.executable, "-m", "tools.figures", "--bins-only", "--out", str(tmp_path)], cwd=ROOT,
+                       stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1), timeout=120)
+    assert p.returncode == 0 and p.stderr == "" and (tmp_path / "bins.png").exists(), p.stderr

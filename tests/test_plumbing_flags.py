@@ -164,7 +164,7 @@ CASES = [
     (["evaluate.py", R + "/model.pt", "--json", R], "is a directory"),
     (["evaluate.py", R + "/model.pt", "--video", "{root}/out.txt"], "must end in .gif or .mp4"),
     (["evaluate.py", R + "/model.pt", "--plot", "{root}/a_file"], "exists and is not a directory"),
-    (["evaluate.py", "{root}/forged.pt"], "its config implies (2000000, 2)"),
+    (["evaluate.py", "{root}/forged.pt"], "its config's k is 2000000, more than train.py's cap 4096"),
     (["evaluate.py", "{root}/never/model.pt"], "checkpoint not found; train.py writes one (python train.py --env ENV"),
     (["evaluate.py", "{root}/edited.pt"], "not a BeT checkpoint"),
     (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/abl_runs", "--seeds", "0"], "--seeds must be at least 1"),
@@ -220,7 +220,8 @@ CASES = [
     (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/abl_runs", "--variants", ""], "--variants must not be empty"),
     (["tools.ablations", "--env", "pointmass1", "--out", "{root}/abl_out", "--runs", R], "holds a train.py run (model.pt)"),
     (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/abl_runs", "--k-sweep", "2,2"], "names a k twice"),
-    (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/abl_runs", "--k-sweep", "1000000"], "more bins than"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/abl_runs", "--k-sweep", "3000"], "more bins than"),
+    (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/abl_runs", "--k-sweep", "1000000"], "--k-sweep values must be at most 4096"),
     (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/other_runs"], "holds a pointmass2 run"),
     (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/abl_runs", "--out", "{root}/other_table"], "ablation table of cartpole"),
     (["tools.dagger", "--env", "cartpole", "--out", "{root}/dg", "--json", "{root}/notes.json"], "other than a DAgger result"),
@@ -253,7 +254,7 @@ CASES = [
 
 # One case per script also runs as a real `python script.py ...` process (the rest run its __main__ block in-process).
 IN_A_SUBPROCESS = [(TRAIN + ["--epochs", "abc"], "argument --epochs: invalid int value"),
-                   (["evaluate.py", "{root}/forged.pt"], "its config implies (2000000, 2)"),
+                   (["evaluate.py", "{root}/forged.pt"], "its config's k is 2000000, more than train.py's cap 4096"),
     (["evaluate.py", "{root}/never/model.pt"], "checkpoint not found; train.py writes one (python train.py --env ENV"),
                    (["tools.ablations", "--env", "pointmass1", "--runs", "{root}/other_runs"], "holds a pointmass2 run"),
                    (["tools.dagger", "--env", "cartpole", "--out", R, "--workers", "100000"], "--workers 100000: at most"),

@@ -319,7 +319,8 @@ def checked(args):
         raise ValueError(f"--k-sweep names a k twice ({args.k_sweep}); each is one point of the sweep")
     runs.check_counts(("--seeds", args.seeds, 1), ("--episodes", args.eval_episodes, 1), ("--workers", args.workers, 1),
                       ("--eval-seed", args.eval_seed, 0), ("--epochs", args.epochs, 1),
-                      ("--k-sweep values", min(ks, default=1), 1), ("--k-sweep values", max(ks, default=1), 1),
+                      ("--k-sweep values", min(ks, default=1), 1),
+                      ("--k-sweep values", max(ks, default=1), 1, runs.MOST["--k"]),
                       ("--k-sweep's number of values", len(ks), 0, MAX_K_VALUES))
     runs.check_episodes(("--episodes", args.eval_episodes))
     runs.check_workers(args.workers)

@@ -12,6 +12,7 @@ import time
 
 import torch
 
+import envs
 import evaluate
 from plumbing import runs
 from tools import studies
@@ -34,7 +35,9 @@ def main(argv=None):
                       ("--seed", args.seed, 0))
     torch.set_num_threads(1)                                  # as evaluate.main runs
     model = runs.load_model(args.checkpoint)
-    env = model.meta["env"]
+    env = model.meta.get("env")
+    if not isinstance(env, str) or env not in envs.ENVS:            # as evaluate.py says of it
+        raise ValueError(f"{args.checkpoint}: records no known env ({runs.one_line(repr(env))})")
     fixed, unpadded = runs.in_fixed_batches, lambda fn, x, generators, rows: fn(x, list(generators)).cpu()
     times = {"fixed 64-row batches": [], "one batch of the running episodes": []}
     for _ in range(args.repeats):
