@@ -68,6 +68,7 @@ BAD_INPUT = [   # (study, its arguments, a fragment of the one error line): {roo
     ("label_check", ["--states", str(2 ** 31 - 1)], "--states must be at most"),
     ("label_check", ["--states", "60000"], "--states must be at most 47791"),        # the states data/pusht.npz holds
     ("pusht_3min_probe", ["--wd", "nan", "--out", "{root}/p.json"], "--wd must be a finite number >= 0"),
+    ("pusht_spread", ["--seeds", "0", "--out", "{root}/s3", "--", "--data", "{root}/none.npz"], "none.npz: file not found"),
     ("eval_batches", ["{root}/x.pt", "--episodes", str(2 ** 31 - 1)], "--episodes must be at most"),
     ("pusht_spread", ["--seeds", str(2 ** 31), "--out", "{root}/spread"], "--seeds must be at most 2147483647"),
     ("pusht_spread", ["--seeds", "0", "--out", "{root}/spread"], "recipe.json: exists and is not a JSON object"),
@@ -171,3 +172,15 @@ def test_eval_batches_times_both_variants_of_a_checkpoint(run_dir, capsys):
     from tools.studies import eval_batches
     eval_batches.main([str(run_dir / "model.pt"), "--episodes", "2", "--repeats", "1"])
     assert "fixed / unpadded (best of 1):" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("study", ["track_states", "cartpole_margins"])
+def test_a_damaged_dagger_round_is_one_line(tmp_path, study):
+    """track_states and cartpole_margins read each roundN.npz with np.load: a damaged one was a BadZipFile
+    traceback (pusht_states said it in one line). They read it through demofiles' checks now."""
+    from helpers import cli, one_error_line
+    (tmp_path / "seed0").mkdir()
+    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "seed0" / "round1.npz").write_bytes(b"PK\x03\x04 not a zip")
+    module = importlib.import_module(f"tools.studies.{study}")
+    one_error_line(*cli(module, tmp_path), "round1.npz: not a readable .npz file")

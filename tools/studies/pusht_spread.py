@@ -66,7 +66,11 @@ def check(args, extra):
     runs.check_output_dir(args.out)
     runs.check_not_anothers(args.out, "--out", args.out)          # a folder of runs, not a run
     import train
-    runs.check_settings(train.config_from_args(train.parse_args(["--env", "pusht", *extra])))   # the train flags after --
+    train_args = train.parse_args(["--env", "pusht", *extra])
+    cfg = train.config_from_args(train_args)
+    runs.check_settings(cfg)                                                    # the train flags after --
+    if train_args.data is not None:                   # a dataset after --: every run would fail on it, one by one
+        runs.training_data(train_args.data, cfg, train_args)
     recipe = os.path.join(args.out, "recipe.json")
     old = runs.existing_json(recipe, "it names the train flags of --out's runs")
     made = [d for d in (os.listdir(args.out) if os.path.isdir(args.out) else [])

@@ -17,6 +17,7 @@ import numpy as np
 
 from tools import dagger
 from tools import studies
+from plumbing import demofiles
 from envs import track
 
 
@@ -47,7 +48,7 @@ def main(argv=None):
         for r in range(1, settings["rounds"] + 1):
             path = os.path.join(folder, seed, f"round{r}.npz")
             if os.path.exists(path):
-                d = np.load(path)
+                d = demofiles.load_demos(path)      # checked: a damaged round is one line
                 row(f"DAgger {seed} round {r}", d["obs"])
 
 
