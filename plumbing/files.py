@@ -84,6 +84,31 @@ def memory_limited(more):
         resource.setrlimit(resource.RLIMIT_DATA, limits)
 
 
+KINDS = {"a train.py run": ("model.pt", "train_log.json", "train_state.pt"), "a DAgger run": ("run.json", "demos.npz"),
+         "an ablation table": ("ablations.json",)}     # the files that tell which script's outputs a folder holds
+CACHES = ("demos.npz",)     # DAgger's cache of demonstrations: alone, a dataset of that name (check_not_anothers)
+
+
+def check_folder_kind(folder, flag, kind):
+    """A folder holds one script's outputs: refuse `folder` when it holds the files of another KINDS entry."""
+    for other, names in KINDS.items():
+        found = [n for n in names if os.path.exists(os.path.join(folder, n))]
+        if other != kind and found:
+            raise ValueError(f"{flag} {folder}: holds {other} ({found[0]}); write into another folder")
+
+
+def check_not_anothers(path, flag, folder, own=None):
+    """A file or figure `path` goes into `folder`, which holds no script's outputs (KINDS) unless it is `own` (the
+    evaluated checkpoint's run folder, a DAgger run's --out): another run's files are that run's alone."""
+    if own is not None and os.path.isdir(folder) and os.path.isdir(own) and os.path.samefile(folder, own):
+        return
+    for kind, names in KINDS.items():
+        found = [n for n in names if n not in CACHES and os.path.exists(os.path.join(folder, n))]
+        if found:
+            raise ValueError(f"{flag} {path}: {folder} holds {kind} ({found[0]}); its files are that run's: write "
+                             f"into another folder")
+
+
 class _Control(dict):
     """str.translate's table of the characters a terminal acts on, each to its escape: the controls (Cc: C0 but tab,
     newline and return; DEL; C1, where \\x9b starts a sequence as ESC [ does), the invisible and direction-changing

@@ -32,7 +32,7 @@ import envs
 import variants
 from variants.baselines import NEIGHBOURS, NearestNeighbours
 from plumbing import demofiles, processes
-from plumbing.files import atomic_write, check_creatable, check_writable_folder, file_hash, interrupted, memory_limited, one_line, standard_output, write_json, write_text  # noqa: F401  (the scripts' writers)
+from plumbing.files import KINDS, atomic_write, check_creatable, check_folder_kind, check_not_anothers, check_writable_folder, file_hash, interrupted, memory_limited, one_line, standard_output, write_json, write_text  # noqa: F401  (the scripts' writers)
 
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
 EVAL_SEED = 100_000       # episode i of an evaluation uses env seed EVAL_SEED + i: held out, never tuned on
@@ -720,31 +720,6 @@ def training_data(path, cfg, args):
         raise demofiles.DataError(f"--policy {args.policy}: {path} holds fewer than {NEIGHBOURS[args.policy]} steps to "
                              f"average")
     return demos
-
-
-KINDS = {"a train.py run": ("model.pt", "train_log.json", "train_state.pt"), "a DAgger run": ("run.json", "demos.npz"),
-         "an ablation table": ("ablations.json",)}     # the files that tell which script's outputs a folder holds
-CACHES = ("demos.npz",)     # DAgger's cache of demonstrations: alone, a dataset of that name (check_not_anothers)
-
-
-def check_folder_kind(folder, flag, kind):
-    """A folder holds one script's outputs: refuse `folder` when it holds the files of another KINDS entry."""
-    for other, names in KINDS.items():
-        found = [n for n in names if os.path.exists(os.path.join(folder, n))]
-        if other != kind and found:
-            raise ValueError(f"{flag} {folder}: holds {other} ({found[0]}); write into another folder")
-
-
-def check_not_anothers(path, flag, folder, own=None):
-    """A file or figure `path` goes into `folder`, which holds no script's outputs (KINDS) unless it is `own` (the
-    evaluated checkpoint's run folder, a DAgger run's --out): another run's files are that run's alone."""
-    if own is not None and os.path.isdir(folder) and os.path.isdir(own) and os.path.samefile(folder, own):
-        return
-    for kind, names in KINDS.items():
-        found = [n for n in names if n not in CACHES and os.path.exists(os.path.join(folder, n))]
-        if found:
-            raise ValueError(f"{flag} {path}: {folder} holds {kind} ({found[0]}); its files are that run's: write "
-                             f"into another folder")
 
 
 def recorded_checkpoint_is(results, model_path):

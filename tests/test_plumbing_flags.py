@@ -618,11 +618,29 @@ def test_one_folder_holds_one_scripts_outputs(run_dir, tmp_path):
     one_error_line(*cli(figures, "--bins-only", "--out", other), "holds a train.py run")
     one_error_line(*cli(ablations, "--env", "pointmass1", "--tune-rbc", "--out", other), "holds a train.py run")
     one_error_line(*cli(pusht_3min_probe, "--epochs", "1", "--out", other / "probe.json"), "holds a train.py run")
+    from tools import coursework, datasets
+    for module, argv in ((datasets, ["convert", tmp_path / "missing", other / "x.npz"]),
+                         (datasets, ["export", tmp_path / "missing.npz", other / "x.zarr"]),
+                         (coursework, ["autograder", other / "a.zip"])):          # the converters, the grader too
+        code, err = cli(module, *argv) if module is coursework else datasets_cli(*argv)
+        one_error_line(code, err, "holds a train.py run")
     for folder, kind in ((dagger_out, "a DAgger run"), (other, "a train.py run")):      # demos.npz is DAgger's cache
         one_error_line(*cli(train, "--env", "pointmass1", "--collect", "2", "--data", folder / "demos.npz"),
                        f"holds {kind}")
     assert sorted(os.listdir(dagger_out)) == ["run.json"] and sorted(os.listdir(other)) == ["model.pt"]
     assert not (tmp_path / "d2").exists() and not (tmp_path / "d3").exists() and not (tmp_path / "r").exists()
+
+
+def datasets_cli(*argv):
+    """python -m tools.datasets ARGV in this process: (exit code, stderr)."""
+    from tools import datasets
+    err, code = io.StringIO(), 0
+    with contextlib.redirect_stderr(err):
+        try:
+            datasets.main([str(a) for a in argv])
+        except SystemExit as stop:
+            code = stop.code
+    return code, err.getvalue()
 
 
 def test_training_never_removes_the_results_of_another_checkpoint(run_dir, tmp_path):

@@ -43,7 +43,7 @@ import time
 import zipfile
 
 from plumbing import sandbox
-from plumbing.files import atomic_write, check_creatable, interrupted, one_line, standard_output
+from plumbing.files import atomic_write, check_creatable, check_not_anothers, interrupted, one_line, standard_output
 
 # name: (points, title). The order is the suggested order of work (docs/assignment.md, Part 1).
 EXERCISES = {
@@ -139,6 +139,7 @@ def check_new_folder(out, root, what):
     parent = os.path.dirname(out)
     if not (os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)):
         raise ValueError(f"{out}: cannot be created ({parent} is not a writable folder)")
+    check_not_anothers(out, f"the {what}", parent)     # never into another script's run folder
     return out
 
 

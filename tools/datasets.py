@@ -648,6 +648,7 @@ def check_out(command, out, load_demos):
     if not out.endswith(suffix):
         raise ValueError(f"OUT {out}: must end in {suffix}")
     files.check_writable_folder(parent, "OUT's folder")
+    files.check_not_anothers(out, "OUT", parent)                  # never into another script's run folder
     if command == "export":
         check_export_target(out)
     elif os.path.exists(out):

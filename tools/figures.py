@@ -85,6 +85,7 @@ def checked(args):
             model = runs.load_model(path)
             if model.meta.get("env") != env_name:
                 raise ValueError(f"{path}: trained on {model.meta.get('env')}, but {filename} needs a {env_name} run")
+            runs.check_obs_dim(model, env_name)        # a forged meta names the env; the weights must fit it too
             models[path] = model, runs.recorded_temperature(model, path)
     for filename in ["bins.png"] + ([] if args.bins_only else list(PANELS)):
         runs.check_png(os.path.join(args.out, filename), "--out")
