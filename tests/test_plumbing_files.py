@@ -335,6 +335,7 @@ def test_a_file_refused_gets_its_error_line_alone(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.needs_solutions                 # (tools.figures runs k-means)
 def test_a_script_started_with_stdout_closed_does_its_work_quietly(tmp_path):
     """With stdout closed (>&-), Python's sys.stdout is None: every script did its work, then ended in an
     AttributeError traceback (exit 1). It now writes its files and exits 0 with nothing on stderr."""

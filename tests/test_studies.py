@@ -174,6 +174,7 @@ def test_eval_batches_times_both_variants_of_a_checkpoint(run_dir, capsys):
     assert "fixed / unpadded (best of 1):" in capsys.readouterr().out
 
 
+@pytest.mark.needs_solutions                 # (the studies run DAgger's round 0)
 @pytest.mark.parametrize("study", ["track_states", "cartpole_margins"])
 def test_a_damaged_dagger_round_is_one_line(tmp_path, study):
     """track_states and cartpole_margins read each roundN.npz with np.load: a damaged one was a BadZipFile
