@@ -57,10 +57,11 @@ def check_writable_folder(path, flag):
         raise ValueError(f"{flag} {path}: not writable ({parent} does not allow it)")
 
 
-def data_size():
-    """The bytes of private writable memory this process has mapped (VmData: what RLIMIT_DATA limits)."""
+def process_bytes(field):
+    """A size /proc/self/status gives for this process, in bytes: VmData (the private writable memory RLIMIT_DATA
+    limits), VmSize (the address space RLIMIT_AS limits). Linux only: elsewhere an OSError."""
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmData:"))
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(f"{field}:"))
 
 
 @contextlib.contextmanager
@@ -72,7 +73,7 @@ def memory_limited(more):
     use, which grows with the cores.)"""
     import resource
     try:
-        limits, start = resource.getrlimit(resource.RLIMIT_DATA), data_size()
+        limits, start = resource.getrlimit(resource.RLIMIT_DATA), process_bytes("VmData")
     except (OSError, StopIteration, ValueError, AttributeError):
         yield
         return

@@ -129,12 +129,11 @@ def mp4(images, path, fps):
     a truncated one), so it writes into a temporary folder beside `path` (a killed run's is removed by the next writer
     of `path`), and a file OpenCV cannot read back with every frame is a ValueError."""
     import cv2
-    folder = None
+    folder, parent = None, os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        os.makedirs(parent, exist_ok=True)
         with interrupts_deferred():                   # a folder made is a folder named, which `finally` removes
-            folder = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(path)), prefix=temp_prefix(path),
-                                      suffix=".tmp")
+            folder = tempfile.mkdtemp(dir=parent, prefix=temp_prefix(path), suffix=".tmp")
         name = os.path.join(folder, "video.mp4")
         with native_stderr_silenced():                # FFmpeg's own complaints: the ValueError below says it
             writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"mp4v"), fps, images[0].size)
@@ -144,7 +143,10 @@ def mp4(images, path, fps):
             check = cv2.VideoCapture(name)            # a full disk can also leave a truncated, unplayable file
             frames = int(check.get(cv2.CAP_PROP_FRAME_COUNT)) if check.isOpened() else 0
             check.release()
-        video = open(name, "rb").read() if frames == len(images) else b""
+        video = b""
+        if frames == len(images):
+            with open(name, "rb") as f:
+                video = f.read()
     except OSError as e:
         raise ValueError(f"{path}: could not write it ({e.strerror or e}); any earlier file there is unchanged") from None
     finally:

@@ -32,7 +32,7 @@ import envs
 import variants
 from variants.baselines import NEIGHBOURS, NearestNeighbours
 from plumbing import demofiles, processes
-from plumbing.files import KINDS, atomic_write, check_creatable, check_folder_kind, check_not_anothers, check_writable_folder, file_hash, interrupted, memory_limited, one_line, standard_output, write_json, write_text  # noqa: F401  (the scripts' writers)
+from plumbing.files import KINDS, atomic_write, check_creatable, check_folder_kind, check_not_anothers, check_writable_folder, file_hash, interrupted, memory_limited, one_line, process_bytes, standard_output, write_json, write_text  # noqa: F401  (the scripts' writers)
 
 LARGEST = 2 ** 31 - 1     # no count or seed here is larger; beyond it seeds overflow in torch and numpy
 EVAL_SEED = 100_000       # episode i of an evaluation uses env seed EVAL_SEED + i: held out, never tuned on
@@ -589,9 +589,10 @@ def check_train_args(args, cfg, out):
         raise ValueError(f"--n-layer {cfg.n_layer}: over a billion weights")
     if args.policy in ("mse", *variants.GENERATIVE) and cfg.rbc_width ** 2 * cfg.rbc_layers > 10 ** 9:
         raise ValueError(f"--rbc-width {cfg.rbc_width} with --rbc-layers {cfg.rbc_layers}: over a billion weights")
-    check_memory(training_bytes(args.policy, cfg), "training with --batch-size {} --context {} --k {}{}".format(
-        cfg.batch_size, cfg.context, cfg.k, f" --n-layer {cfg.n_layer}" if args.policy not in ("mse", *variants.GENERATIVE)
-        else f" --rbc-layers {cfg.rbc_layers} --rbc-width {cfg.rbc_width}"))
+    trunk = f"--rbc-layers {cfg.rbc_layers} --rbc-width {cfg.rbc_width}" if args.policy in ("mse", *variants.GENERATIVE) \
+        else f"--n-layer {cfg.n_layer}"
+    check_memory(training_bytes(args.policy, cfg),
+                 f"training with --batch-size {cfg.batch_size} --context {cfg.context} --k {cfg.k} {trunk}")
     check_device(args.device)
     if out is not None:
         check_output_dir(out)
@@ -625,8 +626,7 @@ def memory_available():
     limit = resource.getrlimit(resource.RLIMIT_AS)[0]
     if limit != resource.RLIM_INFINITY:
         try:
-            with open("/proc/self/status") as f:
-                used = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+            used = process_bytes("VmSize")
         except (OSError, StopIteration, ValueError):
             used = 0
         available = min(available, limit - used)

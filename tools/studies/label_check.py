@@ -32,10 +32,6 @@ def as_policy(episodes, seed):
             "mean_steps": steps / episodes, "ms_per_step": round(1000 * seconds / steps, 1)}
 
 
-def dataset():
-    return demofiles.load_demos(data.default_path("pusht"), 18, 2, extra={"state": 5})
-
-
 def agreement(demos, states, seed=0):
     """Distance between the label and the demonstrator's action on `states` dataset states picked at random."""
     rows = np.random.default_rng(seed).choice(len(demos["obs"]), states, replace=False)
@@ -56,7 +52,7 @@ def main(argv=None):
                    help="episodes of the labeller as a policy (default: %(default)s)")
     p.add_argument("--states", type=int, default=500, help="dataset states to label (default: %(default)s)")
     args = p.parse_args(argv)
-    demos = dataset()
+    demos = demofiles.load_demos(data.default_path("pusht"), 18, 2, extra={"state": 5})
     runs.check_counts(("--episodes", args.episodes, 1, runs.MAX_EPISODES),
                       ("--states", args.states, 1, len(demos["obs"])))           # at most the states the data holds
     print(json.dumps({"as_policy": as_policy(args.episodes, 1000), "agreement": agreement(demos, args.states)}, indent=1))
